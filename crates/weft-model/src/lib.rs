@@ -1,0 +1,28 @@
+//! weft's domain model. Pure: no I/O, no async runtime.
+//!
+//! Layout:
+//! - [`ids`]: typed identifiers (UUID v7 newtypes for runs and workers).
+//! - [`spec`]: what a user writes: process, workflow and task specs (serde, YAML/JSON).
+//! - [`builtin`]: the parameters of the built-in task kinds (noop, sleep, shell, http).
+//! - [`validate`]: turns a spec into a [`plan::ProcessPlan`] or a list of field violations.
+//! - [`plan`]: the validated, indexed form the engine runs.
+//! - [`dag`]: topological order and cycle detection.
+//! - [`limits`]: every size and range bound in one place.
+
+pub mod builtin;
+pub mod dag;
+pub mod ids;
+pub mod limits;
+pub mod plan;
+pub mod spec;
+pub mod state;
+pub mod validate;
+
+pub use ids::{RunId, WorkerId};
+pub use plan::{ProcessPlan, TaskPlan, WorkflowPlan};
+pub use state::{RunStatus, TaskState};
+pub use spec::{FailurePolicy, ProcessSpec, RetrySpec, TaskSpec, WorkflowSpec};
+pub use validate::{ValidationError, Violation, validate_process};
+
+/// Milliseconds since the Unix epoch. The engine never reads a clock: time is an input.
+pub type Millis = i64;

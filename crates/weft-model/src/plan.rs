@@ -1,0 +1,52 @@
+//! The validated, indexed form of a process that the engine runs. Tasks of all
+//! workflows are numbered `0..n` in one list; dependencies are indices into it.
+use crate::spec::{ProcessSpec, RetryPolicy};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A process that passed validation.
+#[derive(Clone, Debug)]
+pub struct ProcessPlan {
+    /// The spec as submitted, for the registry and for display.
+    pub spec: Arc<ProcessSpec>,
+    pub workflows: Vec<WorkflowPlan>,
+    pub tasks: Vec<TaskPlan>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkflowPlan {
+    pub name: Arc<str>,
+    /// Indices of its tasks in [`ProcessPlan::tasks`].
+    pub tasks: Range<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TaskPlan {
+    /// Index of its workflow in [`ProcessPlan::workflows`].
+    pub workflow: u32,
+    pub name: Arc<str>,
+    pub kind: Arc<str>,
+    /// Parameters as JSON text, encoded once.
+    pub params_json: Arc<str>,
+    pub priority: i32,
+    pub queue: Arc<str>,
+    /// Tasks that must succeed first (indices, same workflow).
+    pub deps: Vec<u32>,
+    /// Tasks that wait for this one.
+    pub dependents: Vec<u32>,
+    pub retry: RetryPolicy,
+    pub timeout_ms: Option<u64>,
+    pub cost_seconds: Option<f64>,
+}
+
+impl ProcessPlan {
+    /// Finds a task by workflow and task name.
+    pub fn find(&self, workflow: &str, task: &str) -> Option<u32> {
+        let w = self.workflows.iter().find(|w| &*w.name == workflow)?;
+        w.tasks.clone().find(|&i| &*self.tasks[i as usize].name == task)
+    }
+
+    pub fn workflow_name(&self, task: u32) -> &Arc<str> {
+        &self.workflows[self.tasks[task as usize].workflow as usize].name
+    }
+}

@@ -1,0 +1,290 @@
+//! What a user writes: a process of workflows of tasks.
+//!
+//! The serde form is the file format `weftctl submit` reads (YAML or JSON):
+//!
+//! ```yaml
+//! name: order-fulfilment
+//! failure_policy: fail_fast        # or let_siblings_finish
+//! default_retry: { max_attempts: 3, initial_backoff: 200ms }
+//! workflows:
+//!   - name: shipping
+//!     steps:                       # a chain: each step after the one before
+//!       - { name: reserve, kind: noop }
+//!       - { name: ship, kind: shell, params: { argv: [echo, shipped] } }
+//!   - name: billing
+//!     tasks:                       # a DAG: order comes from depends_on
+//!       - { name: invoice, kind: noop }
+//!       - { name: charge, kind: noop, depends_on: [invoice], priority: 5 }
+//! ```
+//!
+//! A file holding a single workflow (`name` plus `steps` or `tasks`) is a process of one.
+use serde::{Deserialize, Serialize};
+
+/// Retry settings; an unset field falls back to the process default, then to
+/// [`RetrySpec::ENGINE_DEFAULT`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    pub initial_backoff: Option<u64>,
+    #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    pub max_backoff: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplier: Option<f64>,
+}
+
+/// A fully resolved retry policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub multiplier: f64,
+}
+
+impl RetryPolicy {
+    /// Three attempts, 100 ms then doubling up to 10 s.
+    pub const ENGINE_DEFAULT: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff_ms: 100,
+        max_backoff_ms: 10_000,
+        multiplier: 2.0,
+    };
+
+    /// The delay before attempt `next_attempt` (2 for the first retry).
+    pub fn backoff_ms(&self, next_attempt: u32) -> u64 {
+        let exponent = next_attempt.saturating_sub(2).min(64) as i32;
+        let delay = self.initial_backoff_ms as f64 * self.multiplier.powi(exponent);
+        delay.min(self.max_backoff_ms as f64) as u64
+    }
+}
+
+impl RetrySpec {
+    /// Fills unset fields from `fallback`.
+    pub fn or(&self, fallback: &RetrySpec) -> RetrySpec {
+        RetrySpec {
+            max_attempts: self.max_attempts.or(fallback.max_attempts),
+            initial_backoff: self.initial_backoff.or(fallback.initial_backoff),
+            max_backoff: self.max_backoff.or(fallback.max_backoff),
+            multiplier: self.multiplier.or(fallback.multiplier),
+        }
+    }
+
+    /// Resolves against the engine default.
+    pub fn resolve(&self) -> RetryPolicy {
+        let d = RetryPolicy::ENGINE_DEFAULT;
+        let initial = self.initial_backoff.unwrap_or(d.initial_backoff_ms);
+        RetryPolicy {
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            initial_backoff_ms: initial,
+            max_backoff_ms: self.max_backoff.unwrap_or(d.max_backoff_ms.max(initial)),
+            multiplier: self.multiplier.unwrap_or(d.multiplier),
+        }
+    }
+}
+
+/// One business activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub name: String,
+    pub kind: String,
+    /// Executor parameters: a JSON object.
+    #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
+    pub params: serde_json::Value,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    #[serde(default = "default_queue")]
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// Execution timeout of one attempt.
+    #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Declared cost in seconds, for the cost model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+}
+
+impl TaskSpec {
+    /// A task of `kind` with every other field at its default.
+    pub fn new(name: impl Into<String>, kind: impl Into<String>) -> Self {
+        TaskSpec {
+            name: name.into(),
+            kind: kind.into(),
+            params: empty_object(),
+            priority: 0,
+            queue: default_queue(),
+            depends_on: Vec::new(),
+            retry: None,
+            timeout: None,
+            cost: None,
+        }
+    }
+}
+
+/// A DAG of tasks. With `chain`, each task depends on the one before it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawWorkflow", into = "RawWorkflow")]
+pub struct WorkflowSpec {
+    pub name: String,
+    pub tasks: Vec<TaskSpec>,
+    pub chain: bool,
+}
+
+/// The file form of a workflow: exactly one of `steps` (a chain) or `tasks` (a DAG).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    steps: Option<Vec<TaskSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<TaskSpec>>,
+}
+
+impl TryFrom<RawWorkflow> for WorkflowSpec {
+    type Error = String;
+    fn try_from(raw: RawWorkflow) -> Result<Self, String> {
+        match (raw.steps, raw.tasks) {
+            (Some(steps), None) => Ok(WorkflowSpec { name: raw.name, tasks: steps, chain: true }),
+            (None, Some(tasks)) => Ok(WorkflowSpec { name: raw.name, tasks, chain: false }),
+            (Some(_), Some(_)) => Err(format!("workflow `{}`: give `steps` or `tasks`, not both", raw.name)),
+            (None, None) => Err(format!("workflow `{}`: missing `steps` or `tasks`", raw.name)),
+        }
+    }
+}
+
+impl From<WorkflowSpec> for RawWorkflow {
+    fn from(w: WorkflowSpec) -> Self {
+        let (steps, tasks) = if w.chain { (Some(w.tasks), None) } else { (None, Some(w.tasks)) };
+        RawWorkflow { name: w.name, steps, tasks }
+    }
+}
+
+/// What a run does when one of its workflows fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// Cancel the other workflows at once.
+    #[default]
+    FailFast,
+    /// Let the other workflows finish, then fail the run.
+    LetSiblingsFinish,
+}
+
+/// A business process: workflows that run in parallel and finish together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawProcess", into = "RawProcess")]
+pub struct ProcessSpec {
+    pub name: String,
+    pub workflows: Vec<WorkflowSpec>,
+    pub failure_policy: FailurePolicy,
+    pub default_retry: Option<RetrySpec>,
+}
+
+/// The file form of a process: `workflows`, or a single workflow's `steps` or `tasks`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    workflows: Option<Vec<WorkflowSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    steps: Option<Vec<TaskSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<TaskSpec>>,
+    #[serde(default)]
+    failure_policy: FailurePolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_retry: Option<RetrySpec>,
+}
+
+impl TryFrom<RawProcess> for ProcessSpec {
+    type Error = String;
+    fn try_from(raw: RawProcess) -> Result<Self, String> {
+        let workflows = match (raw.workflows, raw.steps, raw.tasks) {
+            (Some(w), None, None) => w,
+            (None, steps, tasks) if steps.is_some() != tasks.is_some() => {
+                vec![WorkflowSpec::try_from(RawWorkflow { name: raw.name.clone(), steps, tasks })?]
+            }
+            _ => return Err("give exactly one of `workflows`, `steps` or `tasks`".into()),
+        };
+        Ok(ProcessSpec {
+            name: raw.name,
+            workflows,
+            failure_policy: raw.failure_policy,
+            default_retry: raw.default_retry,
+        })
+    }
+}
+
+impl From<ProcessSpec> for RawProcess {
+    fn from(p: ProcessSpec) -> Self {
+        RawProcess {
+            name: p.name,
+            workflows: Some(p.workflows),
+            steps: None,
+            tasks: None,
+            failure_policy: p.failure_policy,
+            default_retry: p.default_retry,
+        }
+    }
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+fn is_empty_object(v: &serde_json::Value) -> bool {
+    v.as_object().is_some_and(|o| o.is_empty())
+}
+
+fn default_queue() -> String {
+    "default".to_string()
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+/// Durations in files: a human string ("250ms", "5s", "1m 30s") or a number of milliseconds.
+pub mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Millis(u64),
+        Text(String),
+    }
+
+    /// Parses "250ms", "5s" or a bare number of milliseconds.
+    pub fn parse(text: &str) -> Result<u64, String> {
+        if let Ok(ms) = text.trim().parse::<u64>() {
+            return Ok(ms);
+        }
+        humantime::parse_duration(text)
+            .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
+            .map_err(|e| format!("invalid duration `{text}`: {e}"))
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(ms) => s.serialize_str(&humantime::format_duration(std::time::Duration::from_millis(*ms)).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::Millis(ms)) => Ok(Some(ms)),
+            Some(Raw::Text(t)) => parse(&t).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The weft gRPC API.
+//!
+//! - [`pb`]: code generated from `proto/weft/v1/*.proto` (client and server).
+//! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
+//! - [`convert`]: conversions between wire messages and `weft-model` types; a failed
+//!   conversion names the field that was wrong.
+
+pub mod convert;
+
+/// Generated messages and services of package `weft.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("weft.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every weft proto file.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("weft_descriptor");
+
+/// The wire protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = pb::ProtocolVersion::ProtocolVersion1 as u32;

@@ -1,0 +1,105 @@
+//! Ready queues with aging.
+//!
+//! Every arrival takes the next number of a global arrival counter. A task that arrived as
+//! number `seq` with priority `p` has effective priority `p + (now_seq - seq) / step` once
+//! `now_seq` arrivals have happened. Because every waiting task ages at the same rate, the
+//! order between two tasks never depends on `now_seq`: `a` goes before `b` exactly when
+//! `p_a * step - seq_a > p_b * step - seq_b`. So the order key is fixed at arrival and the
+//! queue is a plain ordered map — no re-sorting as time passes — and a task of priority `p`
+//! is overtaken by at most `(p_max - p) * step` later arrivals.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Sorts ascending: smaller key = dispatched first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderKey {
+    /// `seq - priority * step`: the negated effective priority.
+    rank: i64,
+    /// Arrival number, the tie-break: older first.
+    seq: u64,
+}
+
+/// Where a task sits in the queues, kept by the caller to remove it (on cancel).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub queue: Arc<str>,
+    pub kind: Arc<str>,
+    key: OrderKey,
+}
+
+#[derive(Debug)]
+pub struct ReadyQueues<T> {
+    /// (queue, kind) -> tasks in dispatch order.
+    subqueues: BTreeMap<(Arc<str>, Arc<str>), BTreeMap<OrderKey, T>>,
+    arrivals: u64,
+    step: i64,
+    len: usize,
+}
+
+impl<T: Clone> ReadyQueues<T> {
+    pub fn new(aging_step: u32) -> Self {
+        ReadyQueues { subqueues: BTreeMap::new(), arrivals: 0, step: i64::from(aging_step.max(1)), len: 0 }
+    }
+
+    /// Adds a ready task; keep the ticket to remove it later.
+    pub fn push(&mut self, queue: &Arc<str>, kind: &Arc<str>, priority: i32, task: T) -> Ticket {
+        self.arrivals += 1;
+        let key = OrderKey { rank: self.arrivals as i64 - i64::from(priority) * self.step, seq: self.arrivals };
+        self.subqueues.entry((queue.clone(), kind.clone())).or_default().insert(key, task);
+        self.len += 1;
+        Ticket { queue: queue.clone(), kind: kind.clone(), key }
+    }
+
+    /// Removes a task that is still queued.
+    pub fn remove(&mut self, ticket: &Ticket) -> Option<T> {
+        let sub_key = (ticket.queue.clone(), ticket.kind.clone());
+        let sub = self.subqueues.get_mut(&sub_key)?;
+        let task = sub.remove(&ticket.key)?;
+        if sub.is_empty() {
+            self.subqueues.remove(&sub_key);
+        }
+        self.len -= 1;
+        Some(task)
+    }
+
+    /// The (queue, kind) whose head goes first among those `eligible` accepts.
+    pub fn best_head(&self, mut eligible: impl FnMut(&str, &str) -> bool) -> Option<(Arc<str>, Arc<str>)> {
+        let mut best: Option<(&(Arc<str>, Arc<str>), OrderKey)> = None;
+        for (sub_key, sub) in &self.subqueues {
+            let Some((&key, _)) = sub.first_key_value() else { continue };
+            if best.is_none_or(|(_, b)| key < b) && eligible(&sub_key.0, &sub_key.1) {
+                best = Some((sub_key, key));
+            }
+        }
+        best.map(|(k, _)| k.clone())
+    }
+
+    /// Takes the head of one sub-queue.
+    pub fn pop(&mut self, queue: &Arc<str>, kind: &Arc<str>) -> Option<T> {
+        let sub_key = (queue.clone(), kind.clone());
+        let sub = self.subqueues.get_mut(&sub_key)?;
+        let (_, task) = sub.pop_first()?;
+        if sub.is_empty() {
+            self.subqueues.remove(&sub_key);
+        }
+        self.len -= 1;
+        Some(task)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Ready tasks per routing queue (summed over kinds), by queue name.
+    pub fn depths(&self) -> BTreeMap<Arc<str>, usize> {
+        let mut out: BTreeMap<Arc<str>, usize> = BTreeMap::new();
+        for ((queue, _), sub) in &self.subqueues {
+            *out.entry(queue.clone()).or_default() += sub.len();
+        }
+        out
+    }
+}

@@ -1,0 +1,74 @@
+//! Logging for weft binaries: `tracing` to stderr, human-readable or JSON, filtered with
+//! `RUST_LOG`-style directives (`info,weft::heartbeat=off`).
+use std::fmt;
+use std::str::FromStr;
+
+/// Target of the one-line-per-heartbeat log. Switch it with `weft::heartbeat=info|off`.
+pub const HEARTBEAT_TARGET: &str = "weft::heartbeat";
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "human" | "text" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}`: use `human` or `json`")),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Human => "human",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid log filter `{filter}`: {reason}")]
+    Filter { filter: String, reason: String },
+    #[error("logging was already set up")]
+    AlreadyInitialised,
+}
+
+/// Checks a filter without installing it, so flags can be validated up front.
+pub fn parse_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, Error> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| Error::Filter { filter: filter.to_string(), reason: e.to_string() })
+}
+
+/// Installs the global subscriber writing to stderr.
+pub fn init(filter: &str, format: LogFormat) -> Result<(), Error> {
+    let filter = parse_filter(filter)?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
+    result.map_err(|_| Error::AlreadyInitialised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_filters_and_formats() {
+        assert!(parse_filter("info,weft::heartbeat=off").is_ok());
+        assert!(matches!(parse_filter("info,weft=loud"), Err(Error::Filter { .. })));
+        assert_eq!("json".parse::<LogFormat>(), Ok(LogFormat::Json));
+        assert!("xml".parse::<LogFormat>().unwrap_err().contains("xml"));
+    }
+}

@@ -16,6 +16,11 @@ macro_rules! uuid_id {
             pub fn new_v7() -> Self {
                 Self(Uuid::now_v7())
             }
+
+            /// A fixed id from a number: for tests and deterministic simulation.
+            pub const fn from_u128(n: u128) -> Self {
+                Self(Uuid::from_u128(n))
+            }
         }
 
         impl fmt::Display for $name {

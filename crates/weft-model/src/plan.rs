@@ -1,6 +1,7 @@
 //! The validated, indexed form of a process that the engine runs. Tasks of all
 //! workflows are numbered `0..n` in one list; dependencies are indices into it.
 use crate::spec::{ProcessSpec, RetryPolicy};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ pub struct WorkflowPlan {
     pub name: Arc<str>,
     /// Indices of its tasks in [`ProcessPlan::tasks`].
     pub tasks: Range<u32>,
+    /// Task name -> index, for reports that name their task.
+    pub by_name: HashMap<Arc<str>, u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,7 +46,7 @@ impl ProcessPlan {
     /// Finds a task by workflow and task name.
     pub fn find(&self, workflow: &str, task: &str) -> Option<u32> {
         let w = self.workflows.iter().find(|w| &*w.name == workflow)?;
-        w.tasks.clone().find(|&i| &*self.tasks[i as usize].name == task)
+        w.by_name.get(task).copied()
     }
 
     pub fn workflow_name(&self, task: u32) -> &Arc<str> {

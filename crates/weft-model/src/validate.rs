@@ -236,7 +236,9 @@ pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool
                 cost_seconds: t.cost,
             });
         }
-        workflows.push(WorkflowPlan { name: Arc::from(w.name.as_str()), tasks: base..tasks.len() as u32 });
+        let range = base..tasks.len() as u32;
+        let by_name = range.clone().map(|i| (tasks[i as usize].name.clone(), i)).collect();
+        workflows.push(WorkflowPlan { name: Arc::from(w.name.as_str()), tasks: range, by_name });
     }
     if spec_bytes > MAX_SPEC_BYTES {
         c.fail("workflows", format!("spec is {spec_bytes} bytes, at most {MAX_SPEC_BYTES} allowed"));

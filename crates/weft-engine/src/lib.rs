@@ -1,0 +1,122 @@
+//! The coordinator's state machine. Pure and deterministic: every input is a method call
+//! that takes `now`; every consequence is a state change plus [`Effect`]s the caller
+//! performs (push an assignment, tell a worker to stop, publish an event). No I/O, no
+//! clock, no randomness, so it can be driven by one task, replayed, and tested under a
+//! simulated clock.
+//!
+//! Layout:
+//! - [`types`]: runs, tasks, workers and definitions as the engine holds them.
+//! - [`effects`]: what the engine asks its driver to do, and the events it records.
+//! - `runs`: definitions, starting, cancelling and finishing runs.
+//! - `reports`: task status reports from workers (with fencing by attempt number).
+//! - `workers`: sessions, heartbeats, draining, leases.
+//! - `dispatch`: ready tasks onto free slots through `weft-sched`.
+//! - [`query`]: read-only views for the API.
+
+mod dispatch;
+pub mod effects;
+mod error;
+pub mod query;
+pub mod reports;
+mod runs;
+pub mod types;
+pub mod workers;
+
+pub use effects::{AckOutcome, Assignment, AttemptId, Effect, EventKind, RunEvent, WorkerEvent};
+pub use error::Error;
+pub use runs::{RunSource, StartRun};
+pub use reports::Reported;
+pub use workers::HeartbeatInfo;
+pub use types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration};
+pub use weft_model::Millis;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use weft_model::{RunId, WorkerId};
+use weft_sched::Scheduler;
+
+/// Timing and policy knobs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Workers send a heartbeat this often.
+    pub heartbeat_interval_ms: u64,
+    /// A worker silent this long is dead and loses its attempts.
+    pub lease_timeout_ms: u64,
+    /// Arrivals after which a waiting task gains one priority level.
+    pub aging_step: u32,
+    /// Dead workers stay visible this long before they are forgotten.
+    pub dead_worker_retention_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { heartbeat_interval_ms: 1_000, lease_timeout_ms: 5_000, aging_step: 100, dead_worker_retention_ms: 300_000 }
+    }
+}
+
+/// The whole coordinator state.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) runs: BTreeMap<RunId, Run>,
+    pub(crate) idempotency: HashMap<String, RunId>,
+    pub(crate) definitions: BTreeMap<Arc<str>, Vec<Definition>>,
+    pub(crate) workers: BTreeMap<WorkerId, Worker>,
+    pub(crate) sched: Scheduler<TaskRef>,
+    /// Tasks waiting out a retry backoff, by due time.
+    pub(crate) retries: BTreeSet<(Millis, TaskRef)>,
+    /// Kinds some worker has advertised; built-in kinds are always known.
+    pub(crate) known_kinds: BTreeSet<Arc<str>>,
+    pub(crate) running_runs: usize,
+    effects: Vec<Effect>,
+}
+
+impl Engine {
+    pub fn new(cfg: Config) -> Self {
+        Engine {
+            sched: Scheduler::new(cfg.aging_step),
+            cfg,
+            runs: BTreeMap::new(),
+            idempotency: HashMap::new(),
+            definitions: BTreeMap::new(),
+            workers: BTreeMap::new(),
+            retries: BTreeSet::new(),
+            known_kinds: BTreeSet::new(),
+            running_runs: 0,
+            effects: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Hands the effects produced since the last call to the driver.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    pub(crate) fn emit(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    /// Advances timers: due retries become ready, silent workers become suspect or dead.
+    pub fn tick(&mut self, now: Millis) {
+        self.release_due_retries(now);
+        self.check_leases(now);
+        self.schedule(now);
+    }
+
+    /// The earliest time at which [`Engine::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let retry = self.retries.first().map(|(at, _)| *at);
+        let lease = self.workers.values().filter_map(|w| self.liveness_deadline(w)).min();
+        match (retry, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+//! Task status reports from workers. The attempt number is the fencing token: only the
+//! current attempt, from the worker that holds it, may change a task.
+use std::sync::Arc;
+use weft_model::limits::MAX_RESULT_BYTES;
+use weft_model::{Millis, RunStatus, TaskState, WorkerId};
+
+use crate::types::{TaskError, TaskRef};
+use crate::{AckOutcome, AttemptId, Engine, EventKind};
+
+/// What a worker says about an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reported {
+    Running,
+    Succeeded(Arc<str>),
+    Failed(TaskError),
+}
+
+impl Engine {
+    /// Resolves an attempt's names to a task.
+    pub(crate) fn resolve(&self, a: &AttemptId) -> Option<TaskRef> {
+        let run = self.runs.get(&a.run)?;
+        let task = run.plan.find(&a.workflow, &a.task)?;
+        Some(TaskRef { run: a.run, task })
+    }
+
+    /// Applies a worker's report about one of its attempts.
+    pub fn task_status(&mut self, worker: WorkerId, attempt: &AttemptId, reported: Reported, now: Millis) -> AckOutcome {
+        let Some(r) = self.resolve(attempt) else { return AckOutcome::Stale };
+        let t = &self.runs[&r.run].tasks[r.task as usize];
+        if t.attempt != attempt.attempt || t.worker != Some(worker) {
+            return AckOutcome::Stale;
+        }
+        if !t.state.is_active() {
+            // The attempt already ended here; a repeat of how it ended is harmless.
+            let repeat = match (&reported, t.state) {
+                (Reported::Succeeded(_), TaskState::Succeeded) => true,
+                (Reported::Failed(_), TaskState::Failed | TaskState::Ready | TaskState::Pending) => true,
+                _ => false,
+            };
+            return if repeat { AckOutcome::Duplicate } else { AckOutcome::Stale };
+        }
+        match reported {
+            Reported::Running if t.state == TaskState::Running => return AckOutcome::Duplicate,
+            Reported::Running => {
+                let t = &mut self.runs.get_mut(&r.run).expect("resolved").tasks[r.task as usize];
+                t.state = TaskState::Running;
+                t.started_at = Some(now);
+                self.record(r.run, Some(r.task), EventKind::TaskRunning, String::new(), now);
+                return AckOutcome::Accepted;
+            }
+            Reported::Succeeded(result) => {
+                self.release(worker, r);
+                if result.len() > MAX_RESULT_BYTES {
+                    let message = format!("result is {} bytes, at most {MAX_RESULT_BYTES} allowed", result.len());
+                    self.retry_or_fail(r, TaskError { message, retryable: false }, false, now);
+                } else {
+                    self.complete_task(r, result, now);
+                }
+            }
+            Reported::Failed(error) => {
+                self.release(worker, r);
+                self.retry_or_fail(r, error, false, now);
+            }
+        }
+        self.schedule(now);
+        AckOutcome::Accepted
+    }
+
+    /// Frees the worker's slot held by this attempt.
+    pub(crate) fn release(&mut self, worker: WorkerId, r: TaskRef) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.attempts.remove(&r);
+        }
+    }
+
+    /// After an attempt ended without success: try again if the policy allows, else fail.
+    /// `immediate` skips the backoff (an attempt lost with its worker was not the task's fault).
+    pub(crate) fn retry_or_fail(&mut self, r: TaskRef, error: TaskError, immediate: bool, now: Millis) {
+        let Some(run) = self.runs.get_mut(&r.run) else { return };
+        let policy = run.plan.tasks[r.task as usize].retry;
+        let running = run.status == RunStatus::Running;
+        let t = &mut run.tasks[r.task as usize];
+        if !(error.retryable && running && t.attempt < policy.max_attempts) {
+            self.fail_task(r, error, now);
+            return;
+        }
+        let delay = if immediate { 0 } else { policy.backoff_ms(t.attempt + 1) };
+        let detail = format!("attempt {} failed: {}; attempt {} in {delay} ms", t.attempt, error.message, t.attempt + 1);
+        t.error = Some(error);
+        t.state = TaskState::Ready;
+        self.record(r.run, Some(r.task), EventKind::TaskRetrying, detail, now);
+        if delay == 0 {
+            self.make_ready(r, now);
+        } else {
+            let at = now + delay as Millis;
+            self.runs.get_mut(&r.run).expect("exists").tasks[r.task as usize].retry_at = Some(at);
+            self.retries.insert((at, r));
+        }
+    }
+
+    pub(crate) fn release_due_retries(&mut self, now: Millis) {
+        while let Some(&(at, r)) = self.retries.first() {
+            if at > now {
+                break;
+            }
+            self.retries.pop_first();
+            let still_waiting = self.runs.get(&r.run).is_some_and(|run| run.tasks[r.task as usize].retry_at == Some(at));
+            if still_waiting {
+                self.make_ready(r, now);
+            }
+        }
+    }
+}

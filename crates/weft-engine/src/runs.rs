@@ -1,0 +1,337 @@
+//! Definitions, starting and cancelling runs, and how tasks, workflows and runs finish.
+use std::sync::Arc;
+use weft_model::limits::{MAX_IDEMPOTENCY_KEY_LEN, MAX_INPUT_BYTES};
+use weft_model::validate::{check_json, check_name};
+use weft_model::{
+    FailurePolicy, Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, ValidationError, validate_process,
+};
+
+use crate::types::{Definition, Run, TaskError, TaskRef, TaskRun, WorkflowRun};
+use crate::{Effect, Engine, Error, EventKind, RunEvent};
+
+/// Where a run's process comes from.
+#[derive(Clone, Debug)]
+pub enum RunSource {
+    /// An inline spec, not kept in the registry.
+    Spec(ProcessSpec),
+    /// A registered definition; `None` means the latest version.
+    Definition { name: String, version: Option<u32> },
+}
+
+/// A request to start a run. The caller makes the id (the engine reads no clock).
+#[derive(Clone, Debug)]
+pub struct StartRun {
+    pub id: RunId,
+    pub source: RunSource,
+    pub idempotency_key: Option<String>,
+    pub input_json: String,
+}
+
+fn prefixed(prefix: &str, mut err: ValidationError) -> ValidationError {
+    for v in &mut err.violations {
+        v.field = format!("{prefix}.{}", v.field);
+    }
+    err
+}
+
+impl Engine {
+    fn validate(&self, spec: &ProcessSpec) -> Result<ProcessPlan, ValidationError> {
+        validate_process(spec, &|kind| self.known_kinds.contains(kind))
+    }
+
+    /// Registers a new version of `name`, or returns the latest if its spec is identical.
+    /// Returns (version, created).
+    pub fn register_definition(&mut self, name: &str, spec: ProcessSpec, now: Millis) -> Result<(u32, bool), Error> {
+        if let Err(e) = check_name(name) {
+            return Err(ValidationError::single("name", e).into());
+        }
+        if spec.name != name {
+            return Err(ValidationError::single("spec.name", format!("`{}` differs from name `{name}`", spec.name)).into());
+        }
+        let plan = self.validate(&spec).map_err(|e| prefixed("spec", e))?;
+        let versions = self.definitions.entry(Arc::from(name)).or_default();
+        if let Some(latest) = versions.last()
+            && *latest.plan.spec == spec
+        {
+            return Ok((latest.version, false));
+        }
+        let version = versions.len() as u32 + 1;
+        versions.push(Definition { name: Arc::from(name), version, plan: Arc::new(plan), created_at: now });
+        Ok((version, true))
+    }
+
+    /// Starts a run. Returns (run id, created); with a known idempotency key, the
+    /// existing run and `false`.
+    pub fn start_run(&mut self, req: StartRun, now: Millis) -> Result<(RunId, bool), Error> {
+        if let Some(key) = &req.idempotency_key {
+            if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                let msg = format!("is {} bytes, at most {MAX_IDEMPOTENCY_KEY_LEN} allowed", key.len());
+                return Err(ValidationError::single("idempotency_key", msg).into());
+            }
+            if let Some(existing) = self.idempotency.get(key) {
+                return Ok((*existing, false));
+            }
+        }
+        check_json(&req.input_json, MAX_INPUT_BYTES).map_err(|e| ValidationError::single("input_json", e))?;
+        if self.runs.contains_key(&req.id) {
+            return Err(Error::FailedPrecondition(format!("run id {} is already in use", req.id)));
+        }
+        let (plan, definition) = match req.source {
+            RunSource::Spec(spec) => (Arc::new(self.validate(&spec).map_err(|e| prefixed("spec", e))?), None),
+            RunSource::Definition { name, version } => {
+                let def = self.definition(&name, version)?;
+                (def.plan.clone(), Some((def.name.clone(), def.version)))
+            }
+        };
+        let input_json: Arc<str> = Arc::from(if req.input_json.trim().is_empty() { "null" } else { &req.input_json });
+        let tasks = plan
+            .tasks
+            .iter()
+            .map(|t| TaskRun {
+                state: TaskState::Pending,
+                attempt: 0,
+                worker: None,
+                waiting_on: t.deps.len() as u32,
+                ready_at: None,
+                started_at: None,
+                finished_at: None,
+                result: None,
+                error: None,
+                ticket: None,
+                retry_at: None,
+            })
+            .collect();
+        let workflows = plan
+            .workflows
+            .iter()
+            .map(|w| WorkflowRun { status: RunStatus::Running, unfinished: w.tasks.len() as u32 })
+            .collect();
+        let id = req.id;
+        let roots: Vec<u32> = (0..plan.tasks.len() as u32).filter(|&i| plan.tasks[i as usize].deps.is_empty()).collect();
+        self.runs.insert(
+            id,
+            Run {
+                id,
+                plan,
+                definition,
+                status: RunStatus::Running,
+                reason: String::new(),
+                idempotency_key: req.idempotency_key.clone(),
+                input_json,
+                created_at: now,
+                finished_at: None,
+                tasks,
+                workflows,
+                events: Vec::new(),
+            },
+        );
+        if let Some(key) = req.idempotency_key {
+            self.idempotency.insert(key, id);
+        }
+        self.running_runs += 1;
+        self.record(id, None, EventKind::RunStarted, String::new(), now);
+        for task in roots {
+            self.make_ready(TaskRef { run: id, task }, now);
+        }
+        self.schedule(now);
+        Ok((id, true))
+    }
+
+    pub fn definition(&self, name: &str, version: Option<u32>) -> Result<&Definition, Error> {
+        let versions = self.definitions.get(name).ok_or_else(|| Error::NotFound { what: "definition", id: name.into() })?;
+        match version {
+            None | Some(0) => versions.last(),
+            Some(v) => versions.get(v as usize - 1),
+        }
+        .ok_or_else(|| Error::NotFound { what: "definition version", id: format!("{name}@{}", version.unwrap_or(0)) })
+    }
+
+    /// Cancels a running run: queued tasks are dropped, running attempts are told to stop.
+    pub fn cancel_run(&mut self, id: RunId, reason: &str, now: Millis) -> Result<(), Error> {
+        let run = self.runs.get(&id).ok_or_else(|| Error::NotFound { what: "run", id: id.to_string() })?;
+        if run.status.is_final() {
+            return Err(Error::FailedPrecondition(format!("run {id} has already ended as {:?}", run.status)));
+        }
+        let reason = if reason.is_empty() { "cancelled by request".to_string() } else { reason.to_string() };
+        let n = run.tasks.len() as u32;
+        for task in 0..n {
+            self.cancel_task(TaskRef { run: id, task }, &reason, now);
+        }
+        let run = self.runs.get_mut(&id).expect("checked above");
+        for w in &mut run.workflows {
+            if w.status == RunStatus::Running {
+                w.status = RunStatus::Cancelled;
+            }
+        }
+        self.finish_run(id, RunStatus::Cancelled, reason, now);
+        self.schedule(now);
+        Ok(())
+    }
+
+    /// Appends an event to the run's history and publishes it.
+    pub(crate) fn record(&mut self, run_id: RunId, task: Option<u32>, kind: EventKind, detail: String, now: Millis) {
+        let Some(run) = self.runs.get_mut(&run_id) else { return };
+        let (workflow, name, attempt, worker) = match task {
+            Some(i) => {
+                let t = &run.tasks[i as usize];
+                (run.plan.workflow_name(i).clone(), run.plan.tasks[i as usize].name.clone(), t.attempt, t.worker)
+            }
+            None => (Arc::from(""), Arc::from(""), 0, None),
+        };
+        let event = RunEvent {
+            run: run_id,
+            seq: run.events.len() as u64 + 1,
+            at: now,
+            kind,
+            workflow,
+            task: name,
+            attempt,
+            worker,
+            detail,
+        };
+        run.events.push(event.clone());
+        self.emit(Effect::Event(event));
+    }
+
+    /// Pending -> Ready: into its queue.
+    pub(crate) fn make_ready(&mut self, r: TaskRef, now: Millis) {
+        let Some(run) = self.runs.get_mut(&r.run) else { return };
+        let plan = &run.plan.tasks[r.task as usize];
+        let ticket = self.sched.queues.push(&plan.queue, &plan.kind, plan.priority, r);
+        let t = &mut run.tasks[r.task as usize];
+        t.state = TaskState::Ready;
+        t.ready_at = Some(now);
+        t.retry_at = None;
+        t.ticket = Some(ticket);
+        self.record(r.run, Some(r.task), EventKind::TaskReady, String::new(), now);
+    }
+
+    /// Ends a task that has not finished as cancelled, stopping its attempt if one runs.
+    pub(crate) fn cancel_task(&mut self, r: TaskRef, reason: &str, now: Millis) {
+        let Some(run) = self.runs.get_mut(&r.run) else { return };
+        let t = &mut run.tasks[r.task as usize];
+        if t.state.is_final() {
+            return;
+        }
+        if let Some(ticket) = t.ticket.take() {
+            self.sched.queues.remove(&ticket);
+        }
+        if let Some(at) = t.retry_at.take() {
+            self.retries.remove(&(at, r));
+        }
+        let was_active = t.state.is_active();
+        t.state = TaskState::Cancelled;
+        t.finished_at = Some(now);
+        if was_active && let Some(worker) = t.worker {
+            let attempt = self.attempt_id(r);
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.attempts.remove(&r);
+            }
+            self.emit(Effect::Cancel { worker, attempt, reason: reason.to_string() });
+        }
+        self.record(r.run, Some(r.task), EventKind::TaskCancelled, reason.to_string(), now);
+    }
+
+    /// A task's last attempt failed: its workflow fails, and by the failure policy the
+    /// rest of the run is cancelled or left to finish.
+    pub(crate) fn fail_task(&mut self, r: TaskRef, error: TaskError, now: Millis) {
+        let Some(run) = self.runs.get_mut(&r.run) else { return };
+        let plan = run.plan.clone();
+        let t = &mut run.tasks[r.task as usize];
+        t.state = TaskState::Failed;
+        t.finished_at = Some(now);
+        let attempt = t.attempt;
+        t.error = Some(error.clone());
+        self.record(r.run, Some(r.task), EventKind::TaskFailed, error.message.clone(), now);
+
+        let wi = plan.tasks[r.task as usize].workflow;
+        let wf_name = plan.workflows[wi as usize].name.clone();
+        let task_name = plan.tasks[r.task as usize].name.clone();
+        let reason = format!("workflow `{wf_name}` failed: task `{task_name}` attempt {attempt}: {}", error.message);
+        // The workflow's other tasks can no longer all succeed.
+        for task in plan.workflows[wi as usize].tasks.clone() {
+            self.cancel_task(TaskRef { run: r.run, task }, &format!("workflow `{wf_name}` failed"), now);
+        }
+        let fail_fast = plan.spec.failure_policy == FailurePolicy::FailFast;
+        let run = self.runs.get_mut(&r.run).expect("exists");
+        run.workflows[wi as usize].status = RunStatus::Failed;
+        if run.reason.is_empty() {
+            run.reason = reason;
+        }
+        if fail_fast {
+            for (other, w) in plan.workflows.iter().enumerate() {
+                if other as u32 == wi || self.runs[&r.run].workflows[other].status != RunStatus::Running {
+                    continue;
+                }
+                for task in w.tasks.clone() {
+                    self.cancel_task(TaskRef { run: r.run, task }, "a sibling workflow failed (fail fast)", now);
+                }
+                self.runs.get_mut(&r.run).expect("exists").workflows[other].status = RunStatus::Cancelled;
+            }
+        }
+        self.maybe_finish_run(r.run, now);
+    }
+
+    /// A task succeeded: its dependents may become ready, its workflow and run may finish.
+    pub(crate) fn complete_task(&mut self, r: TaskRef, result: Arc<str>, now: Millis) {
+        let Some(run) = self.runs.get_mut(&r.run) else { return };
+        let plan = run.plan.clone();
+        let t = &mut run.tasks[r.task as usize];
+        t.state = TaskState::Succeeded;
+        t.finished_at = Some(now);
+        t.result = Some(result);
+        self.record(r.run, Some(r.task), EventKind::TaskSucceeded, String::new(), now);
+        let run = self.runs.get_mut(&r.run).expect("exists");
+        let wi = plan.tasks[r.task as usize].workflow as usize;
+        run.workflows[wi].unfinished -= 1;
+        if run.workflows[wi].unfinished == 0 && run.workflows[wi].status == RunStatus::Running {
+            run.workflows[wi].status = RunStatus::Succeeded;
+        }
+        let mut ready = Vec::new();
+        for &d in &plan.tasks[r.task as usize].dependents {
+            let dep = &mut run.tasks[d as usize];
+            dep.waiting_on -= 1;
+            if dep.waiting_on == 0 && dep.state == TaskState::Pending {
+                ready.push(d);
+            }
+        }
+        for task in ready {
+            self.make_ready(TaskRef { run: r.run, task }, now);
+        }
+        self.maybe_finish_run(r.run, now);
+    }
+
+    /// Ends the run once every workflow has ended.
+    fn maybe_finish_run(&mut self, id: RunId, now: Millis) {
+        let Some(run) = self.runs.get(&id) else { return };
+        if run.status.is_final() || run.workflows.iter().any(|w| w.status == RunStatus::Running) {
+            return;
+        }
+        let status = if run.workflows.iter().any(|w| w.status == RunStatus::Failed) {
+            RunStatus::Failed
+        } else if run.workflows.iter().any(|w| w.status == RunStatus::Cancelled) {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Succeeded
+        };
+        let reason = run.reason.clone();
+        self.finish_run(id, status, reason, now);
+    }
+
+    fn finish_run(&mut self, id: RunId, status: RunStatus, reason: String, now: Millis) {
+        let Some(run) = self.runs.get_mut(&id) else { return };
+        if run.status.is_final() {
+            return;
+        }
+        run.status = status;
+        run.reason = reason.clone();
+        run.finished_at = Some(now);
+        self.running_runs -= 1;
+        let kind = match status {
+            RunStatus::Succeeded => EventKind::RunSucceeded,
+            RunStatus::Failed => EventKind::RunFailed,
+            _ => EventKind::RunCancelled,
+        };
+        self.record(id, None, kind, reason, now);
+    }
+}

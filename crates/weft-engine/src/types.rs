@@ -1,0 +1,146 @@
+//! What the engine holds.
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use weft_model::{Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, WorkerId};
+use weft_sched::Ticket;
+
+/// One task of one run, the unit the scheduler queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskRef {
+    pub run: RunId,
+    pub task: u32,
+}
+
+/// A named, versioned process.
+#[derive(Clone, Debug)]
+pub struct Definition {
+    pub name: Arc<str>,
+    pub version: u32,
+    pub plan: Arc<ProcessPlan>,
+    pub created_at: Millis,
+}
+
+impl Definition {
+    pub fn spec(&self) -> &ProcessSpec {
+        &self.plan.spec
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Runtime state of one task.
+#[derive(Clone, Debug)]
+pub struct TaskRun {
+    pub state: TaskState,
+    /// Number of the current or last attempt; 0 before the first dispatch.
+    pub attempt: u32,
+    /// Holder of the current attempt (or of the last one).
+    pub worker: Option<WorkerId>,
+    /// Dependencies not yet succeeded.
+    pub waiting_on: u32,
+    pub ready_at: Option<Millis>,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+    pub result: Option<Arc<str>>,
+    pub error: Option<TaskError>,
+    /// Set while queued.
+    pub(crate) ticket: Option<Ticket>,
+    /// Set while waiting out a retry backoff.
+    pub(crate) retry_at: Option<Millis>,
+}
+
+/// Runtime state of one workflow of a run.
+#[derive(Clone, Debug)]
+pub struct WorkflowRun {
+    pub status: RunStatus,
+    /// Tasks not yet succeeded.
+    pub unfinished: u32,
+}
+
+/// One execution of a process.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub id: RunId,
+    pub plan: Arc<ProcessPlan>,
+    /// Definition name and version, when started from one.
+    pub definition: Option<(Arc<str>, u32)>,
+    pub status: RunStatus,
+    pub reason: String,
+    pub idempotency_key: Option<String>,
+    pub input_json: Arc<str>,
+    pub created_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub tasks: Vec<TaskRun>,
+    pub workflows: Vec<WorkflowRun>,
+    /// Every state change, numbered from 1.
+    pub events: Vec<crate::RunEvent>,
+}
+
+impl Run {
+    pub fn count(&self, state: TaskState) -> usize {
+        self.tasks.iter().filter(|t| t.state == state).count()
+    }
+}
+
+/// Liveness of a worker as the coordinator sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// Heartbeats on time.
+    Live,
+    /// Missed two heartbeats; keeps its attempts, gets no new ones.
+    Suspect,
+    /// Silent past the lease or disconnected; its attempts were re-queued.
+    Dead,
+    /// Leaving: finishes its attempts, gets no new ones.
+    Draining,
+}
+
+/// What a worker says about itself when its session opens.
+#[derive(Clone, Debug)]
+pub struct WorkerRegistration {
+    pub id: WorkerId,
+    /// Distinguishes sessions of one worker; a later session replaces an earlier one.
+    pub session: u64,
+    pub name: String,
+    pub queues: Vec<Arc<str>>,
+    pub kinds: Vec<Arc<str>>,
+    pub slots: u32,
+    pub speed: f64,
+    pub version: String,
+    /// Attempts it still runs from an earlier session.
+    pub holding: Vec<crate::AttemptId>,
+}
+
+/// A worker process.
+#[derive(Clone, Debug)]
+pub struct Worker {
+    pub id: WorkerId,
+    pub session: u64,
+    pub name: String,
+    pub queues: Vec<Arc<str>>,
+    pub kinds: Vec<Arc<str>>,
+    pub slots: u32,
+    pub speed: f64,
+    pub version: String,
+    pub liveness: Liveness,
+    pub connected: bool,
+    pub joined_at: Millis,
+    pub last_heartbeat: Millis,
+    pub cpu_percent: f32,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    /// Attempts assigned to it and not yet finished.
+    pub attempts: BTreeSet<TaskRef>,
+}
+
+impl Worker {
+    /// May receive new attempts.
+    pub fn accepting(&self) -> bool {
+        self.connected && self.liveness == Liveness::Live
+    }
+}

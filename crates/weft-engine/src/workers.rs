@@ -1,0 +1,212 @@
+//! Worker sessions, heartbeats, draining and leases.
+use std::sync::Arc;
+use weft_model::limits::MAX_SLOTS;
+use weft_model::validate::check_name;
+use weft_model::{Millis, ValidationError, Violation, WorkerId};
+
+use crate::types::{Liveness, TaskError, TaskRef, Worker, WorkerRegistration};
+use crate::{AttemptId, Effect, Engine, Error, WorkerEvent};
+
+/// What a heartbeat says.
+#[derive(Clone, Debug, Default)]
+pub struct HeartbeatInfo {
+    pub cpu_percent: f32,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    /// Attempts the worker is running.
+    pub running: Vec<AttemptId>,
+}
+
+fn check_registration(reg: &WorkerRegistration) -> Result<(), ValidationError> {
+    let mut violations = Vec::new();
+    let mut fail = |field: String, message: String| violations.push(Violation { field, message });
+    if !(1..=MAX_SLOTS).contains(&reg.slots) {
+        fail("register.slots".into(), format!("is {}, must be 1 to {MAX_SLOTS}", reg.slots));
+    }
+    if !(reg.speed.is_finite() && reg.speed > 0.0) {
+        fail("register.speed".into(), format!("is {}, must be a positive number", reg.speed));
+    }
+    if reg.kinds.is_empty() {
+        fail("register.kinds".into(), "a worker must serve at least one kind".into());
+    }
+    for (i, k) in reg.kinds.iter().enumerate() {
+        if let Err(e) = check_name(k) {
+            fail(format!("register.kinds[{i}]"), e);
+        }
+    }
+    for (i, q) in reg.queues.iter().enumerate() {
+        if let Err(e) = check_name(q) {
+            fail(format!("register.queues[{i}]"), e);
+        }
+    }
+    if reg.name.len() > 256 {
+        fail("register.name".into(), format!("is {} bytes, at most 256 allowed", reg.name.len()));
+    }
+    if violations.is_empty() { Ok(()) } else { Err(ValidationError { violations }) }
+}
+
+impl Engine {
+    /// Opens (or replaces) a worker's session.
+    pub fn register_worker(&mut self, mut reg: WorkerRegistration, now: Millis) -> Result<(), Error> {
+        check_registration(&reg)?;
+        if reg.queues.is_empty() {
+            reg.queues.push(Arc::from("default"));
+        }
+        self.known_kinds.extend(reg.kinds.iter().cloned());
+        let previous = self.workers.get(&reg.id).map(|w| (w.liveness, w.attempts.clone()));
+        let detail = match &previous {
+            None => "joined".to_string(),
+            Some(_) => "reconnected".to_string(),
+        };
+        let worker = Worker {
+            id: reg.id,
+            session: reg.session,
+            name: reg.name,
+            queues: reg.queues,
+            kinds: reg.kinds,
+            slots: reg.slots,
+            speed: reg.speed,
+            version: reg.version,
+            liveness: Liveness::Live,
+            connected: true,
+            joined_at: now,
+            last_heartbeat: now,
+            cpu_percent: 0.0,
+            memory_used_bytes: 0,
+            memory_total_bytes: 0,
+            attempts: previous.map(|(_, a)| a).unwrap_or_default(),
+        };
+        self.workers.insert(worker.id, worker);
+        self.worker_event(reg.id, detail, now);
+        // Attempts it says it holds: keep the current ones, stop the rest.
+        self.reconcile(reg.id, &reg.holding, now);
+        self.schedule(now);
+        Ok(())
+    }
+
+    /// Tells the worker to stop any attempt it runs that is not its current one.
+    fn reconcile(&mut self, worker: WorkerId, running: &[AttemptId], _now: Millis) {
+        for a in running {
+            let current = self.resolve(a).is_some_and(|r| {
+                let t = &self.runs[&r.run].tasks[r.task as usize];
+                t.attempt == a.attempt && t.worker == Some(worker) && t.state.is_active()
+            });
+            if !current {
+                let reason = "stale attempt: it was re-assigned or its run ended".to_string();
+                self.emit(Effect::Cancel { worker, attempt: a.clone(), reason });
+            }
+        }
+    }
+
+    /// The session stream closed. A worker holding attempts keeps them until its lease
+    /// runs out (it may reconnect); one holding none is gone at once.
+    pub fn worker_disconnected(&mut self, id: WorkerId, session: u64, now: Millis) {
+        let Some(w) = self.workers.get_mut(&id) else { return };
+        if w.session != session || !w.connected {
+            return;
+        }
+        w.connected = false;
+        if w.attempts.is_empty() {
+            self.declare_dead(id, "disconnected".into(), now);
+        } else if w.liveness != Liveness::Dead {
+            let n = w.attempts.len();
+            w.liveness = Liveness::Suspect;
+            self.worker_event(id, format!("disconnected holding {n} attempts; waiting for the lease"), now);
+        }
+    }
+
+    /// The worker is leaving: no new attempts.
+    pub fn worker_draining(&mut self, id: WorkerId, session: u64, now: Millis) {
+        let Some(w) = self.workers.get_mut(&id) else { return };
+        if w.session != session || w.liveness == Liveness::Draining {
+            return;
+        }
+        w.liveness = Liveness::Draining;
+        let n = w.attempts.len();
+        self.worker_event(id, format!("draining, finishing {n} attempts"), now);
+    }
+
+    /// A heartbeat renews the worker's lease. Returns false for a worker with no session.
+    pub fn heartbeat(&mut self, id: WorkerId, info: HeartbeatInfo, now: Millis) -> bool {
+        let Some(w) = self.workers.get_mut(&id) else { return false };
+        w.last_heartbeat = now;
+        w.cpu_percent = info.cpu_percent;
+        w.memory_used_bytes = info.memory_used_bytes;
+        w.memory_total_bytes = info.memory_total_bytes;
+        let back = match w.liveness {
+            Liveness::Suspect if w.connected => Some("heartbeats resumed"),
+            Liveness::Dead if w.connected => Some("back after being declared dead"),
+            _ => None,
+        };
+        if let Some(detail) = back {
+            w.liveness = Liveness::Live;
+            self.worker_event(id, detail.into(), now);
+        }
+        self.reconcile(id, &info.running, now);
+        if back.is_some() {
+            self.schedule(now);
+        }
+        true
+    }
+
+    /// Silent workers: suspect after two missed heartbeats, dead after the lease.
+    pub(crate) fn check_leases(&mut self, now: Millis) {
+        let lease = self.cfg.lease_timeout_ms as Millis;
+        let suspect_after = (2 * self.cfg.heartbeat_interval_ms as Millis).min(lease);
+        let retention = self.cfg.dead_worker_retention_ms as Millis;
+        let mut dead = Vec::new();
+        let mut suspect = Vec::new();
+        let mut forget = Vec::new();
+        for w in self.workers.values() {
+            let silent = now - w.last_heartbeat;
+            match w.liveness {
+                Liveness::Dead if !w.connected && silent >= retention => forget.push(w.id),
+                Liveness::Dead => {}
+                _ if silent >= lease => dead.push(w.id),
+                Liveness::Live if silent >= suspect_after => suspect.push(w.id),
+                _ => {}
+            }
+        }
+        for id in suspect {
+            self.workers.get_mut(&id).expect("listed").liveness = Liveness::Suspect;
+            self.worker_event(id, "missed heartbeats".into(), now);
+        }
+        for id in dead {
+            self.declare_dead(id, format!("no heartbeat for {lease} ms (lease timeout)"), now);
+        }
+        for id in forget {
+            self.workers.remove(&id);
+        }
+    }
+
+    /// When a worker's silence next changes its liveness.
+    pub(crate) fn liveness_deadline(&self, w: &Worker) -> Option<Millis> {
+        let lease = self.cfg.lease_timeout_ms as Millis;
+        let suspect_after = (2 * self.cfg.heartbeat_interval_ms as Millis).min(lease);
+        match w.liveness {
+            Liveness::Live => Some(w.last_heartbeat + suspect_after),
+            Liveness::Suspect | Liveness::Draining => Some(w.last_heartbeat + lease),
+            Liveness::Dead if !w.connected => Some(w.last_heartbeat + self.cfg.dead_worker_retention_ms as Millis),
+            Liveness::Dead => None,
+        }
+    }
+
+    /// The worker is gone: its attempts go back to their queues.
+    fn declare_dead(&mut self, id: WorkerId, detail: String, now: Millis) {
+        let Some(w) = self.workers.get_mut(&id) else { return };
+        w.liveness = Liveness::Dead;
+        let lost: Vec<TaskRef> = std::mem::take(&mut w.attempts).into_iter().collect();
+        let name = w.name.clone();
+        self.worker_event(id, detail, now);
+        for r in lost {
+            let message = format!("attempt lost: worker {name} ({id}) died");
+            self.retry_or_fail(r, TaskError { message, retryable: true }, true, now);
+        }
+    }
+
+    fn worker_event(&mut self, id: WorkerId, detail: String, now: Millis) {
+        let Some(w) = self.workers.get(&id) else { return };
+        let event = WorkerEvent { worker: id, name: w.name.clone(), liveness: w.liveness, at: now, detail };
+        self.emit(Effect::Worker(event));
+    }
+}

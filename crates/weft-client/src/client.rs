@@ -1,0 +1,321 @@
+//! [`Client`]: one connection to a coordinator, with a method per RPC of `WorkflowService`
+//! and the watcher half of `MonitorService`, plus [`Client::wait_run`].
+use crate::address::parse_address;
+use crate::error::Error;
+use futures::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use weft_model::{ProcessSpec, RunId, RunStatus, WorkerId};
+use weft_proto::convert::{process_to_pb, run_status_from_pb, run_status_to_pb};
+use weft_proto::pb;
+use weft_proto::pb::monitor_service_client::MonitorServiceClient;
+use weft_proto::pb::workflow_service_client::WorkflowServiceClient;
+
+/// How long [`Client::connect`] waits for the TCP (and HTTP/2) handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keeps long watches alive through idle NATs and notices a vanished peer.
+const KEEPALIVE: Duration = Duration::from_secs(20);
+/// How many times [`Client::wait_run`] re-subscribes when a watch ends before the run does.
+const MAX_RESUBSCRIBES: u32 = 10;
+
+/// A connection to one coordinator. Cheap to clone: clones share the HTTP/2 connection.
+#[derive(Clone, Debug)]
+pub struct Client {
+    address: String,
+    workflow: WorkflowServiceClient<Channel>,
+    monitor: MonitorServiceClient<Channel>,
+}
+
+/// What to start: a registered definition, or a spec sent along with the request.
+#[derive(Clone, Copy, Debug)]
+pub enum RunSource<'a> {
+    /// A registered definition; `version: None` means the latest.
+    Definition { name: &'a str, version: Option<u32> },
+    /// A spec that is run but not kept in the registry.
+    Inline(&'a ProcessSpec),
+}
+
+/// Options of [`Client::start_run`].
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// A second start with the same key returns the first run and creates nothing.
+    pub idempotency_key: Option<String>,
+    /// Run input handed to every task; `None` means JSON null.
+    pub input: Option<serde_json::Value>,
+}
+
+/// The answer to [`Client::start_run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartedRun {
+    pub run_id: RunId,
+    /// False when the idempotency key matched an existing run.
+    pub created: bool,
+}
+
+/// The answer to [`Client::register_definition`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub name: String,
+    pub version: u32,
+    /// False when the spec equalled the latest version, which was returned unchanged.
+    pub created: bool,
+}
+
+/// Filters and paging of [`Client::list_runs`]. The default lists every run, newest first,
+/// in pages of the server's default size.
+#[derive(Clone, Debug, Default)]
+pub struct RunQuery {
+    pub status: Option<RunStatus>,
+    pub process_name: Option<String>,
+    /// At most this many per page (the server caps it at 1000).
+    pub page_size: Option<u32>,
+    /// From a previous page's [`RunPage::next_page_token`].
+    pub page_token: Option<String>,
+}
+
+/// One page of [`Client::list_runs`]: summaries without per-task detail.
+#[derive(Clone, Debug, Default)]
+pub struct RunPage {
+    pub runs: Vec<pb::Run>,
+    /// `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// A server stream of `T`, ending when the server closes it. Use [`Subscription::next`],
+/// or the [`Stream`] impl with `futures::StreamExt`.
+#[derive(Debug)]
+pub struct Subscription<T> {
+    inner: tonic::Streaming<T>,
+}
+
+impl<T> Subscription<T> {
+    /// The next item; `None` once the server has closed the stream cleanly.
+    pub async fn next(&mut self) -> Option<Result<T, Error>> {
+        self.inner.message().await.map_err(Error::from).transpose()
+    }
+}
+
+impl<T> Stream for Subscription<T> {
+    type Item = Result<T, Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx).map(|item| item.map(|r| r.map_err(Error::from)))
+    }
+}
+
+/// True for the event kinds that end a run (and its `WatchRun` stream).
+pub fn is_final_event(kind: i32) -> bool {
+    matches!(
+        pb::EventKind::try_from(kind),
+        Ok(pb::EventKind::RunSucceeded | pb::EventKind::RunFailed | pb::EventKind::RunCancelled)
+    )
+}
+
+/// The status of a run as a model enum; `None` if the server sent an unknown value.
+pub fn run_status(run: &pb::Run) -> Option<RunStatus> {
+    run_status_from_pb(run.status)
+}
+
+impl Client {
+    /// Connects to a coordinator at `host:port` or `http://host:port` (a bare host gets
+    /// port 7070). Fails with [`Error::Unreachable`] when nothing answers within 5 s.
+    pub async fn connect(address: &str) -> Result<Client, Error> {
+        let uri = parse_address(address)?;
+        let endpoint = Endpoint::from_shared(uri.clone())
+            .map_err(|e| Error::InvalidAddress { address: address.to_string(), reason: e.to_string() })?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_while_idle(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| Error::Unreachable { address: uri.clone(), reason: error_chain(&e) })?;
+        Ok(Client {
+            address: uri,
+            workflow: WorkflowServiceClient::new(channel.clone()),
+            monitor: MonitorServiceClient::new(channel),
+        })
+    }
+
+    /// The normalised address this client dials (`http://host:port`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The generated WorkflowService client, for calls this wrapper does not cover.
+    pub fn workflow_service(&self) -> WorkflowServiceClient<Channel> {
+        self.workflow.clone()
+    }
+
+    /// The generated MonitorService client, for calls this wrapper does not cover.
+    pub fn monitor_service(&self) -> MonitorServiceClient<Channel> {
+        self.monitor.clone()
+    }
+
+    /// Registers `spec` as the next version of the definition named `spec.name`.
+    pub async fn register_definition(&self, spec: &ProcessSpec) -> Result<Registered, Error> {
+        let request = pb::RegisterDefinitionRequest { name: spec.name.clone(), spec: Some(process_to_pb(spec)) };
+        let r = self.workflow.clone().register_definition(request).await?.into_inner();
+        Ok(Registered { name: r.name, version: r.version, created: r.created })
+    }
+
+    /// One version of a definition; `None` means the latest.
+    pub async fn get_definition(&self, name: &str, version: Option<u32>) -> Result<pb::Definition, Error> {
+        let request = pb::GetDefinitionRequest { name: name.to_string(), version: version.unwrap_or(0) };
+        Ok(self.workflow.clone().get_definition(request).await?.into_inner())
+    }
+
+    /// Every version of every definition whose name starts with `name_prefix` (all pages),
+    /// by name then version.
+    pub async fn list_definitions(&self, name_prefix: &str) -> Result<Vec<pb::Definition>, Error> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request =
+                pb::ListDefinitionsRequest { name_prefix: name_prefix.to_string(), page_size: 1000, page_token };
+            let page = self.workflow.clone().list_definitions(request).await?.into_inner();
+            all.extend(page.definitions);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// Starts a run. With an idempotency key, repeating the call returns the first run.
+    pub async fn start_run(&self, source: RunSource<'_>, options: StartOptions) -> Result<StartedRun, Error> {
+        let source = match source {
+            RunSource::Definition { name, version } => pb::start_run_request::Source::Definition(pb::DefinitionRef {
+                name: name.to_string(),
+                version: version.unwrap_or(0),
+            }),
+            RunSource::Inline(spec) => pb::start_run_request::Source::Spec(process_to_pb(spec)),
+        };
+        let request = pb::StartRunRequest {
+            source: Some(source),
+            idempotency_key: options.idempotency_key.unwrap_or_default(),
+            input_json: options.input.map(|v| v.to_string()).unwrap_or_default(),
+        };
+        let r = self.workflow.clone().start_run(request).await?.into_inner();
+        Ok(StartedRun { run_id: parse_run_id(&r.run_id)?, created: r.created })
+    }
+
+    /// A run with per-workflow, per-task detail.
+    pub async fn get_run(&self, run_id: RunId) -> Result<pb::Run, Error> {
+        let request = pb::GetRunRequest { run_id: run_id.to_string() };
+        Ok(self.workflow.clone().get_run(request).await?.into_inner())
+    }
+
+    /// One page of runs, newest first.
+    pub async fn list_runs(&self, query: &RunQuery) -> Result<RunPage, Error> {
+        let request = pb::ListRunsRequest {
+            status: query.status.map(run_status_to_pb).unwrap_or(pb::RunStatus::Unspecified) as i32,
+            process_name: query.process_name.clone().unwrap_or_default(),
+            page_size: query.page_size.unwrap_or(0),
+            page_token: query.page_token.clone().unwrap_or_default(),
+        };
+        let r = self.workflow.clone().list_runs(request).await?.into_inner();
+        let next_page_token = (!r.next_page_token.is_empty()).then_some(r.next_page_token);
+        Ok(RunPage { runs: r.runs, next_page_token })
+    }
+
+    /// Cancels a running run; `reason` is recorded as the run's reason.
+    pub async fn cancel_run(&self, run_id: RunId, reason: &str) -> Result<pb::Run, Error> {
+        let request = pb::CancelRunRequest { run_id: run_id.to_string(), reason: reason.to_string() };
+        Ok(self.workflow.clone().cancel_run(request).await?.into_inner())
+    }
+
+    /// The events of one run from sequence number `from_seq` on (0 or 1: from the start).
+    /// The stream ends after the run's final event.
+    pub async fn watch_run(&self, run_id: RunId, from_seq: u64) -> Result<Subscription<pb::RunEvent>, Error> {
+        let request = pb::WatchRunRequest { run_id: run_id.to_string(), from_seq };
+        Ok(Subscription { inner: self.workflow.clone().watch_run(request).await?.into_inner() })
+    }
+
+    /// Follows the run's events until its final one, then returns the finished run.
+    pub async fn wait_run(&self, run_id: RunId) -> Result<pb::Run, Error> {
+        self.wait_run_with(run_id, |_| {}).await
+    }
+
+    /// [`Client::wait_run`], handing each event to `on_event` as it arrives, exactly once
+    /// and in sequence order. If the watch stream closes before the final event (a
+    /// coordinator restart, a proxy timeout) it re-subscribes from the next sequence number.
+    pub async fn wait_run_with(
+        &self,
+        run_id: RunId,
+        mut on_event: impl FnMut(&pb::RunEvent),
+    ) -> Result<pb::Run, Error> {
+        let mut next_seq = 1;
+        let mut resubscribes = 0;
+        let mut drained = false;
+        loop {
+            let mut events = self.watch_run(run_id, next_seq).await?;
+            while let Some(event) = events.next().await {
+                let event = event?;
+                // A resumed stream may repeat what was already seen; hand each event on once.
+                if event.seq >= next_seq {
+                    next_seq = event.seq + 1;
+                    on_event(&event);
+                }
+                if is_final_event(event.kind) {
+                    return self.get_run(run_id).await;
+                }
+            }
+            let run = self.get_run(run_id).await?;
+            if run_status(&run).is_some_and(RunStatus::is_final) {
+                // Finished while we were cut off: subscribe once more so `on_event` still
+                // sees the remaining events, but never loop on a server that will not send them.
+                if drained {
+                    return Ok(run);
+                }
+                drained = true;
+                continue;
+            }
+            resubscribes += 1;
+            if resubscribes > MAX_RESUBSCRIBES {
+                return Err(Error::Protocol(format!(
+                    "WatchRun for run {run_id} kept closing before the run finished ({MAX_RESUBSCRIBES} tries)"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(resubscribes))).await;
+        }
+    }
+
+    /// Workers with liveness and load, queue depths and run counts.
+    pub async fn cluster_status(&self) -> Result<pb::ClusterStatus, Error> {
+        Ok(self.monitor.clone().get_cluster_status(pb::GetClusterStatusRequest {}).await?.into_inner())
+    }
+
+    /// Heartbeats as the coordinator receives them, from one worker or (`None`) all.
+    pub async fn watch_heartbeats(&self, worker_id: Option<WorkerId>) -> Result<Subscription<pb::Heartbeat>, Error> {
+        let request = pb::WatchHeartbeatsRequest { worker_id: worker_id.map(|w| w.to_string()).unwrap_or_default() };
+        Ok(Subscription { inner: self.monitor.clone().watch_heartbeats(request).await?.into_inner() })
+    }
+
+    /// Run events (of one run, or all) and worker liveness changes, as they happen.
+    pub async fn watch_events(&self, run_id: Option<RunId>) -> Result<Subscription<pb::ClusterEvent>, Error> {
+        let request = pb::WatchEventsRequest { run_id: run_id.map(|r| r.to_string()).unwrap_or_default() };
+        Ok(Subscription { inner: self.monitor.clone().watch_events(request).await?.into_inner() })
+    }
+}
+
+fn parse_run_id(text: &str) -> Result<RunId, Error> {
+    text.parse().map_err(|e| Error::Protocol(format!("run id `{text}` is not a UUID: {e}")))
+}
+
+/// "transport error: tcp connect error: Connection refused (os error 111)": tonic's
+/// top-level message alone ("transport error") hides the cause.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}

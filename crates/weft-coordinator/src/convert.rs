@@ -1,0 +1,212 @@
+//! Engine types to wire messages and back. Decoding names the bad field.
+use std::sync::Arc;
+use weft_engine::{
+    AckOutcome, Assignment, AttemptId, Definition, EventKind, Liveness, Run, RunEvent, Worker, WorkerEvent,
+    WorkerRegistration,
+};
+use weft_model::{RunId, TaskState, ValidationError, WorkerId};
+use weft_proto::convert::{process_to_pb, run_status_to_pb, task_state_to_pb};
+use weft_proto::pb;
+
+pub fn parse_run_id(field: &str, text: &str) -> Result<RunId, ValidationError> {
+    text.parse().map_err(|e| ValidationError::single(field, format!("`{text}` is not a run id (UUID): {e}")))
+}
+
+pub fn parse_worker_id(field: &str, text: &str) -> Result<WorkerId, ValidationError> {
+    text.parse().map_err(|e| ValidationError::single(field, format!("`{text}` is not a worker id (UUID): {e}")))
+}
+
+pub fn attempt_from_pb(field: &str, a: Option<&pb::AttemptRef>) -> Result<AttemptId, ValidationError> {
+    let a = a.ok_or_else(|| ValidationError::single(field, "is missing"))?;
+    Ok(AttemptId {
+        run: parse_run_id(&format!("{field}.run_id"), &a.run_id)?,
+        workflow: Arc::from(a.workflow.as_str()),
+        task: Arc::from(a.task.as_str()),
+        attempt: a.attempt,
+    })
+}
+
+pub fn attempt_to_pb(a: &AttemptId) -> pb::AttemptRef {
+    pb::AttemptRef {
+        run_id: a.run.to_string(),
+        workflow: a.workflow.to_string(),
+        task: a.task.to_string(),
+        attempt: a.attempt,
+    }
+}
+
+pub fn registration_from_pb(r: &pb::Register, session: u64) -> Result<WorkerRegistration, ValidationError> {
+    let holding = r
+        .holding
+        .iter()
+        .enumerate()
+        .map(|(i, a)| attempt_from_pb(&format!("register.holding[{i}]"), Some(a)))
+        .collect::<Result<_, _>>()?;
+    Ok(WorkerRegistration {
+        id: parse_worker_id("register.worker_id", &r.worker_id)?,
+        session,
+        name: r.name.clone(),
+        queues: r.queues.iter().map(|q| Arc::from(q.as_str())).collect(),
+        kinds: r.kinds.iter().map(|k| Arc::from(k.as_str())).collect(),
+        slots: r.slots,
+        speed: r.speed,
+        version: r.version.clone(),
+        holding,
+    })
+}
+
+pub fn assignment_to_pb(a: &Assignment) -> pb::Assignment {
+    pb::Assignment {
+        attempt: Some(attempt_to_pb(&a.attempt)),
+        kind: a.kind.to_string(),
+        params_json: a.params_json.to_string(),
+        inputs: a.inputs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        run_input_json: a.run_input_json.to_string(),
+        timeout_ms: a.timeout_ms.unwrap_or(0),
+        idempotency_key: format!("{}/{}/{}/{}", a.attempt.run, a.attempt.workflow, a.attempt.task, a.attempt.attempt),
+    }
+}
+
+pub fn ack_to_pb(outcome: AckOutcome) -> pb::AckOutcome {
+    match outcome {
+        AckOutcome::Accepted => pb::AckOutcome::Accepted,
+        AckOutcome::Duplicate => pb::AckOutcome::Duplicate,
+        AckOutcome::Stale => pb::AckOutcome::Stale,
+    }
+}
+
+fn event_kind_to_pb(k: EventKind) -> pb::EventKind {
+    match k {
+        EventKind::RunStarted => pb::EventKind::RunStarted,
+        EventKind::TaskReady => pb::EventKind::TaskReady,
+        EventKind::TaskAssigned => pb::EventKind::TaskAssigned,
+        EventKind::TaskRunning => pb::EventKind::TaskRunning,
+        EventKind::TaskSucceeded => pb::EventKind::TaskSucceeded,
+        EventKind::TaskFailed => pb::EventKind::TaskFailed,
+        EventKind::TaskRetrying => pb::EventKind::TaskRetrying,
+        EventKind::TaskCancelled => pb::EventKind::TaskCancelled,
+        EventKind::RunSucceeded => pb::EventKind::RunSucceeded,
+        EventKind::RunFailed => pb::EventKind::RunFailed,
+        EventKind::RunCancelled => pb::EventKind::RunCancelled,
+    }
+}
+
+pub fn event_to_pb(e: &RunEvent) -> pb::RunEvent {
+    pb::RunEvent {
+        run_id: e.run.to_string(),
+        seq: e.seq,
+        at_ms: e.at,
+        kind: event_kind_to_pb(e.kind) as i32,
+        workflow: e.workflow.to_string(),
+        task: e.task.to_string(),
+        attempt: e.attempt,
+        worker_id: e.worker.map(|w| w.to_string()).unwrap_or_default(),
+        detail: e.detail.clone(),
+    }
+}
+
+pub fn liveness_to_pb(l: Liveness) -> pb::WorkerLiveness {
+    match l {
+        Liveness::Live => pb::WorkerLiveness::Live,
+        Liveness::Suspect => pb::WorkerLiveness::Suspect,
+        Liveness::Dead => pb::WorkerLiveness::Dead,
+        Liveness::Draining => pb::WorkerLiveness::Draining,
+    }
+}
+
+pub fn worker_event_to_pb(e: &WorkerEvent) -> pb::WorkerEvent {
+    pb::WorkerEvent {
+        worker_id: e.worker.to_string(),
+        name: e.name.clone(),
+        liveness: liveness_to_pb(e.liveness) as i32,
+        at_ms: e.at,
+        detail: e.detail.clone(),
+    }
+}
+
+pub fn definition_to_pb(d: &Definition) -> pb::Definition {
+    pb::Definition {
+        name: d.name.to_string(),
+        version: d.version,
+        spec: Some(process_to_pb(d.spec())),
+        created_at_ms: d.created_at,
+    }
+}
+
+/// A run; with `detail`, every workflow and task too.
+pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
+    let (def_name, def_version) = run.definition.clone().map(|(n, v)| (n.to_string(), v)).unwrap_or_default();
+    let workflows = if detail {
+        run.plan
+            .workflows
+            .iter()
+            .zip(&run.workflows)
+            .map(|(wp, wr)| pb::WorkflowRun {
+                name: wp.name.to_string(),
+                status: run_status_to_pb(wr.status) as i32,
+                tasks: wp
+                    .tasks
+                    .clone()
+                    .map(|i| {
+                        let tp = &run.plan.tasks[i as usize];
+                        let t = &run.tasks[i as usize];
+                        pb::TaskRun {
+                            workflow: wp.name.to_string(),
+                            name: tp.name.to_string(),
+                            kind: tp.kind.to_string(),
+                            state: task_state_to_pb(t.state) as i32,
+                            attempt: t.attempt,
+                            worker_id: t.worker.map(|w| w.to_string()).unwrap_or_default(),
+                            priority: tp.priority,
+                            queue: tp.queue.to_string(),
+                            depends_on: tp.deps.iter().map(|&d| run.plan.tasks[d as usize].name.to_string()).collect(),
+                            ready_at_ms: t.ready_at.unwrap_or(0),
+                            started_at_ms: t.started_at.unwrap_or(0),
+                            finished_at_ms: t.finished_at.unwrap_or(0),
+                            result_json: t.result.as_deref().unwrap_or("").to_string(),
+                            error: t.error.as_ref().map(|e| pb::TaskError { message: e.message.clone(), retryable: e.retryable }),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    pb::Run {
+        run_id: run.id.to_string(),
+        definition_name: def_name,
+        definition_version: def_version,
+        process_name: run.plan.spec.name.clone(),
+        status: run_status_to_pb(run.status) as i32,
+        reason: run.reason.clone(),
+        idempotency_key: run.idempotency_key.clone().unwrap_or_default(),
+        created_at_ms: run.created_at,
+        finished_at_ms: run.finished_at.unwrap_or(0),
+        workflows,
+        tasks_total: run.tasks.len() as u32,
+        tasks_succeeded: run.count(TaskState::Succeeded) as u32,
+        tasks_failed: run.count(TaskState::Failed) as u32,
+        input_json: run.input_json.to_string(),
+    }
+}
+
+pub fn worker_to_pb(w: &Worker, attempts: Vec<pb::AttemptRef>) -> pb::WorkerStatus {
+    pb::WorkerStatus {
+        worker_id: w.id.to_string(),
+        name: w.name.clone(),
+        liveness: liveness_to_pb(w.liveness) as i32,
+        queues: w.queues.iter().map(|q| q.to_string()).collect(),
+        kinds: w.kinds.iter().map(|k| k.to_string()).collect(),
+        slots: w.slots,
+        running: w.attempts.len() as u32,
+        load: w.attempts.len() as f64 / w.slots.max(1) as f64,
+        cpu_percent: w.cpu_percent,
+        memory_used_bytes: w.memory_used_bytes,
+        memory_total_bytes: w.memory_total_bytes,
+        speed: w.speed,
+        last_heartbeat_ms: w.last_heartbeat,
+        attempts,
+        version: w.version.clone(),
+    }
+}

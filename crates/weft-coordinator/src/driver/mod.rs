@@ -1,0 +1,374 @@
+//! The driver: one task that owns the engine. gRPC handlers reach it through a [`Handle`]
+//! (a command plus, where an answer is needed, a oneshot reply); it applies each command,
+//! then performs the effects the engine produced: pushes assignments and cancellations down
+//! worker sessions, fans events out to watchers, and sleeps until the engine's next deadline.
+mod watchers;
+
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::Status;
+use weft_engine::{Effect, Engine, HeartbeatInfo, Reported, RunSource, StartRun, TaskError, WorkerRegistration};
+use weft_model::{RunId, WorkerId};
+use weft_proto::pb;
+
+use crate::clock::Clock;
+use crate::convert::{self, ack_to_pb, assignment_to_pb, attempt_to_pb, event_to_pb, run_to_pb, worker_event_to_pb};
+use crate::metrics;
+use crate::status::{from_engine, shutting_down};
+use watchers::Watchers;
+
+/// Messages pushed down a worker's session stream.
+pub type SessionTx = mpsc::UnboundedSender<Result<pb::CoordinatorMessage, Status>>;
+/// Acknowledgements pushed down a worker's report stream.
+pub type AckTx = mpsc::UnboundedSender<Result<pb::ReportAck, Status>>;
+pub type EventTx = mpsc::Sender<Result<pb::RunEvent, Status>>;
+pub type ClusterEventTx = mpsc::Sender<Result<pb::ClusterEvent, Status>>;
+pub type HeartbeatTx = mpsc::Sender<Result<pb::Heartbeat, Status>>;
+
+type Reply<T> = oneshot::Sender<Result<T, Status>>;
+
+/// Definitions page: (definitions, next page token).
+pub type DefinitionPage = (Vec<pb::Definition>, String);
+/// Runs page: (runs, next page token).
+pub type RunPage = (Vec<pb::Run>, String);
+
+pub enum Command {
+    RegisterDefinition { name: String, spec: weft_model::ProcessSpec, reply: Reply<(u32, bool)> },
+    GetDefinition { name: String, version: u32, reply: Reply<pb::Definition> },
+    ListDefinitions { prefix: String, after: Option<(String, u32)>, limit: usize, reply: Reply<DefinitionPage> },
+    StartRun { source: RunSource, key: Option<String>, input_json: String, reply: Reply<(RunId, bool)> },
+    GetRun { id: RunId, reply: Reply<pb::Run> },
+    ListRuns { filter: weft_engine::query::RunFilter, after: Option<RunId>, limit: usize, reply: Reply<RunPage> },
+    CancelRun { id: RunId, reason: String, reply: Reply<pb::Run> },
+    /// History from `from_seq` now, live events into `tx` after.
+    WatchRun { id: RunId, from_seq: u64, tx: EventTx, reply: Reply<Vec<pb::RunEvent>> },
+    WatchEvents { run: Option<RunId>, tx: ClusterEventTx },
+    WatchHeartbeats { worker: Option<WorkerId>, tx: HeartbeatTx },
+    /// Answers the session number that later commands of this session carry.
+    WorkerOpen { reg: WorkerRegistration, tx: SessionTx, reply: Reply<u64> },
+    WorkerDrain { id: WorkerId, session: u64 },
+    WorkerClosed { id: WorkerId, session: u64 },
+    Heartbeat { id: WorkerId, heartbeat: pb::Heartbeat },
+    TaskStatus { id: WorkerId, status: pb::TaskStatus, attempt: weft_engine::AttemptId, ack: AckTx },
+    ClusterStatus { reply: Reply<pb::ClusterStatus> },
+}
+
+/// A cheap, cloneable way to reach the driver.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl Handle {
+    /// Sends a command that needs no answer.
+    pub fn send(&self, cmd: Command) {
+        // A closed channel means the coordinator is stopping; the caller's stream ends with it.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Sends a command and waits for its answer.
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Status> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| shutting_down())?;
+        rx.await.map_err(|_| shutting_down())?
+    }
+}
+
+pub struct Driver {
+    engine: Engine,
+    clock: Clock,
+    rx: mpsc::UnboundedReceiver<Command>,
+    sessions: HashMap<WorkerId, (u64, SessionTx)>,
+    next_session: u64,
+    watchers: Watchers,
+    gauges_at: weft_model::Millis,
+    seen_queues: std::collections::BTreeSet<std::sync::Arc<str>>,
+}
+
+impl Driver {
+    pub fn new(engine: Engine, clock: Clock) -> (Driver, Handle) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let driver =
+            Driver {
+            engine,
+            clock,
+            rx,
+            sessions: HashMap::new(),
+            next_session: 0,
+            watchers: Watchers::default(),
+            gauges_at: 0,
+            seen_queues: Default::default(),
+        };
+        (driver, Handle { tx })
+    }
+
+    /// Runs until every handle is dropped or `shutdown` flips.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        metrics::gauges(&self.engine, &mut self.seen_queues);
+        loop {
+            let deadline = self.engine.next_deadline().map(|at| self.clock.instant_of(at));
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => {
+                        self.apply(cmd);
+                        // Take whatever else is already queued before performing effects.
+                        for _ in 0..256 {
+                            match self.rx.try_recv() {
+                                Ok(cmd) => self.apply(cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    self.engine.tick(self.clock.now());
+                }
+                _ = shutdown.changed() => break,
+            }
+            self.perform_effects();
+        }
+        tracing::debug!("driver stopped");
+    }
+
+    fn apply(&mut self, cmd: Command) {
+        let now = self.clock.now();
+        match cmd {
+            Command::RegisterDefinition { name, spec, reply } => {
+                let _ = reply.send(self.engine.register_definition(&name, spec, now).map_err(from_engine));
+            }
+            Command::GetDefinition { name, version, reply } => {
+                let v = (version != 0).then_some(version);
+                let _ =
+                    reply.send(self.engine.definition(&name, v).map(convert::definition_to_pb).map_err(from_engine));
+            }
+            Command::ListDefinitions { prefix, after, limit, reply } => {
+                let after = after.as_ref().map(|(n, v)| (n.as_str(), *v));
+                let (page, more) = self.engine.list_definitions(&prefix, after, limit);
+                let token = match (more, page.last()) {
+                    (true, Some(d)) => format!("{}@{}", d.name, d.version),
+                    _ => String::new(),
+                };
+                let _ = reply.send(Ok((page.into_iter().map(convert::definition_to_pb).collect(), token)));
+            }
+            Command::StartRun { source, key, input_json, reply } => {
+                let req = StartRun { id: RunId::new_v7(), source, idempotency_key: key, input_json };
+                let result = self.engine.start_run(req, now).map_err(from_engine);
+                if let Ok((id, true)) = &result {
+                    let run = self.engine.run(*id).expect("just started");
+                    tracing::info!(run_id = %id, process = %run.plan.spec.name, tasks = run.tasks.len(), "run started");
+                    metrics::run_started();
+                }
+                let _ = reply.send(result);
+            }
+            Command::GetRun { id, reply } => {
+                let _ = reply.send(self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine));
+            }
+            Command::ListRuns { filter, after, limit, reply } => {
+                let (page, more) = self.engine.list_runs(&filter, after, limit);
+                let token = match (more, page.last()) {
+                    (true, Some(r)) => r.id.to_string(),
+                    _ => String::new(),
+                };
+                let _ = reply.send(Ok((page.into_iter().map(|r| run_to_pb(r, false)).collect(), token)));
+            }
+            Command::CancelRun { id, reason, reply } => {
+                let result = self.engine.cancel_run(id, &reason, now).map_err(from_engine);
+                let _ = reply.send(result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine)));
+            }
+            Command::WatchRun { id, from_seq, tx, reply } => match self.engine.events_from(id, from_seq) {
+                Ok(history) => {
+                    let finished = history.last().is_some_and(|e| e.kind.is_run_final())
+                        || self.engine.run(id).is_ok_and(|r| r.status.is_final());
+                    let history = history.iter().map(event_to_pb).collect();
+                    if !finished {
+                        self.watchers.add_run(id, tx);
+                    }
+                    let _ = reply.send(Ok(history));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(from_engine(e)));
+                }
+            },
+            Command::WatchEvents { run, tx } => self.watchers.add_events(run, tx),
+            Command::WatchHeartbeats { worker, tx } => self.watchers.add_heartbeats(worker, tx),
+            Command::WorkerOpen { mut reg, tx, reply } => {
+                self.next_session += 1;
+                reg.session = self.next_session;
+                let id = reg.id;
+                let registered = pb::CoordinatorMessage {
+                    message: Some(pb::coordinator_message::Message::Registered(pb::Registered {
+                        worker_id: id.to_string(),
+                        heartbeat_interval_ms: self.engine.config().heartbeat_interval_ms,
+                        lease_timeout_ms: self.engine.config().lease_timeout_ms,
+                    })),
+                };
+                // Registered must be the first message, before any assignment.
+                let _ = tx.send(Ok(registered));
+                let name = reg.name.clone();
+                match self.engine.register_worker(reg, now) {
+                    Ok(()) => {
+                        tracing::info!(worker_id = %id, name = %name, session = self.next_session, "worker session opened");
+                        self.sessions.insert(id, (self.next_session, tx));
+                        let _ = reply.send(Ok(self.next_session));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(from_engine(e)));
+                    }
+                }
+            }
+            Command::WorkerDrain { id, session } => self.engine.worker_draining(id, session, now),
+            Command::WorkerClosed { id, session } => {
+                if self.sessions.get(&id).is_some_and(|(s, _)| *s == session) {
+                    self.sessions.remove(&id);
+                }
+                self.engine.worker_disconnected(id, session, now);
+            }
+            Command::Heartbeat { id, heartbeat } => self.heartbeat(id, heartbeat, now),
+            Command::TaskStatus { id, status, attempt, ack } => {
+                let reported = match pb::TaskState::try_from(status.state) {
+                    Ok(pb::TaskState::Running) => Reported::Running,
+                    Ok(pb::TaskState::Succeeded) => Reported::Succeeded(status.result_json.as_str().into()),
+                    Ok(pb::TaskState::Failed) => {
+                        let e = status.error.clone().unwrap_or_default();
+                        Reported::Failed(TaskError { message: e.message, retryable: e.retryable })
+                    }
+                    _ => {
+                        let msg = format!("status.state: {} is not RUNNING, SUCCEEDED or FAILED", status.state);
+                        let _ = ack.send(Err(Status::invalid_argument(msg)));
+                        return;
+                    }
+                };
+                let outcome = self.engine.task_status(id, &attempt, reported, now);
+                if outcome == weft_engine::AckOutcome::Stale {
+                    tracing::warn!(worker_id = %id, run_id = %attempt.run, task = %attempt.task, attempt = attempt.attempt, "stale report refused");
+                }
+                metrics::report(outcome);
+                let _ = ack.send(Ok(pb::ReportAck {
+                    attempt: status.attempt,
+                    state: status.state,
+                    outcome: ack_to_pb(outcome) as i32,
+                }));
+            }
+            Command::ClusterStatus { reply } => {
+                let _ = reply.send(Ok(self.cluster_status(now)));
+            }
+        }
+    }
+
+    fn heartbeat(&mut self, id: WorkerId, hb: pb::Heartbeat, now: weft_model::Millis) {
+        let lag = self.engine.worker(id).map(|w| now - w.last_heartbeat);
+        let running: Vec<_> = hb
+            .running
+            .iter()
+            .filter_map(|a| convert::attempt_from_pb("heartbeat.running", Some(a)).ok())
+            .collect();
+        let info = HeartbeatInfo {
+            cpu_percent: hb.cpu_percent,
+            memory_used_bytes: hb.memory_used_bytes,
+            memory_total_bytes: hb.memory_total_bytes,
+            running,
+        };
+        if !self.engine.heartbeat(id, info, now) {
+            return;
+        }
+        let name = self.engine.worker(id).map(|w| w.name.as_str()).unwrap_or("");
+        tracing::info!(
+            target: weft_telemetry::HEARTBEAT_TARGET,
+            worker_id = %id,
+            name,
+            load = format_args!("{}/{}", hb.used, hb.slots),
+            running = hb.running.len(),
+            cpu_percent = format_args!("{:.1}", hb.cpu_percent),
+            memory_mib = hb.memory_used_bytes / (1024 * 1024),
+            lag_ms = lag.unwrap_or(0),
+            "heartbeat"
+        );
+        self.watchers.heartbeat(id, &hb);
+    }
+
+    fn cluster_status(&self, now: weft_model::Millis) -> pb::ClusterStatus {
+        let workers = self
+            .engine
+            .workers()
+            .map(|w| {
+                let attempts = w.attempts.iter().map(|r| attempt_to_pb(&self.attempt_of(*r))).collect();
+                convert::worker_to_pb(w, attempts)
+            })
+            .collect();
+        let queues = self
+            .engine
+            .queue_depths()
+            .into_iter()
+            .map(|(queue, depth)| pb::QueueStatus { queue: queue.to_string(), depth: depth as u32 })
+            .collect();
+        let (running, finished) = self.engine.run_counts();
+        pb::ClusterStatus { workers, queues, runs_running: running as u32, runs_finished: finished as u32, now_ms: now }
+    }
+
+    fn attempt_of(&self, r: weft_engine::TaskRef) -> weft_engine::AttemptId {
+        let run = self.engine.run(r.run).expect("attempts belong to known runs");
+        weft_engine::AttemptId {
+            run: r.run,
+            workflow: run.plan.workflow_name(r.task).clone(),
+            task: run.plan.tasks[r.task as usize].name.clone(),
+            attempt: run.tasks[r.task as usize].attempt,
+        }
+    }
+
+    fn perform_effects(&mut self) {
+        for effect in self.engine.take_effects() {
+            match effect {
+                Effect::Assign { worker, assignment } => {
+                    metrics::dispatched();
+                    let msg = pb::CoordinatorMessage {
+                        message: Some(pb::coordinator_message::Message::Assignment(assignment_to_pb(&assignment))),
+                    };
+                    self.push(worker, msg);
+                }
+                Effect::Cancel { worker, attempt, reason } => {
+                    let msg = pb::CoordinatorMessage {
+                        message: Some(pb::coordinator_message::Message::Cancel(pb::CancelAttempt {
+                            attempt: Some(attempt_to_pb(&attempt)),
+                            reason,
+                        })),
+                    };
+                    self.push(worker, msg);
+                }
+                Effect::Event(event) => {
+                    metrics::event(&event);
+                    if event.kind.is_run_final() {
+                        tracing::info!(run_id = %event.run, outcome = ?event.kind, reason = %event.detail, "run finished");
+                    }
+                    self.watchers.run_event(&event);
+                }
+                Effect::Worker(event) => {
+                    match event.liveness {
+                        weft_engine::Liveness::Live | weft_engine::Liveness::Draining => {
+                            tracing::info!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
+                        }
+                        _ => {
+                            tracing::warn!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
+                        }
+                    }
+                    self.watchers.worker_event(worker_event_to_pb(&event));
+                }
+            }
+        }
+        // Gauges are read off the whole engine: a few times a second is plenty.
+        let now = self.clock.now();
+        if now - self.gauges_at >= 250 {
+            self.gauges_at = now;
+            metrics::gauges(&self.engine, &mut self.seen_queues);
+        }
+    }
+
+    fn push(&mut self, worker: WorkerId, msg: pb::CoordinatorMessage) {
+        if let Some((_, tx)) = self.sessions.get(&worker)
+            && tx.send(Ok(msg)).is_err()
+        {
+            // The stream is gone; its reader will report WorkerClosed.
+            tracing::debug!(worker_id = %worker, "session closed while sending");
+        }
+    }
+}

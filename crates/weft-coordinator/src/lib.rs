@@ -1,0 +1,95 @@
+//! The weft coordinator.
+//!
+//! Layout:
+//! - [`config`]: flags and environment, validated.
+//! - `driver`: the one task that owns the engine; handlers reach it through a `Handle`.
+//! - `services`: the gRPC handlers (WorkflowService, WorkerService, MonitorService), thin.
+//! - `convert`, `status`: engine types and errors to wire messages and gRPC codes.
+//! - `metrics`: metric names and the Prometheus listener.
+//! - `clock`: monotonic wall-clock milliseconds for the engine.
+//!
+//! [`run`] serves on an already bound listener until a shutdown signal, which makes it
+//! easy to start on port 0 in tests.
+
+mod clock;
+pub mod config;
+mod convert;
+mod driver;
+mod metrics;
+mod services;
+mod status;
+
+use anyhow::Context;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use weft_proto::pb::monitor_service_server::MonitorServiceServer;
+use weft_proto::pb::worker_service_server::WorkerServiceServer;
+use weft_proto::pb::workflow_service_server::WorkflowServiceServer;
+
+pub use config::{Args, Config};
+
+/// Largest message accepted: a spec of up to `MAX_SPEC_BYTES` plus framing.
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bound listeners of a coordinator.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    /// `/metrics`, when enabled.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
+        let grpc = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding --listen {}", cfg.listen))?;
+        let metrics = match cfg.metrics_listen {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.with_context(|| format!("binding --metrics-listen {addr}"))?)
+            }
+            None => None,
+        };
+        Ok(Listeners { grpc, metrics })
+    }
+}
+
+/// Serves the coordinator until `shutdown` resolves. Installs the process-wide metrics
+/// recorder when a metrics listener is given.
+pub async fn run(cfg: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(listener) = listeners.metrics {
+        let handle = metrics::install_recorder()?;
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = metrics::serve(handle, listener, shutdown).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    let listener = listeners.grpc;
+    let clock = clock::Clock::new();
+    let engine = weft_engine::Engine::new(cfg.engine());
+    let (driver, handle) = driver::Driver::new(engine, clock);
+    let driver_task = tokio::spawn(driver.run(stop_rx));
+
+    let services = services::Services { handle };
+    let (router, health) = weft_net::server_with_basics()?;
+    let router = router
+        .add_service(
+            WorkflowServiceServer::new(services.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(WorkerServiceServer::new(services.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES))
+        .add_service(MonitorServiceServer::new(services).max_decoding_message_size(MAX_MESSAGE_BYTES));
+    weft_net::set_serving::<WorkflowServiceServer<services::Services>>(&health).await;
+    weft_net::set_serving::<WorkerServiceServer<services::Services>>(&health).await;
+    weft_net::set_serving::<MonitorServiceServer<services::Services>>(&health).await;
+
+    let result = weft_net::serve(router, listener, shutdown).await;
+    let _ = stop_tx.send(true);
+    let _ = driver_task.await;
+    result.map_err(Into::into)
+}

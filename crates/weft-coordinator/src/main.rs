@@ -1,0 +1,50 @@
+//! `weft-coordinator`: parse flags, set up logging and metrics, bind, serve until SIGTERM or Ctrl-C.
+use clap::Parser;
+use std::io::Write;
+use weft_coordinator::{Args, Config, Listeners};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cfg = match Config::try_from(Args::parse()) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("weft-coordinator: {e}");
+            std::process::exit(2);
+        }
+    };
+    weft_telemetry::init(&cfg.log, cfg.log_format)?;
+    let listeners = Listeners::bind(&cfg).await?;
+    let grpc = listeners.grpc.local_addr()?;
+    let metrics = listeners.metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+    tracing::info!(grpc = %grpc, metrics = ?metrics, "coordinator serving");
+    // One machine-readable line on stdout: tests and `weftctl dev` start us on port 0.
+    let ready = serde_json::json!({ "grpc": grpc.to_string(), "metrics": metrics.map(|a| a.to_string()) });
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{ready}")?;
+    stdout.flush()?;
+    weft_coordinator::run(cfg, listeners, shutdown_signal()).await?;
+    tracing::info!("coordinator stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

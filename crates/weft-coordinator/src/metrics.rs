@@ -1,0 +1,97 @@
+//! Metric names and descriptions in one place, and the Prometheus /metrics listener.
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+use std::collections::BTreeSet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use weft_engine::{AckOutcome, Engine, EventKind, Liveness, RunEvent};
+
+pub const RUNS_STARTED: &str = "weft_runs_started_total";
+pub const RUNS_FINISHED: &str = "weft_runs_finished_total";
+pub const TASKS_DISPATCHED: &str = "weft_tasks_dispatched_total";
+pub const TASKS_FINISHED: &str = "weft_tasks_finished_total";
+pub const TASK_RETRIES: &str = "weft_task_retries_total";
+pub const REPORTS: &str = "weft_worker_reports_total";
+pub const QUEUE_DEPTH: &str = "weft_queue_depth";
+pub const WORKERS: &str = "weft_workers";
+pub const RUNS_RUNNING: &str = "weft_runs_running";
+
+/// Installs the Prometheus recorder (once per process) and describes every metric.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    describe_counter!(RUNS_STARTED, "Runs started.");
+    describe_counter!(RUNS_FINISHED, "Runs finished, by outcome.");
+    describe_counter!(TASKS_DISPATCHED, "Attempts assigned to workers.");
+    describe_counter!(TASKS_FINISHED, "Tasks finished, by outcome.");
+    describe_counter!(TASK_RETRIES, "Attempts that failed or were lost and will be retried.");
+    describe_counter!(REPORTS, "Task status reports from workers, by outcome (accepted, duplicate, stale).");
+    describe_gauge!(QUEUE_DEPTH, "Ready tasks waiting for a slot, by queue.");
+    describe_gauge!(WORKERS, "Workers by liveness.");
+    describe_gauge!(RUNS_RUNNING, "Runs not yet finished.");
+    Ok(handle)
+}
+
+/// Serves `GET /metrics` in the Prometheus text format on `listener` until `shutdown`.
+pub async fn serve(
+    handle: PrometheusHandle,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+pub fn run_started() {
+    counter!(RUNS_STARTED).increment(1);
+}
+
+pub fn dispatched() {
+    counter!(TASKS_DISPATCHED).increment(1);
+}
+
+pub fn report(outcome: AckOutcome) {
+    let label = match outcome {
+        AckOutcome::Accepted => "accepted",
+        AckOutcome::Duplicate => "duplicate",
+        AckOutcome::Stale => "stale",
+    };
+    counter!(REPORTS, "outcome" => label).increment(1);
+}
+
+pub fn event(e: &RunEvent) {
+    match e.kind {
+        EventKind::TaskSucceeded => counter!(TASKS_FINISHED, "outcome" => "succeeded").increment(1),
+        EventKind::TaskFailed => counter!(TASKS_FINISHED, "outcome" => "failed").increment(1),
+        EventKind::TaskCancelled => counter!(TASKS_FINISHED, "outcome" => "cancelled").increment(1),
+        EventKind::TaskRetrying => counter!(TASK_RETRIES).increment(1),
+        EventKind::RunSucceeded => counter!(RUNS_FINISHED, "outcome" => "succeeded").increment(1),
+        EventKind::RunFailed => counter!(RUNS_FINISHED, "outcome" => "failed").increment(1),
+        EventKind::RunCancelled => counter!(RUNS_FINISHED, "outcome" => "cancelled").increment(1),
+        _ => {}
+    }
+}
+
+/// Gauges read off the engine; `seen_queues` remembers queues that once had a depth so
+/// that an emptied queue reads 0 rather than its last value.
+pub fn gauges(engine: &Engine, seen_queues: &mut BTreeSet<Arc<str>>) {
+    let depths = engine.queue_depths();
+    seen_queues.extend(depths.keys().cloned());
+    for queue in seen_queues.iter() {
+        let depth = depths.get(queue).copied().unwrap_or(0);
+        gauge!(QUEUE_DEPTH, "queue" => queue.to_string()).set(depth as f64);
+    }
+    let mut counts = [0usize; 4];
+    for w in engine.workers() {
+        counts[w.liveness as usize] += 1;
+    }
+    for (liveness, n) in [Liveness::Live, Liveness::Suspect, Liveness::Dead, Liveness::Draining].iter().zip(counts) {
+        let label = format!("{liveness:?}").to_lowercase();
+        gauge!(WORKERS, "liveness" => label).set(n as f64);
+    }
+    gauge!(RUNS_RUNNING).set(engine.run_counts().0 as f64);
+}

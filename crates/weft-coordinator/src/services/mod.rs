@@ -1,0 +1,23 @@
+//! gRPC handlers. Each converts its request, asks the driver, and converts back.
+pub mod monitor;
+pub mod worker;
+pub mod workflow;
+
+use crate::driver::Handle;
+
+/// Bounded buffers for watcher streams: a watcher this far behind is dropped.
+pub(crate) const WATCH_BUFFER: usize = 4096;
+
+/// Page sizes: default and maximum.
+pub(crate) fn page_size(requested: u32) -> usize {
+    match requested {
+        0 => 100,
+        n => n.min(1000) as usize,
+    }
+}
+
+/// State shared by the three services.
+#[derive(Clone)]
+pub struct Services {
+    pub handle: Handle,
+}

@@ -1,0 +1,90 @@
+//! MonitorService: worker reports in, live views out.
+use std::pin::Pin;
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+use weft_proto::pb;
+use weft_proto::pb::monitor_service_server::MonitorService;
+
+use super::{Services, WATCH_BUFFER};
+use crate::convert::{attempt_from_pb, parse_run_id, parse_worker_id};
+use crate::driver::Command;
+use crate::status::invalid;
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl MonitorService for Services {
+    type ReportStream = Boxed<pb::ReportAck>;
+
+    async fn report(&self, req: Request<Streaming<pb::WorkerReport>>) -> Result<Response<Self::ReportStream>, Status> {
+        let mut inbound = req.into_inner();
+        let (ack, rx) = mpsc::unbounded_channel();
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(report)) = inbound.message().await {
+                let id = match parse_worker_id("worker_id", &report.worker_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        let _ = ack.send(Err(invalid(&e)));
+                        break;
+                    }
+                };
+                match report.report {
+                    Some(pb::worker_report::Report::Heartbeat(heartbeat)) => {
+                        handle.send(Command::Heartbeat { id, heartbeat })
+                    }
+                    Some(pb::worker_report::Report::Status(status)) => {
+                        match attempt_from_pb("status.attempt", status.attempt.as_ref()) {
+                            Ok(attempt) => handle.send(Command::TaskStatus { id, status, attempt, ack: ack.clone() }),
+                            Err(e) => {
+                                let _ = ack.send(Err(invalid(&e)));
+                                break;
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+    }
+
+    type WatchHeartbeatsStream = Boxed<pb::Heartbeat>;
+
+    async fn watch_heartbeats(
+        &self,
+        req: Request<pb::WatchHeartbeatsRequest>,
+    ) -> Result<Response<Self::WatchHeartbeatsStream>, Status> {
+        let worker = match req.get_ref().worker_id.as_str() {
+            "" => None,
+            text => Some(parse_worker_id("worker_id", text).map_err(|e| invalid(&e))?),
+        };
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        self.handle.send(Command::WatchHeartbeats { worker, tx });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type WatchEventsStream = Boxed<pb::ClusterEvent>;
+
+    async fn watch_events(
+        &self,
+        req: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let run = match req.get_ref().run_id.as_str() {
+            "" => None,
+            text => Some(parse_run_id("run_id", text).map_err(|e| invalid(&e))?),
+        };
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        self.handle.send(Command::WatchEvents { run, tx });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_cluster_status(
+        &self,
+        _req: Request<pb::GetClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatus>, Status> {
+        self.handle.ask(|reply| Command::ClusterStatus { reply }).await.map(Response::new)
+    }
+}

@@ -1,0 +1,126 @@
+//! WorkflowService.
+use std::pin::Pin;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use weft_engine::RunSource;
+use weft_engine::query::RunFilter;
+use weft_model::ValidationError;
+use weft_proto::convert::{process_from_pb, run_status_from_pb};
+use weft_proto::pb;
+use weft_proto::pb::workflow_service_server::WorkflowService;
+
+use super::{Services, WATCH_BUFFER, page_size};
+use crate::convert::parse_run_id;
+use crate::driver::Command;
+use crate::status::invalid;
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RunEvent, Status>> + Send>>;
+
+fn spec_from(spec: Option<&pb::ProcessSpec>, field: &str) -> Result<weft_model::ProcessSpec, Status> {
+    let spec = spec.ok_or_else(|| invalid(&ValidationError::single(field, "is missing")))?;
+    process_from_pb(spec, field).map_err(|e| invalid(&e))
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Services {
+    async fn register_definition(
+        &self,
+        req: Request<pb::RegisterDefinitionRequest>,
+    ) -> Result<Response<pb::RegisterDefinitionResponse>, Status> {
+        let req = req.into_inner();
+        let spec = spec_from(req.spec.as_ref(), "spec")?;
+        let name = req.name.clone();
+        let (version, created) = self.handle.ask(|reply| Command::RegisterDefinition { name, spec, reply }).await?;
+        Ok(Response::new(pb::RegisterDefinitionResponse { name: req.name, version, created }))
+    }
+
+    async fn get_definition(&self, req: Request<pb::GetDefinitionRequest>) -> Result<Response<pb::Definition>, Status> {
+        let pb::GetDefinitionRequest { name, version } = req.into_inner();
+        self.handle.ask(|reply| Command::GetDefinition { name, version, reply }).await.map(Response::new)
+    }
+
+    async fn list_definitions(
+        &self,
+        req: Request<pb::ListDefinitionsRequest>,
+    ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        let req = req.into_inner();
+        let after = match req.page_token.as_str() {
+            "" => None,
+            token => {
+                let parsed = token.rsplit_once('@').and_then(|(n, v)| Some((n.to_string(), v.parse().ok()?)));
+                let bad = || invalid(&ValidationError::single("page_token", "is not a token this server gave out"));
+                Some(parsed.ok_or_else(bad)?)
+            }
+        };
+        let (definitions, next_page_token) = self
+            .handle
+            .ask(|reply| Command::ListDefinitions {
+                prefix: req.name_prefix,
+                after,
+                limit: page_size(req.page_size),
+                reply,
+            })
+            .await?;
+        Ok(Response::new(pb::ListDefinitionsResponse { definitions, next_page_token }))
+    }
+
+    async fn start_run(&self, req: Request<pb::StartRunRequest>) -> Result<Response<pb::StartRunResponse>, Status> {
+        let req = req.into_inner();
+        let source = match req.source {
+            Some(pb::start_run_request::Source::Spec(spec)) => RunSource::Spec(spec_from(Some(&spec), "spec")?),
+            Some(pb::start_run_request::Source::Definition(d)) => {
+                RunSource::Definition { name: d.name, version: (d.version != 0).then_some(d.version) }
+            }
+            None => return Err(invalid(&ValidationError::single("source", "give `spec` or `definition`"))),
+        };
+        let key = (!req.idempotency_key.is_empty()).then_some(req.idempotency_key);
+        let input_json = req.input_json;
+        let (id, created) = self.handle.ask(|reply| Command::StartRun { source, key, input_json, reply }).await?;
+        Ok(Response::new(pb::StartRunResponse { run_id: id.to_string(), created }))
+    }
+
+    async fn get_run(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::Run>, Status> {
+        let id = parse_run_id("run_id", &req.get_ref().run_id).map_err(|e| invalid(&e))?;
+        self.handle.ask(|reply| Command::GetRun { id, reply }).await.map(Response::new)
+    }
+
+    async fn list_runs(&self, req: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let req = req.into_inner();
+        let after = match req.page_token.as_str() {
+            "" => None,
+            token => Some(parse_run_id("page_token", token).map_err(|e| invalid(&e))?),
+        };
+        let status = run_status_from_pb(req.status);
+        if status.is_none() && req.status != 0 {
+            return Err(invalid(&ValidationError::single("status", format!("unknown value {}", req.status))));
+        }
+        let filter = RunFilter { status, process_name: (!req.process_name.is_empty()).then_some(req.process_name) };
+        let limit = page_size(req.page_size);
+        let (runs, next_page_token) =
+            self.handle.ask(|reply| Command::ListRuns { filter, after, limit, reply }).await?;
+        Ok(Response::new(pb::ListRunsResponse { runs, next_page_token }))
+    }
+
+    async fn cancel_run(&self, req: Request<pb::CancelRunRequest>) -> Result<Response<pb::Run>, Status> {
+        let req = req.into_inner();
+        let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
+        let reason = req.reason;
+        self.handle.ask(|reply| Command::CancelRun { id, reason, reply }).await.map(Response::new)
+    }
+
+    type WatchRunStream = EventStream;
+
+    async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
+        let req = req.into_inner();
+        let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let from_seq = req.from_seq;
+        let history = self.handle.ask(|reply| Command::WatchRun { id, from_seq, tx, reply }).await?;
+        // History first, then live events; the driver registered `tx` in the same step it
+        // read the history, so nothing is missed or repeated.
+        let stream = tokio_stream::iter(history.into_iter().map(Ok)).chain(ReceiverStream::new(rx));
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,60 @@
+//! Server plumbing shared by weft's gRPC servers: one place that adds health checking,
+//! reflection and socket tuning around a node's own services.
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
+use tonic::transport::server::Router;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("building the reflection service failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Health reporting for the services of a node.
+pub type HealthReporter = tonic_health::server::HealthReporter;
+
+/// A server with reflection (v1 and v1alpha) and health checking, ready for services.
+pub fn server_with_basics() -> Result<(Router, HealthReporter), Error> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(weft_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    let v1 = reflection.build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(weft_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let router = tonic::transport::Server::builder()
+        // Find peers that vanished without closing their connection.
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(health)
+        .add_service(v1)
+        .add_service(v1alpha);
+    Ok((router, reporter))
+}
+
+/// Marks a service as serving in the health service.
+pub async fn set_serving<S: NamedService>(reporter: &HealthReporter) {
+    reporter.set_serving::<S>().await;
+}
+
+/// Serves on an already bound listener until `shutdown` resolves. Accepted sockets get
+/// TCP_NODELAY: small request/response messages must not wait for Nagle's algorithm.
+pub async fn serve(router: Router, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        if let Err(e) = conn.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        Ok::<_, std::io::Error>(conn)
+    });
+    router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! A harness that starts the real `weft-coordinator`, `weft-worker` and `weftctl`
+//! binaries as child processes on free loopback ports, each with its own log file in a
+//! temporary directory, and stops them (by pid) when dropped.
+//!
+//! - Readiness is awaited, never slept for: each binary prints one JSON line on stdout
+//!   when it is ready, and the harness reads it.
+//! - Log lines can be awaited too: stderr is copied to a file and to a broadcast channel.
+//! - `WEFT_KEEP_TEST_DIR=1` keeps the temporary directory (its path is printed).
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::broadcast;
+use weft_client::Client;
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Directory holding the workspace's binaries (next to the test executable's `deps/`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// Builds the binaries once per test process, so `cargo test` alone is enough.
+pub fn ensure_built() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = bin_dir();
+        let release = dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "--bins", "-p", "weft-coordinator", "-p", "weft-worker", "-p", "weft-cli"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for the e2e binaries");
+        assert!(status.success(), "cargo build of the weft binaries failed");
+        dir
+    })
+}
+
+/// The path of a workspace binary.
+pub fn binary(name: &str) -> PathBuf {
+    ensure_built().join(name)
+}
+
+/// The repository root (for examples/ and proto/).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// A child process that is killed by pid when dropped.
+pub struct Proc {
+    pub name: String,
+    child: Child,
+    pub log: PathBuf,
+    lines: broadcast::Sender<String>,
+    /// The JSON line the process printed when ready.
+    pub ready: serde_json::Value,
+}
+
+impl Proc {
+    /// Starts `program` with `args`, its stderr copied to `dir/<name>.log`, and waits for its
+    /// ready line on stdout.
+    pub async fn start(name: &str, program: &Path, args: &[String], dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+        let (lines, _) = broadcast::channel(4096);
+        let stderr = child.stderr.take().expect("piped stderr");
+        let tx = lines.clone();
+        let log_path = log.clone();
+        tokio::spawn(async move {
+            let mut file = tokio::fs::File::create(&log_path).await.expect("log file");
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                let _ = file.write_all(line.as_bytes()).await;
+                let _ = file.write_all(b"\n").await;
+                let _ = tx.send(line);
+            }
+            let _ = file.flush().await;
+        });
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut out = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(WAIT, out.next_line()).await;
+        let ready = match first {
+            Ok(Ok(Some(line))) => serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{name}: ready line `{line}` is not JSON: {e}; log {}", log.display())),
+            other => panic!("{name} did not become ready ({other:?}); see {}", log.display()),
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+        Proc { name: name.to_string(), child, log, lines, ready }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running child has a pid") as i32
+    }
+
+    /// Subscribes to stderr lines from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.lines.subscribe()
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).expect("signal child");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait(&mut self) -> Option<i32> {
+        let status = tokio::time::timeout(WAIT, self.child.wait()).await.expect("process exit in time").ok()?;
+        status.code()
+    }
+}
+
+/// Waits until a line containing every one of `needles` arrives on `rx`.
+pub async fn await_line(rx: &mut broadcast::Receiver<String>, needles: &[&str]) -> String {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            match rx.recv().await {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("stream ended before a line with {needles:?}"),
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no log line with {needles:?} within {WAIT:?}"))
+}
+
+/// A coordinator and its workers.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub coordinator: Proc,
+    /// `127.0.0.1:PORT` of the gRPC server.
+    pub grpc: String,
+    pub metrics: Option<String>,
+    pub workers: Vec<Proc>,
+}
+
+/// A worker as the harness started it.
+pub struct WorkerSpec<'a> {
+    pub slots: u32,
+    pub queues: &'a str,
+    pub kinds: Option<&'a str>,
+    pub extra: &'a [&'a str],
+}
+
+impl Default for WorkerSpec<'_> {
+    fn default() -> Self {
+        WorkerSpec { slots: 2, queues: "default", kinds: None, extra: &[] }
+    }
+}
+
+impl Cluster {
+    /// Starts a coordinator with the given extra flags and no workers.
+    pub async fn start(coordinator_args: &[&str]) -> Cluster {
+        let dir = tempfile::Builder::new().prefix("weft-e2e-").tempdir().expect("temp dir");
+        let mut args: Vec<String> = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log", "info,weft::heartbeat=info"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(coordinator_args.iter().map(|s| s.to_string()));
+        let coordinator = Proc::start("coordinator", &binary("weft-coordinator"), &args, dir.path()).await;
+        let grpc = coordinator.ready["grpc"].as_str().expect("grpc address").to_string();
+        let metrics = coordinator.ready["metrics"].as_str().map(String::from);
+        Cluster { dir, coordinator, grpc, metrics, workers: Vec::new() }
+    }
+
+    /// Starts a worker and waits until it has registered. Returns its index.
+    pub async fn add_worker(&mut self, spec: WorkerSpec<'_>) -> usize {
+        let n = self.workers.len();
+        let mut args: Vec<String> = vec![
+            "--coordinator".into(),
+            format!("http://{}", self.grpc),
+            "--name".into(),
+            format!("worker-{n}"),
+            "--slots".into(),
+            spec.slots.to_string(),
+            "--queues".into(),
+            spec.queues.into(),
+        ];
+        if let Some(kinds) = spec.kinds {
+            args.extend(["--kinds".into(), kinds.into()]);
+        }
+        args.extend(spec.extra.iter().map(|s| s.to_string()));
+        let worker = Proc::start(&format!("worker-{n}"), &binary("weft-worker"), &args, self.dir.path()).await;
+        self.workers.push(worker);
+        n
+    }
+
+    /// The worker id a worker printed when it registered.
+    pub fn worker_id(&self, i: usize) -> String {
+        self.workers[i].ready["worker_id"].as_str().expect("worker_id").to_string()
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.grpc).await.expect("connect to coordinator")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::env::var_os("WEFT_KEEP_TEST_DIR").is_some() {
+            let path = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir")).keep();
+            eprintln!("kept test directory {}", path.display());
+        }
+    }
+}

@@ -1,1 +1,82 @@
-fn main() {}
+//! weftctl: the weft command line.
+//!
+//! Layout:
+//! - [`cli`]: clap definitions of every flag and subcommand.
+//! - [`commands`]: one function per subcommand (runs and definitions; workers and watches).
+//! - [`dev`]: `weftctl dev`, a local cluster of child processes with a kill-on-drop guard.
+//! - [`follow`]: following a run to its end (progress, then summary), shared by
+//!   `submit --wait`, `start --wait` and `dev`.
+//! - [`progress`]: per-workflow progress state from run events, drawn as bars or lines.
+//! - [`views`]: what gets printed: `Serialize` views for `--output json`, tables and lines.
+//! - [`output`]: the table renderer and formatters; [`exit`]: exit codes.
+//!
+//! Data goes to stdout, everything else (progress, notes, errors) to stderr, so
+//! `weftctl runs -o json | jq` and `weftctl submit f.yaml | xargs weftctl run` work.
+mod cli;
+mod commands;
+mod dev;
+mod exit;
+mod follow;
+mod output;
+mod progress;
+mod views;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Exits with code 2 and a message naming the flag on a usage error.
+    let cli = cli::Cli::parse();
+    // One thread is plenty for a client, and keeps child-process handling simple.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    let code = match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) if exit::is_broken_pipe(&e) => exit::OK,
+        Err(e) => {
+            report(&e);
+            exit::for_error(&e)
+        }
+    };
+    // Do not wait for background tasks (the stdout drains of `dev` children).
+    runtime.shutdown_background();
+    ExitCode::from(code)
+}
+
+/// Prints an error to stderr with whatever detail helps fix it: field violations one per
+/// line, the snippet of a bad spec file, a hint when nothing listens.
+fn report(error: &anyhow::Error) {
+    if let Some(violations) = error.downcast_ref::<weft_model::ValidationError>() {
+        eprintln!("error: invalid process:");
+        for v in &violations.violations {
+            eprintln!("  {}: {}", v.field, v.message);
+        }
+        return;
+    }
+    match error.downcast_ref::<weft_client::Error>() {
+        Some(weft_client::Error::InvalidArgument { violations, message }) if !violations.is_empty() => {
+            eprintln!("error: the coordinator refused the request: {message}");
+            for v in violations {
+                eprintln!("  {v}");
+            }
+        }
+        Some(weft_client::Error::SpecFile(e)) => {
+            eprintln!("error: {e}");
+            if let Some(snippet) = &e.snippet {
+                eprintln!("{snippet}");
+            }
+        }
+        Some(e @ (weft_client::Error::Unreachable { .. } | weft_client::Error::Unavailable { .. })) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "hint: is a coordinator running there? Set --coordinator (or WEFT_COORDINATOR), or try `weftctl dev`"
+            );
+        }
+        _ => eprintln!("error: {error:#}"),
+    }
+}

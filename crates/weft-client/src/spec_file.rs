@@ -68,8 +68,12 @@ fn parse_yaml(text: &str, origin: &Path) -> Result<ProcessSpec, Box<SpecFileErro
             column,
             field,
             message: tidy_yaml_message(&plain, line, column),
-            // Without a location the rendering is just the message again.
-            snippet: location.is_some().then_some(rendered),
+            // Without a location the rendering is just the message again. Its first line
+            // ("error: line 5 column 15: ...") repeats what Display already says.
+            snippet: location.is_some().then(|| match rendered.split_once('\n') {
+                Some((first, rest)) if first.starts_with("error:") => rest.to_string(),
+                _ => rendered,
+            }),
         })
     })
 }

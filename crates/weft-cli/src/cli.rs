@@ -1,0 +1,231 @@
+//! The command line: global flags and one subcommand per action. clap checks types and
+//! ranges, so a bad flag fails with exit code 2 and a message naming it.
+use crate::output::OutputFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use weft_model::{RunId, RunStatus, WorkerId};
+
+#[derive(Debug, Parser)]
+#[command(name = "weftctl", version, about = "Drive a weft cluster: submit processes, follow runs, watch workers.")]
+pub struct Cli {
+    /// Coordinator address: host:port or http://host:port.
+    #[arg(long, global = true, env = "WEFT_COORDINATOR", default_value = "127.0.0.1:7070")]
+    pub coordinator: String,
+
+    /// How to print results: aligned tables, or JSON for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a run of a process file (YAML or JSON) without registering it.
+    Submit(SubmitArgs),
+    /// Check a process file locally: that it parses and is a valid process.
+    Validate {
+        /// Process file (.yaml, .yml or .json).
+        file: PathBuf,
+    },
+    /// Register a process file as the next version of a named definition.
+    Register {
+        /// Process file (.yaml, .yml or .json).
+        file: PathBuf,
+    },
+    /// Start a run of a registered definition.
+    Start(StartArgs),
+    /// List registered definitions.
+    Definitions {
+        /// Only definitions whose name starts with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// List runs, newest first.
+    Runs(RunsArgs),
+    /// Show one run with the state of every task.
+    Run {
+        /// Run id (a UUID).
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
+    /// Cancel a running run.
+    Cancel {
+        /// Run id (a UUID).
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+        /// Recorded as the run's reason.
+        #[arg(long, default_value = "cancelled with weftctl")]
+        reason: String,
+    },
+    /// Show workers (liveness, load, slots) and queue depths.
+    Workers,
+    /// Stream heartbeats or events as they happen, one line each, until Ctrl-C.
+    Watch {
+        #[command(subcommand)]
+        what: WatchCommand,
+    },
+    /// Run a whole local cluster (a coordinator and workers), submit a process file to it,
+    /// follow the run, then stop everything.
+    Dev(DevArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunOptions {
+    /// Idempotency key: submitting again with the same key returns the first run.
+    #[arg(long = "key", value_name = "IDEMPOTENCY_KEY")]
+    pub key: Option<String>,
+    /// Run input, a JSON value handed to every task (e.g. '{"order": 42}').
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub input: Option<serde_json::Value>,
+    /// Follow the run with live progress until it ends, then print its summary; exit
+    /// non-zero if it failed or was cancelled.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Process file (.yaml, .yml or .json).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Definition name.
+    pub name: String,
+    /// Definition version; the latest when left out.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs in this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Only runs of this process name.
+    #[arg(long)]
+    pub process: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl From<StatusArg> for RunStatus {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Running => RunStatus::Running,
+            StatusArg::Succeeded => RunStatus::Succeeded,
+            StatusArg::Failed => RunStatus::Failed,
+            StatusArg::Cancelled => RunStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatchCommand {
+    /// Heartbeats as the coordinator receives them.
+    Heartbeats {
+        /// Only this worker (its id, a UUID; see `weftctl workers`).
+        #[arg(long, value_parser = parse_worker_id)]
+        worker: Option<WorkerId>,
+    },
+    /// Run events and worker liveness changes.
+    Events {
+        /// Only the events of this run (its id, a UUID).
+        #[arg(long, value_parser = parse_run_id)]
+        run: Option<RunId>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Process file to submit; defaults to examples/order-fulfilment.yaml (or a built-in
+    /// copy of it when that file is not in the current directory).
+    pub file: Option<PathBuf>,
+    /// Number of workers to start.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Slots of each worker; the worker's default when left out.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub slots: Option<u32>,
+    /// Keep the temporary directory (logs, data) instead of removing it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Directory holding weft-coordinator and weft-worker; defaults to weftctl's own.
+    #[arg(long, env = "WEFT_BIN_DIR", value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Run input, a JSON value handed to every task.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub input: Option<serde_json::Value>,
+}
+
+fn parse_run_id(text: &str) -> Result<RunId, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "not a run id: expected a UUID like 0190b7e4-1c2d-7a3b-8c4d-5e6f7a8b9c0d".to_string())
+}
+
+fn parse_worker_id(text: &str) -> Result<WorkerId, String> {
+    text.trim().parse().map_err(|_| "not a worker id: expected a UUID (see `weftctl workers`)".to_string())
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("weftctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn submit_flags_parse() {
+        let cli =
+            parse(&["submit", "f.yaml", "--key", "k1", "--input", r#"{"order": 42}"#, "--wait", "-o", "json"]).unwrap();
+        assert_eq!(cli.output, OutputFormat::Json);
+        let Command::Submit(args) = cli.command else { panic!("expected submit") };
+        assert_eq!(args.run.key.as_deref(), Some("k1"));
+        assert_eq!(args.run.input, Some(serde_json::json!({"order": 42})));
+        assert!(args.run.wait);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors_naming_the_flag() {
+        for (args, flag) in [
+            (&["submit", "f.yaml", "--input", "{nope"][..], "--input"),
+            (&["run", "not-a-uuid"][..], "<ID>"),
+            (&["runs", "--status", "sleeping"][..], "--status"),
+            (&["runs", "--limit", "0"][..], "--limit"),
+            (&["start", "orders", "--version", "0"][..], "--version"),
+            (&["dev", "--workers", "0"][..], "--workers"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert!(err.to_string().contains(flag), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! One function per subcommand; each returns the process exit code.
+//!
+//! - [`runs`]: submit, validate, register, start, definitions, runs, run, cancel.
+//! - [`cluster`]: workers and the `watch` streams.
+//! - `dev` lives in its own module ([`crate::dev`]): it manages child processes.
+pub mod cluster;
+pub mod runs;
+
+use crate::cli::{Cli, Command};
+use crate::output::OutputFormat;
+use weft_client::Client;
+
+/// What every command needs: where the coordinator is and how to print.
+pub struct Context {
+    pub coordinator: String,
+    pub output: OutputFormat,
+}
+
+impl Context {
+    pub async fn connect(&self) -> Result<Client, weft_client::Error> {
+        Client::connect(&self.coordinator).await
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let ctx = Context { coordinator: cli.coordinator, output: cli.output };
+    match cli.command {
+        Command::Submit(args) => runs::submit(&ctx, args).await,
+        Command::Validate { file } => runs::validate(&ctx, &file),
+        Command::Register { file } => runs::register(&ctx, &file).await,
+        Command::Start(args) => runs::start(&ctx, args).await,
+        Command::Definitions { prefix } => runs::definitions(&ctx, &prefix).await,
+        Command::Runs(args) => runs::list(&ctx, args).await,
+        Command::Run { id } => runs::show(&ctx, id).await,
+        Command::Cancel { id, reason } => runs::cancel(&ctx, id, &reason).await,
+        Command::Workers => cluster::workers(&ctx).await,
+        Command::Watch { what } => cluster::watch(&ctx, what).await,
+        Command::Dev(args) => crate::dev::run(args, ctx.output).await,
+    }
+}

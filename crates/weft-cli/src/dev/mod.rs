@@ -1,0 +1,135 @@
+//! `weftctl dev`: a whole local cluster in one command. Starts a coordinator on a free
+//! port and N workers (shell allowed) with logs in a temp dir, submits a process file,
+//! follows the run with live progress, prints its summary, and stops everything.
+mod procs;
+
+use crate::cli::DevArgs;
+use crate::exit;
+use crate::follow::{follow_run, interrupted};
+use crate::output::OutputFormat;
+use anyhow::Context as _;
+use procs::{Binaries, COORDINATOR, Procs, WORKER};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use weft_client::{Client, ProcessSpec, RunSource, SpecFormat, StartOptions, load_spec_file, parse_spec};
+
+/// The file `dev` runs when given none.
+const DEFAULT_FILE: &str = "examples/order-fulfilment.yaml";
+/// A copy of it, so `weftctl dev` also works outside a checkout of the repository.
+const BUILT_IN_EXAMPLE: &str = include_str!("../../../../examples/order-fulfilment.yaml");
+/// How long a child may take to print its ready line (a cold debug build is slow to start).
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a child may take to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// `{"grpc":"127.0.0.1:PORT","metrics":"127.0.0.1:PORT"}` from weft-coordinator.
+#[derive(Debug, Deserialize)]
+struct CoordinatorReady {
+    grpc: String,
+    metrics: Option<String>,
+}
+
+/// `{"worker_id":"<uuid>","name":"<name>"}` from weft-worker.
+#[derive(Debug, Deserialize)]
+struct WorkerReady {
+    worker_id: String,
+    name: String,
+}
+
+pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
+    // Everything that can fail without starting anything is checked first.
+    let spec = resolve_spec(args.file.as_deref())?;
+    let binaries = Binaries::locate(args.bin_dir.as_deref())?;
+    let dir = tempfile::Builder::new().prefix("weft-dev-").tempdir().context("creating a temporary directory")?;
+    eprintln!("logs and data in {}", dir.path().display());
+
+    let mut procs = Procs::default();
+    let result = tokio::select! {
+        result = session(&mut procs, &binaries, dir.path(), &args, &spec, output) => result,
+        () = interrupted() => {
+            eprintln!("\ninterrupted; stopping the cluster");
+            Ok(exit::INTERRUPTED)
+        }
+    };
+    eprintln!("stopping the cluster");
+    procs.shutdown(STOP_GRACE).await;
+    drop(procs);
+    if args.keep || result.is_err() {
+        // On failure the logs are the evidence: keep them whatever --keep says.
+        let kept = dir.keep();
+        eprintln!("kept {}", kept.display());
+    }
+    result
+}
+
+/// Starts the cluster, runs the spec on it and follows the run.
+async fn session(
+    procs: &mut Procs,
+    binaries: &Binaries,
+    dir: &Path,
+    args: &DevArgs,
+    spec: &ProcessSpec,
+    output: OutputFormat,
+) -> anyhow::Result<u8> {
+    let coordinator_args: Vec<String> =
+        ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"].map(String::from).to_vec();
+    let ready: CoordinatorReady =
+        procs.start("coordinator", &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT).await?;
+    let metrics = ready.metrics.as_deref().map(|m| format!(", metrics http://{m}/metrics")).unwrap_or_default();
+    eprintln!("{COORDINATOR} listening on {}{metrics}", ready.grpc);
+
+    let coordinator_url = format!("http://{}", ready.grpc);
+    for i in 1..=args.workers {
+        let name = format!("worker-{i}");
+        let mut worker_args =
+            vec!["--coordinator".to_string(), coordinator_url.clone(), "--name".to_string(), name.clone()];
+        worker_args.push("--allow-shell".to_string());
+        if let Some(slots) = args.slots {
+            worker_args.extend(["--slots".to_string(), slots.to_string()]);
+        }
+        let ready: WorkerReady = procs.start(&name, &binaries.worker, &worker_args, dir, READY_TIMEOUT).await?;
+        eprintln!("{WORKER} {} ready ({})", ready.name, ready.worker_id);
+    }
+    for (name, log) in procs.logs() {
+        eprintln!("  {name} log: {}", log.display());
+    }
+
+    let client = Client::connect(&ready.grpc).await?;
+    let options = StartOptions { idempotency_key: None, input: args.input.clone() };
+    let started = client.start_run(RunSource::Inline(spec), options).await?;
+    eprintln!("submitted `{}`: run {}", spec.name, started.run_id);
+    follow_run(&client, started.run_id, output).await
+}
+
+/// The given file; else the default example in the current directory; else its built-in copy.
+fn resolve_spec(file: Option<&Path>) -> Result<ProcessSpec, weft_client::Error> {
+    if let Some(file) = file {
+        return load_spec_file(file);
+    }
+    let default = PathBuf::from(DEFAULT_FILE);
+    if default.is_file() {
+        return load_spec_file(default);
+    }
+    eprintln!("{DEFAULT_FILE} is not here; running the built-in copy of it");
+    parse_spec(BUILT_IN_EXAMPLE, SpecFormat::Yaml, DEFAULT_FILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_example_parses() {
+        let spec = parse_spec(BUILT_IN_EXAMPLE, SpecFormat::Yaml, DEFAULT_FILE).unwrap();
+        assert_eq!(spec.name, "order-fulfilment");
+    }
+
+    #[test]
+    fn ready_lines_decode() {
+        let c: CoordinatorReady = serde_json::from_str(r#"{"grpc":"127.0.0.1:4000","metrics":null}"#).unwrap();
+        assert_eq!((c.grpc.as_str(), c.metrics), ("127.0.0.1:4000", None));
+        let w: WorkerReady = serde_json::from_str(r#"{"worker_id":"0190","name":"worker-1"}"#).unwrap();
+        assert_eq!(w.name, "worker-1");
+    }
+}

@@ -1,0 +1,113 @@
+//! Children are played by `sh -c` scripts that behave like the real binaries (print a
+//! ready line, then wait), or misbehave (die early, ignore SIGTERM).
+use super::*;
+
+#[derive(serde::Deserialize, Debug)]
+struct Ready {
+    grpc: String,
+}
+
+fn sh(script: &str) -> (PathBuf, Vec<String>) {
+    (PathBuf::from("/bin/sh"), vec!["-c".to_string(), script.to_string()])
+}
+
+/// Running and not a zombie. A zombie is dead but may not be reaped yet by tokio's
+/// orphan reaper, which is fine.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+async fn wait_dead(pid: u32) -> bool {
+    for _ in 0..100 {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+const READY_THEN_WAIT: &str = r#"echo '{"grpc":"127.0.0.1:1","metrics":null}'; echo "started" >&2; exec sleep 30"#;
+
+#[tokio::test]
+async fn reads_the_ready_line_and_logs_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::default();
+    let (program, args) = sh(READY_THEN_WAIT);
+    let ready: Ready = procs.start("coordinator", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(ready.grpc, "127.0.0.1:1");
+    let pid = procs.procs[0].child.id().unwrap();
+    assert!(alive(pid));
+    procs.shutdown(Duration::from_secs(5)).await;
+    assert!(!alive(pid));
+    assert_eq!(std::fs::read_to_string(dir.path().join("coordinator.log")).unwrap(), "started\n");
+}
+
+#[tokio::test]
+async fn shutdown_kills_what_ignores_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::default();
+    let (program, args) = sh(r#"trap '' TERM; echo '{"grpc":"x"}'; while :; do sleep 0.05; done"#);
+    let _: Ready = procs.start("stubborn", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap();
+    let pid = procs.procs[0].child.id().unwrap();
+    let started = std::time::Instant::now();
+    procs.shutdown(Duration::from_millis(300)).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(wait_dead(pid).await, "pid {pid} survived SIGKILL");
+}
+
+#[tokio::test]
+async fn dropping_the_guard_kills_every_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::default();
+    let (program, args) = sh(READY_THEN_WAIT);
+    let _: Ready = procs.start("a", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap();
+    let _: Ready = procs.start("b", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap();
+    let pids: Vec<u32> = procs.procs.iter().map(|p| p.child.id().unwrap()).collect();
+    drop(procs);
+    for pid in pids {
+        assert!(wait_dead(pid).await, "pid {pid} outlived the guard");
+    }
+}
+
+#[tokio::test]
+async fn a_child_that_dies_early_is_reported_with_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::default();
+    let (program, args) = sh("echo 'error: --listen: address in use' >&2; exit 3");
+    let err =
+        procs.start::<Ready>("coordinator", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("coordinator exited before it was ready"), "{text}");
+    assert!(text.contains("exit status: 3"), "{text}");
+    assert!(text.contains("address in use"), "{text}");
+}
+
+#[tokio::test]
+async fn silence_times_out_and_garbage_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::default();
+    let (program, args) = sh("exec sleep 30");
+    let err = procs.start::<Ready>("quiet", &program, &args, dir.path(), Duration::from_millis(200)).await.unwrap_err();
+    assert!(err.to_string().contains("printed no ready line"), "{err}");
+    let (program, args) = sh("echo listening; exec sleep 30");
+    let err = procs.start::<Ready>("chatty", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap_err();
+    assert!(err.to_string().contains("unexpected ready line `listening`"), "{err:#}");
+}
+
+#[test]
+fn missing_binaries_are_named_with_the_build_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Binaries::locate(Some(dir.path())).unwrap_err().to_string();
+    assert!(err.starts_with("weft-coordinator not found in"), "{err}");
+    assert!(err.contains("cargo build --release"), "{err}");
+    std::fs::write(dir.path().join(COORDINATOR), "").unwrap();
+    let err = Binaries::locate(Some(dir.path())).unwrap_err().to_string();
+    assert!(err.starts_with("weft-worker not found in"), "{err}");
+    std::fs::write(dir.path().join(WORKER), "").unwrap();
+    let found = Binaries::locate(Some(dir.path())).unwrap();
+    assert_eq!(found.worker, dir.path().join(WORKER));
+}

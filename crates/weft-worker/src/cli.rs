@@ -1,0 +1,148 @@
+//! Flags of the `weft-worker` binary. Every flag has a `WEFT_*` environment variable;
+//! errors name the flag, not the config field behind it.
+use crate::config::{DEFAULT_COORDINATOR, default_name, default_slots};
+use crate::{Error, Worker, WorkerConfig};
+use clap::Parser;
+use std::time::Duration;
+use weft_telemetry::LogFormat;
+
+/// Runs tasks for a weft coordinator. Prints `{"worker_id":..,"name":..}` on stdout once
+/// registered; logs go to stderr.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "weft-worker", version, about, long_about = None)]
+pub struct Args {
+    /// Coordinator address, `http://host:port` or `host:port`. Several (comma-separated)
+    /// are tried in turn.
+    #[arg(long = "coordinator", env = "WEFT_COORDINATOR", value_name = "URL", default_value = DEFAULT_COORDINATOR,
+        value_delimiter = ',')]
+    pub coordinators: Vec<String>,
+
+    /// Name shown in cluster views [default: <hostname>-<pid>].
+    #[arg(long, env = "WEFT_NAME")]
+    pub name: Option<String>,
+
+    /// Queues (routing labels) to serve, comma-separated.
+    #[arg(long, env = "WEFT_QUEUES", value_name = "A,B", default_value = "default", value_delimiter = ',')]
+    pub queues: Vec<String>,
+
+    /// Task kinds to serve, comma-separated [default: every available kind].
+    #[arg(long, env = "WEFT_KINDS", value_name = "A,B", value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+
+    /// Attempts run at once [default: number of CPUs].
+    #[arg(long, env = "WEFT_SLOTS", value_name = "N")]
+    pub slots: Option<u32>,
+
+    /// Relative speed of this machine (1.0 = reference), used for placement and estimates.
+    #[arg(long, env = "WEFT_SPEED", value_name = "F", default_value_t = 1.0, allow_negative_numbers = true)]
+    pub speed: f64,
+
+    /// Serve `shell` tasks: they run any program as this worker's user.
+    #[arg(long, env = "WEFT_ALLOW_SHELL")]
+    pub allow_shell: bool,
+
+    /// On SIGTERM or Ctrl-C, how long to let running tasks finish before stopping them.
+    #[arg(long, env = "WEFT_DRAIN_GRACE", value_name = "DUR", default_value = "30s",
+        value_parser = humantime::parse_duration)]
+    pub drain_grace: Duration,
+
+    /// Log filter, e.g. `info` or `info,weft_worker=debug`.
+    #[arg(long, env = "WEFT_LOG", value_name = "FILTER", default_value = "info")]
+    pub log: String,
+
+    /// Log format: `human` or `json`.
+    #[arg(long, env = "WEFT_LOG_FORMAT", value_name = "FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// The library configuration these flags describe, validated.
+    pub fn into_config(self) -> Result<WorkerConfig, Error> {
+        let mut config = WorkerConfig {
+            coordinators: self.coordinators,
+            name: self.name.unwrap_or_else(default_name),
+            queues: self.queues.into_iter().map(|q| q.trim().to_string()).collect(),
+            kinds: self.kinds.map(|kinds| kinds.into_iter().map(|k| k.trim().to_string()).collect()),
+            slots: self.slots.unwrap_or_else(default_slots),
+            speed: self.speed,
+            allow_shell: self.allow_shell,
+            drain_grace: self.drain_grace,
+            ..WorkerConfig::default()
+        };
+        config.validate().map_err(to_flag)?;
+        Ok(config)
+    }
+
+    /// A worker serving the built-in kinds these flags allow.
+    pub fn into_worker(self) -> Result<Worker, Error> {
+        Worker::builder(self.into_config()?).build().map_err(to_flag)
+    }
+}
+
+/// Renames config fields to the flags that set them.
+fn to_flag(error: Error) -> Error {
+    match error {
+        Error::Config { field, reason } => {
+            let base = field.split('[').next().unwrap_or(&field);
+            let flag = match base {
+                "coordinators" => "--coordinator",
+                "name" => "--name",
+                "queues" => "--queues",
+                "kinds" => "--kinds",
+                "slots" => "--slots",
+                "speed" => "--speed",
+                "drain_grace" => "--drain-grace",
+                _ => return Error::Config { field, reason },
+            };
+            Error::Config { field: flag.to_string(), reason }
+        }
+        Error::UnknownKind { kind, .. } => {
+            let hint = if kind == weft_model::builtin::SHELL { "; add --allow-shell to serve it" } else { "" };
+            Error::Config { field: "--kinds".into(), reason: format!("no executor for kind `{kind}`{hint}") }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("weft-worker").chain(args.iter().copied()))
+    }
+
+    fn error(args: &[&str]) -> String {
+        parse(args).unwrap().into_worker().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_and_lists() {
+        let config = parse(&["--coordinator", "a:1,http://b:2", "--queues", "q1, q2", "--slots", "3"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.coordinators, ["http://a:1", "http://b:2"]);
+        assert_eq!(config.queues, ["q1", "q2"]);
+        assert_eq!(config.slots, 3);
+        assert_eq!(config.drain_grace, Duration::from_secs(30));
+        assert!(!config.allow_shell);
+        let worker = parse(&["--kinds", "noop,sleep"]).unwrap().into_worker().unwrap();
+        assert_eq!(worker.kinds(), ["noop", "sleep"]);
+    }
+
+    #[test]
+    fn errors_name_the_flag() {
+        assert!(error(&["--slots", "0"]).starts_with("invalid --slots"));
+        assert!(error(&["--speed", "-1"]).starts_with("invalid --speed"));
+        assert!(error(&["--queues", "ok,bad queue"]).starts_with("invalid --queues"));
+        assert!(error(&["--coordinator", "https://x:1"]).starts_with("invalid --coordinator"));
+        assert!(error(&["--name", "a b"]).starts_with("invalid --name"));
+        let shell = error(&["--kinds", "shell"]);
+        assert!(shell.starts_with("invalid --kinds") && shell.contains("--allow-shell"), "{shell}");
+        let clap_error = parse(&["--drain-grace", "soon"]).unwrap_err().to_string();
+        assert!(clap_error.contains("--drain-grace"), "{clap_error}");
+        let clap_error = parse(&["--log-format", "xml"]).unwrap_err().to_string();
+        assert!(clap_error.contains("--log-format"), "{clap_error}");
+    }
+}

@@ -1,0 +1,165 @@
+//! `shell`: runs a program (no implicit shell) with extra environment and a working
+//! directory, in its own process group so that cancelling reaches everything it started.
+use super::capture::Capture;
+use crate::{Executor, Task, TaskError, TaskResult};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::io::ErrorKind;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use weft_model::builtin::{DEFAULT_CAPTURE_BYTES, ShellParams};
+
+/// Between SIGTERM and SIGKILL to the process group of a stopped task.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// After the program exits, how long to keep reading pipes that a process it left behind
+/// still holds open. Output written before the exit is already in the pipe, so this only
+/// cuts off stragglers.
+const PIPE_GRACE: Duration = Duration::from_millis(500);
+
+/// `shell`: result `{"exit_code": N, "stdout": "...", "stderr": "..."}`; a non-zero exit
+/// fails the attempt (retryable) with the exit code and the end of stderr. Output past
+/// `max_output_bytes` is dropped and flagged with `stdout_truncated` / `stderr_truncated`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shell;
+
+impl Executor for Shell {
+    async fn execute(&self, task: Task) -> TaskResult {
+        let params: ShellParams = task.params_as()?;
+        run(&params, &task.cancel).await
+    }
+}
+
+async fn run(params: &ShellParams, cancel: &CancellationToken) -> TaskResult {
+    let Some((program, args)) = params.argv.split_first().filter(|(p, _)| !p.is_empty()) else {
+        return Err(TaskError::fatal("invalid params for kind `shell`: `argv` must name a program"));
+    };
+    let max = params.max_output_bytes.unwrap_or(DEFAULT_CAPTURE_BYTES);
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(&params.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group: signals to the group reach grandchildren too (`sh -c 'a & b'`).
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = &params.cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd.spawn().map_err(|e| spawn_error(program, params.cwd.as_deref(), e))?;
+    let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw));
+
+    let stop_reading = CancellationToken::new();
+    let stdout = spawn_reader(child.stdout.take(), max, stop_reading.clone());
+    let stderr = spawn_reader(child.stderr.take(), max, stop_reading.clone());
+
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = cancel.cancelled() => {
+            terminate(&mut child, &mut group).await;
+            stop_reading.cancel();
+            return Err(TaskError::retryable("cancelled"));
+        }
+    };
+    // The leader has exited and been reaped: from here on its pid may be reused, so the
+    // guard must not signal the group any more.
+    group.disarm();
+    let status = status.map_err(|e| TaskError::retryable(format!("waiting for `{program}` failed: {e}")))?;
+
+    let stop_later = stop_reading.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(PIPE_GRACE).await;
+        stop_later.cancel();
+    });
+    let (stdout, stderr) = (collect(stdout).await, collect(stderr).await);
+    timer.abort();
+
+    match status.code() {
+        Some(0) => {
+            let mut result = serde_json::json!({"exit_code": 0, "stdout": stdout.text(), "stderr": stderr.text()});
+            if stdout.truncated() {
+                result["stdout_truncated"] = true.into();
+            }
+            if stderr.truncated() {
+                result["stderr_truncated"] = true.into();
+            }
+            Ok(result)
+        }
+        Some(code) => Err(TaskError::retryable(with_tail(format!("`{program}` exited with code {code}"), &stderr))),
+        None => {
+            let signal = status.signal().unwrap_or_default();
+            Err(TaskError::retryable(with_tail(format!("`{program}` was killed by signal {signal}"), &stderr)))
+        }
+    }
+}
+
+fn with_tail(message: String, stderr: &Capture) -> String {
+    let tail = stderr.tail_text();
+    if tail.is_empty() { message } else { format!("{message}; stderr ends with: {tail}") }
+}
+
+/// A program that is missing or not executable will not appear on a retry; anything else
+/// (out of processes, out of memory) might pass.
+fn spawn_error(program: &str, cwd: Option<&str>, e: std::io::Error) -> TaskError {
+    let place = cwd.map(|d| format!(" in `{d}`")).unwrap_or_default();
+    let message = format!("cannot start `{program}`{place}: {e}");
+    match e.kind() {
+        ErrorKind::NotFound | ErrorKind::PermissionDenied => TaskError::fatal(message),
+        _ => TaskError::retryable(message),
+    }
+}
+
+fn spawn_reader<R>(pipe: Option<R>, max: usize, stop: CancellationToken) -> Option<JoinHandle<Capture>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let pipe = pipe?;
+    Some(tokio::spawn(async move { Capture::new(max).read_all(pipe, &stop).await }))
+}
+
+async fn collect(reader: Option<JoinHandle<Capture>>) -> Capture {
+    match reader {
+        Some(handle) => handle.await.unwrap_or_else(|_| Capture::new(0)),
+        None => Capture::new(0),
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after [`KILL_GRACE`] (also to members that outlived the
+/// leader), then reap the leader.
+async fn terminate(child: &mut Child, group: &mut GroupGuard) {
+    group.signal(Signal::SIGTERM);
+    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+    group.signal(Signal::SIGKILL);
+    group.disarm();
+    let _ = child.wait().await;
+}
+
+/// The child's process group. Dropped while armed (the attempt was abandoned mid-run), it
+/// kills the whole group: `kill_on_drop` alone would reach only the leader.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    fn signal(&self, signal: Signal) {
+        if let Some(pgid) = self.0 {
+            // ESRCH (the group is already gone) is the expected, harmless case.
+            let _ = killpg(pgid, signal);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests;

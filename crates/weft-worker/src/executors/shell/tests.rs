@@ -1,0 +1,133 @@
+use super::*;
+use crate::executors::testing::{task, within};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+async fn shell(params: Value) -> TaskResult {
+    within(20, Shell.execute(task("shell", params))).await
+}
+
+/// Alive means present in /proc and not a zombie (a zombie has exited; in a container
+/// nobody may reap it).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn captures_exit_code_stdout_and_stderr() {
+    let out = shell(json!({"argv": ["sh", "-c", "echo out; echo err >&2"]})).await.unwrap();
+    assert_eq!(out, json!({"exit_code": 0, "stdout": "out\n", "stderr": "err\n"}));
+}
+
+#[tokio::test]
+async fn output_is_bounded_and_marked_truncated() {
+    let script = "head -c 100000 /dev/zero | tr '\\0' a; echo e >&2";
+    let out = shell(json!({"argv": ["sh", "-c", script], "max_output_bytes": 10})).await.unwrap();
+    assert_eq!(out["stdout"], "aaaaaaaaaa");
+    assert_eq!(out["stdout_truncated"], true);
+    assert_eq!(out["stderr"], "e\n");
+    assert!(out.get("stderr_truncated").is_none());
+}
+
+#[tokio::test]
+async fn passes_env_and_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shell(json!({
+        "argv": ["sh", "-c", "printf '%s ' \"$WEFT_TEST_VALUE\"; pwd"],
+        "env": {"WEFT_TEST_VALUE": "hello"},
+        "cwd": dir.path(),
+    }))
+    .await
+    .unwrap();
+    let expected = format!("hello {}\n", dir.path().canonicalize().unwrap().display());
+    assert_eq!(out["stdout"], expected.as_str());
+}
+
+#[tokio::test]
+async fn non_zero_exit_is_retryable_with_code_and_stderr_tail() {
+    let err = shell(json!({"argv": ["sh", "-c", "echo first >&2; echo boom >&2; exit 3"]})).await.unwrap_err();
+    assert!(err.is_retryable());
+    assert!(err.message().contains("code 3"), "{err}");
+    assert!(err.message().contains("boom"), "{err}");
+}
+
+#[tokio::test]
+async fn stderr_tail_in_the_message_stays_bounded() {
+    let script = "head -c 1000000 /dev/zero | tr '\\0' x >&2; exit 1";
+    let err = shell(json!({"argv": ["sh", "-c", script]})).await.unwrap_err();
+    assert!(err.message().len() < 3 * 1024, "{} bytes", err.message().len());
+}
+
+#[tokio::test]
+async fn missing_program_or_cwd_is_fatal() {
+    let err = shell(json!({"argv": ["/nonexistent/weft-test-program"]})).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(err.message().contains("weft-test-program"), "{err}");
+    let err = shell(json!({"argv": ["true"], "cwd": "/nonexistent/weft-dir"})).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(err.message().contains("/nonexistent/weft-dir"), "{err}");
+    let err = shell(json!({"argv": []})).await.unwrap_err();
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn cancel_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+    let t = task("shell", json!({"argv": ["sh", "-c", script]}));
+    let cancel = t.cancel.clone();
+    let run = tokio::spawn(async move { Shell.execute(t).await });
+
+    // Wait for the grandchild to exist before cancelling: polling the file is the only
+    // signal a plain `sh` gives us.
+    let pid: i32 = within(10, async {
+        loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()) {
+                break pid;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(alive(pid));
+
+    let started = Instant::now();
+    cancel.cancel();
+    let out = within(10, run).await.unwrap();
+    assert!(out.unwrap_err().is_retryable());
+    // SIGTERM reaches `sleep` directly, so this does not wait for the SIGKILL grace.
+    assert!(started.elapsed() < KILL_GRACE, "took {:?}", started.elapsed());
+    within(5, async {
+        while alive(pid) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn group_that_ignores_sigterm_is_killed_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    // An ignored SIGTERM is inherited by `sleep` too: only SIGKILL ends this group.
+    let script = format!("trap '' TERM; touch {}; sleep 30", ready.display());
+    let t = task("shell", json!({"argv": ["sh", "-c", script]}));
+    let cancel = t.cancel.clone();
+    let run = tokio::spawn(async move { Shell.execute(t).await });
+    within(10, async {
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let started = Instant::now();
+    cancel.cancel();
+    let out = within(10, run).await.unwrap();
+    assert!(out.unwrap_err().is_retryable());
+    let took = started.elapsed();
+    assert!(took >= KILL_GRACE && took < KILL_GRACE + Duration::from_secs(3), "took {took:?}");
+}

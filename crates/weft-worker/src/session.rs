@@ -1,0 +1,218 @@
+//! One connection to a coordinator: the `WorkerService.Session` stream (registration,
+//! then assignments and cancels down) and the `MonitorService.Report` stream (heartbeats
+//! and statuses up, acks down), over one HTTP/2 channel. Reconnecting is the driver's
+//! job; [`Backoff`] spaces the tries.
+use crate::Error;
+use crate::error::error_chain;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Endpoint;
+use tonic::{Code, Status, Streaming};
+use weft_proto::pb::{self, coordinator_message, worker_message, worker_report};
+use weft_proto::pb::{monitor_service_client::MonitorServiceClient, worker_service_client::WorkerServiceClient};
+
+/// Heartbeat interval when the coordinator names none.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+/// HTTP/2 pings find a dead coordinator (a cut cable, a frozen host) that a quiet stream
+/// would not notice on its own.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A registered session and its report stream.
+pub(crate) struct Link {
+    pub(crate) addr: String,
+    pub(crate) registered: pb::Registered,
+    worker_id: String,
+    // Unbounded so the driver never waits on the network; what they hold is bounded by the
+    // attempts in flight plus one heartbeat per interval until keepalive drops a dead link.
+    session_tx: mpsc::UnboundedSender<pb::WorkerMessage>,
+    report_tx: mpsc::UnboundedSender<pb::WorkerReport>,
+    pub(crate) session_rx: Streaming<pb::CoordinatorMessage>,
+    pub(crate) report_rx: Streaming<pb::ReportAck>,
+    /// Ticks every heartbeat interval; the first heartbeat went out with the connect.
+    pub(crate) heartbeat: Interval,
+}
+
+impl Link {
+    // A failed send means the stream is closing; its receiving half reports that, so the
+    // sends themselves need no error path.
+    pub(crate) fn send_status(&self, status: pb::TaskStatus) {
+        let _ = self.report_tx.send(report(&self.worker_id, worker_report::Report::Status(status)));
+    }
+
+    pub(crate) fn send_heartbeat(&self, heartbeat: pb::Heartbeat) {
+        let _ = self.report_tx.send(report(&self.worker_id, worker_report::Report::Heartbeat(heartbeat)));
+    }
+
+    /// Closes both request streams and waits (at most `grace`) for the coordinator to end
+    /// the session. Dropping the streams outright could reset them before the last
+    /// queued messages (the drain notice) are written.
+    pub(crate) async fn close(self, grace: Duration) {
+        let Link { session_tx, report_tx, mut session_rx, .. } = self;
+        drop((session_tx, report_tx));
+        let _ = tokio::time::timeout(grace, async { while let Some(Ok(_)) = session_rx.next().await {} }).await;
+    }
+
+    pub(crate) fn send_drain(&self) {
+        let message = worker_message::Message::Drain(pb::Drain {});
+        let _ = self.session_tx.send(pb::WorkerMessage { message: Some(message) });
+    }
+}
+
+fn report(worker_id: &str, report: worker_report::Report) -> pb::WorkerReport {
+    pb::WorkerReport { worker_id: worker_id.to_string(), report: Some(report) }
+}
+
+/// Why a connection attempt failed.
+pub(crate) enum ConnectError {
+    /// Trying again cannot help (protocol mismatch, registration refused).
+    Fatal(Error),
+    /// Network trouble or a coordinator not ready: try again later.
+    Retry(String),
+}
+
+/// Connects, registers and opens the report stream with `heartbeat` as its first message,
+/// all within `timeout`.
+pub(crate) async fn connect(
+    addr: String,
+    register: pb::Register,
+    heartbeat: pb::Heartbeat,
+    timeout: Duration,
+) -> Result<Link, ConnectError> {
+    match tokio::time::timeout(timeout, open(&addr, register, heartbeat, timeout)).await {
+        Ok(result) => result,
+        Err(_) => Err(ConnectError::Retry(format!("no registration within {}", humantime::format_duration(timeout)))),
+    }
+}
+
+async fn open(
+    addr: &str,
+    register: pb::Register,
+    heartbeat: pb::Heartbeat,
+    timeout: Duration,
+) -> Result<Link, ConnectError> {
+    let endpoint = Endpoint::from_shared(addr.to_string())
+        .map_err(|e| ConnectError::Retry(format!("bad address: {e}")))?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true);
+    let channel = endpoint.connect().await.map_err(|e| ConnectError::Retry(error_chain(&e)))?;
+
+    // The first message is queued before the call: a server may wait for it before it
+    // answers with response headers, which is what the call itself waits for.
+    let version = register.protocol_version;
+    let worker_id = register.worker_id.clone();
+    let (session_tx, rx) = mpsc::unbounded_channel();
+    let _ = session_tx.send(pb::WorkerMessage { message: Some(worker_message::Message::Register(register)) });
+    let refused = |status: Status| classify(addr, version, status);
+    let mut session_rx = WorkerServiceClient::new(channel.clone())
+        .session(UnboundedReceiverStream::new(rx))
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let registered = match session_rx.message().await.map_err(refused)? {
+        Some(pb::CoordinatorMessage { message: Some(coordinator_message::Message::Registered(r)) }) => r,
+        Some(other) => return Err(ConnectError::Retry(format!("expected `registered` first, got {other:?}"))),
+        None => return Err(ConnectError::Retry("the session closed before registration".into())),
+    };
+
+    let (report_tx, rx) = mpsc::unbounded_channel();
+    let _ = report_tx.send(report(&worker_id, worker_report::Report::Heartbeat(heartbeat)));
+    let report_rx = MonitorServiceClient::new(channel)
+        .report(UnboundedReceiverStream::new(rx))
+        .await
+        .map_err(|status| ConnectError::Retry(format!("report stream refused: {}", status_text(&status))))?
+        .into_inner();
+
+    let period = match registered.heartbeat_interval_ms {
+        0 => DEFAULT_HEARTBEAT,
+        // Floor: a zero-length tokio interval panics, and a busy loop helps nobody.
+        ms => Duration::from_millis(ms.max(10)),
+    };
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    Ok(Link { addr: addr.to_string(), registered, worker_id, session_tx, report_tx, session_rx, report_rx, heartbeat })
+}
+
+/// FAILED_PRECONDITION and INVALID_ARGUMENT end the worker: the same registration would be
+/// refused again. Everything else (UNAVAILABLE while a coordinator starts, a standby that
+/// is not the leader) is worth another try.
+fn classify(addr: &str, version: u32, status: Status) -> ConnectError {
+    let message = status.message().to_string();
+    match status.code() {
+        Code::FailedPrecondition => {
+            ConnectError::Fatal(Error::ProtocolMismatch { addr: addr.into(), version, message })
+        }
+        Code::InvalidArgument => ConnectError::Fatal(Error::Rejected { addr: addr.into(), message }),
+        _ => ConnectError::Retry(status_text(&status)),
+    }
+}
+
+pub(crate) fn status_text(status: &Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// Exponential backoff with jitter: each delay is drawn from the upper half of the current
+/// step, so workers cut off together do not come back in lockstep.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    initial: Duration,
+    max: Duration,
+    step: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+        Backoff { initial, max, step: initial }
+    }
+
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let step = self.step;
+        self.step = (step * 2).min(self.max);
+        step.mul_f64(0.5 + 0.5 * random_unit())
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.step = self.initial;
+    }
+}
+
+/// A number in [0, 1) from the standard library's randomly keyed hasher; jitter needs no
+/// better randomness than that.
+fn random_unit() -> f64 {
+    let bits = RandomState::new().build_hasher().finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(50) && delays[0] <= Duration::from_millis(100));
+        assert!(delays[1] >= Duration::from_millis(100) && delays[1] <= Duration::from_millis(200));
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(5)));
+        assert!(delays[9] >= Duration::from_millis(2500));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn refusals_are_fatal_only_for_protocol_and_registration() {
+        let fatal = |code| matches!(classify("a", 1, Status::new(code, "m")), ConnectError::Fatal(_));
+        assert!(fatal(Code::FailedPrecondition));
+        assert!(fatal(Code::InvalidArgument));
+        assert!(!fatal(Code::Unavailable));
+        assert!(!fatal(Code::Internal));
+    }
+}

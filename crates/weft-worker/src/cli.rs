@@ -9,7 +9,7 @@ use weft_telemetry::LogFormat;
 /// Runs tasks for a weft coordinator. Prints `{"worker_id":..,"name":..}` on stdout once
 /// registered; logs go to stderr.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "weft-worker", version, about, long_about = None)]
+#[command(name = "weft-worker", version, long_about = None)]
 pub struct Args {
     /// Coordinator address, `http://host:port` or `host:port`. Several (comma-separated)
     /// are tried in turn.
@@ -17,7 +17,7 @@ pub struct Args {
         value_delimiter = ',')]
     pub coordinators: Vec<String>,
 
-    /// Name shown in cluster views [default: <hostname>-<pid>].
+    /// Name shown in cluster views [default: HOSTNAME-PID].
     #[arg(long, env = "WEFT_NAME")]
     pub name: Option<String>,
 

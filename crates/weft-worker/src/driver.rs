@@ -333,7 +333,9 @@ impl Driver {
             }
         };
 
-        info!(run_id = %attempt.run_id, workflow = %attempt.workflow, task = %attempt.task,
+        // Debug, like "succeeded" below: at thousands of tasks a second, one info line per
+        // step would cost more than the tasks. Failures and refusals stay visible at info.
+        debug!(run_id = %attempt.run_id, workflow = %attempt.workflow, task = %attempt.task,
             attempt = attempt.attempt, kind = %task.kind, "attempt started");
         if let Some(link) = &self.link {
             link.send_status(reports::running(&attempt, now_ms()));
@@ -400,7 +402,7 @@ impl Driver {
             (_, outcome) => outcome,
         };
         match &outcome {
-            Ok(_) => info!(run_id = %a.run_id, workflow = %a.workflow, task = %a.task, attempt = a.attempt,
+            Ok(_) => debug!(run_id = %a.run_id, workflow = %a.workflow, task = %a.task, attempt = a.attempt,
                 kind = %running.kind, elapsed_ms, "attempt succeeded"),
             Err(e) => info!(run_id = %a.run_id, workflow = %a.workflow, task = %a.task, attempt = a.attempt,
                 kind = %running.kind, elapsed_ms, error = %e.message(), retryable = e.is_retryable(), "attempt failed"),

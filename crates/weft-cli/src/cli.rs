@@ -166,6 +166,10 @@ pub struct DevArgs {
     /// Keep the temporary directory (logs, data) instead of removing it.
     #[arg(long)]
     pub keep: bool,
+    /// After the run, keep the cluster up until Ctrl-C (for other clients, `watch`, the
+    /// Python example).
+    #[arg(long)]
+    pub stay: bool,
     /// Directory holding weft-coordinator and weft-worker; defaults to weftctl's own.
     #[arg(long, env = "WEFT_BIN_DIR", value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,

@@ -13,15 +13,17 @@ use weft_client::{Client, RunId, pb, run_status};
 /// this future stops following and leaves the bars as they were.
 pub async fn follow_run(client: &Client, run_id: RunId, output: OutputFormat) -> anyhow::Result<u8> {
     let snapshot = client.get_run(run_id).await?;
-    let mut progress = RunProgress::from_run(&snapshot);
+    // Events are replayed from sequence 1, so start from the bare structure.
+    let mut progress = RunProgress::skeleton(&snapshot);
     let mut view = ProgressView::new(&progress, std::io::stderr().is_terminal());
     let result = client
         .wait_run_with(run_id, |event| {
-            if let Change::Task { index } = progress.apply(event) {
-                view.update(&progress, index);
-            }
+            // The note first: "billing/charge failed ..." then the line or bar it changed.
             if let Some(line) = notable(event) {
                 view.note(&line);
+            }
+            if let Change::Task { index } = progress.apply(event) {
+                view.update(&progress, index);
             }
         })
         .await;

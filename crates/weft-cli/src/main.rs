@@ -60,7 +60,12 @@ fn report(error: &anyhow::Error) {
     }
     match error.downcast_ref::<weft_client::Error>() {
         Some(weft_client::Error::InvalidArgument { violations, message }) if !violations.is_empty() => {
-            eprintln!("error: the coordinator refused the request: {message}");
+            // The status message usually repeats the violations; show it only if it adds to them.
+            if violations.iter().all(|v| message.contains(&v.field)) {
+                eprintln!("error: the coordinator refused the request:");
+            } else {
+                eprintln!("error: the coordinator refused the request: {message}");
+            }
             for v in violations {
                 eprintln!("  {v}");
             }

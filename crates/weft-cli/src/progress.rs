@@ -1,8 +1,8 @@
 //! Live progress of one run, fed from `WatchRun`.
 //!
-//! [`RunProgress`] is the pure part: per-workflow task states, built from a `GetRun`
+//! [`RunProgress`] is the pure part: per-workflow task states, laid out from a `GetRun`
 //! snapshot and moved on by each event. Events set a task's state rather than count, so
-//! replaying events the snapshot already reflects changes nothing in the end.
+//! an event seen twice (a watch resumed after a break) changes nothing.
 //! [`ProgressView`] draws it: one indicatif bar per workflow on a terminal, or plain lines
 //! (printed only when a workflow's line changes) when stderr is a pipe or a file, where
 //! bars would be invisible or garbage.
@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 use weft_client::pb;
 use weft_model::{RunStatus, TaskState};
-use weft_proto::convert::run_status_from_pb;
 
 /// Names of running tasks shown beside a bar before "+N more".
 const SHOWN_ACTIVE: usize = 3;
@@ -109,17 +108,17 @@ pub struct RunProgress {
 }
 
 impl RunProgress {
-    /// Starts from a run snapshot, so totals are known before the first event.
-    pub fn from_run(run: &pb::Run) -> Self {
+    /// The workflows and tasks of `run` with every task pending and no outcome: the start
+    /// for replaying a run's events from sequence 1. Starting from the snapshot's states
+    /// instead would show tasks going backwards while the replay catches up.
+    pub fn skeleton(run: &pb::Run) -> Self {
         let mut progress = RunProgress::default();
         for w in &run.workflows {
             let index = progress.workflow(&w.name);
             for t in &w.tasks {
-                let state = task_state_from_pb(t.state).unwrap_or(TaskState::Pending);
-                progress.workflows[index].set(&t.name, state);
+                progress.workflows[index].set(&t.name, TaskState::Pending);
             }
         }
-        progress.outcome = run_status_from_pb(run.status).filter(|s| s.is_final());
         progress
     }
 
@@ -163,20 +162,6 @@ impl RunProgress {
         self.workflows[index].set(&event.task, task_state);
         Change::Task { index }
     }
-}
-
-fn task_state_from_pb(v: i32) -> Option<TaskState> {
-    use pb::TaskState as P;
-    Some(match P::try_from(v).ok()? {
-        P::Unspecified => return None,
-        P::Pending => TaskState::Pending,
-        P::Ready => TaskState::Ready,
-        P::Assigned => TaskState::Assigned,
-        P::Running => TaskState::Running,
-        P::Succeeded => TaskState::Succeeded,
-        P::Failed => TaskState::Failed,
-        P::Cancelled => TaskState::Cancelled,
-    })
 }
 
 /// A line worth printing on its own for an event: failures, retries and cancellations,
@@ -269,9 +254,10 @@ impl ProgressView {
         }
     }
 
-    /// Stops the bars, leaving their last state on screen.
-    pub fn finish(&self, progress: &RunProgress) {
-        if let ProgressView::Bars { bars, .. } = self {
+    /// Stops the bars, leaving their last state on screen, and ends their line so what is
+    /// printed next starts on its own.
+    pub fn finish(self, progress: &RunProgress) {
+        if let ProgressView::Bars { multi, bars } = self {
             for (bar, w) in bars.iter().zip(&progress.workflows) {
                 let status = if w.failed() > 0 {
                     "failed"
@@ -281,8 +267,12 @@ impl ProgressView {
                     "stopped"
                 };
                 bar.set_position(w.done() as u64);
-                bar.abandon_with_message(format!("{status} {}", w.message()).trim_end().to_string());
+                bar.finish_with_message(format!("{status} {}", w.message()).trim_end().to_string());
             }
+            drop(bars);
+            drop(multi);
+            // indicatif leaves the cursor at the end of the last bar.
+            eprintln!();
         }
     }
 }

@@ -87,8 +87,8 @@ pub enum Error {
     #[error("request refused: {}", describe_refusal(message, violations))]
     InvalidArgument { message: String, violations: Vec<FieldViolation> },
 
-    /// The run or definition does not exist (NOT_FOUND).
-    #[error("not found: {message}")]
+    /// The run or definition does not exist (NOT_FOUND). The coordinator's message names it.
+    #[error("{message}")]
     NotFound { message: String },
 
     /// The request conflicts with the current state (FAILED_PRECONDITION, ALREADY_EXISTS,

@@ -1,6 +1,7 @@
 //! `weftctl dev`: a whole local cluster in one command. Starts a coordinator on a free
 //! port and N workers (shell allowed) with logs in a temp dir, submits a process file,
-//! follows the run with live progress, prints its summary, and stops everything.
+//! follows the run with live progress, prints its summary, and stops everything (with
+//! `--stay`, only at Ctrl-C, so other clients can use the cluster meanwhile).
 mod procs;
 
 use crate::cli::DevArgs;
@@ -12,7 +13,7 @@ use procs::{Binaries, COORDINATOR, Procs, WORKER};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use weft_client::{Client, ProcessSpec, RunSource, SpecFormat, StartOptions, load_spec_file, parse_spec};
+use weft_client::{Client, ProcessSpec, RunId, RunSource, SpecFormat, StartOptions, load_spec_file, parse_spec};
 
 /// The file `dev` runs when given none.
 const DEFAULT_FILE: &str = "examples/order-fulfilment.yaml";
@@ -45,15 +46,38 @@ pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
     eprintln!("logs and data in {}", dir.path().display());
 
     let mut procs = Procs::default();
+    let mut started = None;
     let result = tokio::select! {
-        result = session(&mut procs, &binaries, dir.path(), &args, &spec, output) => result,
+        result = session(&mut procs, &binaries, dir.path(), &args, &spec, output, &mut started) => result,
         () = interrupted() => {
-            eprintln!("\ninterrupted; stopping the cluster");
-            Ok(exit::INTERRUPTED)
+            eprintln!("\ninterrupted");
+            // Cancel the run first: draining workers would otherwise finish its tasks
+            // before they exit, however long those take.
+            if let Some((client, run_id)) = &started {
+                let cancel = client.cancel_run(*run_id, "weftctl dev was interrupted");
+                if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), cancel).await {
+                    eprintln!("could not cancel run {run_id}: {e}");
+                }
+            }
+            Ok((exit::INTERRUPTED, String::new()))
         }
     };
+    let result = match result {
+        Ok((code, address)) if args.stay && code != exit::INTERRUPTED => {
+            eprintln!(
+                "the cluster stays up at {address}: try `weftctl --coordinator {address} workers`; Ctrl-C to stop"
+            );
+            interrupted().await;
+            Ok(code)
+        }
+        other => other.map(|(code, _)| code),
+    };
     eprintln!("stopping the cluster");
-    procs.shutdown(STOP_GRACE).await;
+    tokio::select! {
+        () = procs.shutdown(STOP_GRACE) => {}
+        // A second Ctrl-C does not wait for the workers to drain: the guard kills them.
+        () = interrupted() => eprintln!("killing the cluster"),
+    }
     drop(procs);
     if args.keep || result.is_err() {
         // On failure the logs are the evidence: keep them whatever --keep says.
@@ -71,7 +95,8 @@ async fn session(
     args: &DevArgs,
     spec: &ProcessSpec,
     output: OutputFormat,
-) -> anyhow::Result<u8> {
+    started: &mut Option<(Client, RunId)>,
+) -> anyhow::Result<(u8, String)> {
     let coordinator_args: Vec<String> =
         ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"].map(String::from).to_vec();
     let ready: CoordinatorReady =
@@ -97,9 +122,11 @@ async fn session(
 
     let client = Client::connect(&ready.grpc).await?;
     let options = StartOptions { idempotency_key: None, input: args.input.clone() };
-    let started = client.start_run(RunSource::Inline(spec), options).await?;
-    eprintln!("submitted `{}`: run {}", spec.name, started.run_id);
-    follow_run(&client, started.run_id, output).await
+    let run_id = client.start_run(RunSource::Inline(spec), options).await?.run_id;
+    eprintln!("submitted `{}`: run {run_id}", spec.name);
+    *started = Some((client.clone(), run_id));
+    let code = follow_run(&client, run_id, output).await?;
+    Ok((code, ready.grpc))
 }
 
 /// The given file; else the default example in the current directory; else its built-in copy.

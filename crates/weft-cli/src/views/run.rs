@@ -144,7 +144,7 @@ pub fn run_detail(run: &pb::Run, names: &WorkerNames) -> String {
         ("finished", rfc3339(run.finished_at_ms).unwrap_or_default()),
         ("took", took),
         ("tasks", format!("{} total, {} succeeded, {} failed", run.tasks_total, run.tasks_succeeded, run.tasks_failed)),
-        ("input", if run.input_json.is_empty() { String::new() } else { truncate(&run.input_json, 100) }),
+        ("input", if json_value(&run.input_json).is_null() { String::new() } else { truncate(&run.input_json, 100) }),
     ]);
     let tasks = task_table(run, names);
     if !tasks.is_empty() {
@@ -184,6 +184,9 @@ pub fn task_table(run: &pb::Run, names: &WorkerNames) -> Table {
 /// for anything else the compact JSON.
 fn result_summary(result_json: &str) -> String {
     let value = json_value(result_json);
+    if value.is_null() {
+        return String::new();
+    }
     if let Some(object) = value.as_object()
         && object.len() == 3
         && let (Some(stdout), Some(_), Some(code)) =
@@ -346,6 +349,7 @@ billing   charge   noop   failed     3        …0000cafe  +1.00s  200ms  {\"cha
         assert_eq!(result_summary(r#"{"exit_code":0,"stdout":"","stderr":""}"#), "exit 0");
         assert_eq!(result_summary(r#"{"stdout":"x","other":1}"#), r#"{"stdout":"x","other":1}"#);
         assert_eq!(result_summary(""), "");
+        assert_eq!(result_summary("null"), "");
     }
 
     #[test]

@@ -172,7 +172,9 @@ pub fn notable(event: &pb::RunEvent) -> Option<String> {
     let task = format!("{}/{}", event.workflow, event.task);
     let detail = if event.detail.is_empty() { String::new() } else { format!(": {}", event.detail.replace('\n', " ")) };
     match kind {
-        K::TaskRetrying => Some(format!("{task} attempt {} failed, will retry{detail}", event.attempt)),
+        // The coordinator's detail already tells which attempt failed and when the next is.
+        K::TaskRetrying if !event.detail.is_empty() => Some(format!("{task} will retry{detail}")),
+        K::TaskRetrying => Some(format!("{task} attempt {} failed, will retry", event.attempt)),
         K::TaskFailed => Some(format!("{task} failed on attempt {}{detail}", event.attempt)),
         K::TaskCancelled => Some(format!("{task} cancelled{detail}")),
         K::RunFailed => Some(format!("run failed{detail}")),

@@ -114,7 +114,9 @@ fn a_skeleton_has_the_tasks_but_not_their_states() {
 fn notable_events_are_failures_retries_and_cancels() {
     let mut retry = ev(1, K::TaskRetrying, "billing", "charge");
     retry.detail = "exit code 1".into();
-    assert_eq!(notable(&retry).unwrap(), "billing/charge attempt 1 failed, will retry: exit code 1");
+    assert_eq!(notable(&retry).unwrap(), "billing/charge will retry: exit code 1");
+    retry.detail.clear();
+    assert_eq!(notable(&retry).unwrap(), "billing/charge attempt 1 failed, will retry");
     assert_eq!(notable(&ev(2, K::TaskRunning, "billing", "charge")), None);
     assert_eq!(notable(&ev(3, K::RunCancelled, "", "")).unwrap(), "run cancelled");
 }

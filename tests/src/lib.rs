@@ -218,3 +218,38 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// A Python interpreter that can import `grpc` and `grpc_tools`: `$WEFT_PYTHON`, else
+/// `python3` if it already can, else a virtualenv made once under the target directory
+/// with `examples/python/requirements.txt` installed.
+pub fn python_with_grpc() -> &'static PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        if let Some(p) = std::env::var_os("WEFT_PYTHON") {
+            return PathBuf::from(p);
+        }
+        let can_import = |python: &Path| {
+            std::process::Command::new(python)
+                .args(["-c", "import grpc, grpc_tools"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let system = PathBuf::from("python3");
+        if can_import(&system) {
+            return system;
+        }
+        let venv = bin_dir().parent().expect("target dir").join("weft-python");
+        let python = venv.join("bin/python");
+        if !can_import(&python) {
+            let run = |cmd: &mut std::process::Command| {
+                let status = cmd.status().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+                assert!(status.success(), "{cmd:?} failed");
+            };
+            run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv));
+            let requirements = repo_root().join("examples/python/requirements.txt");
+            run(std::process::Command::new(&python).args(["-m", "pip", "install", "--quiet", "-r"]).arg(requirements));
+        }
+        python
+    })
+}

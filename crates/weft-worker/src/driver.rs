@@ -262,7 +262,7 @@ impl Driver {
             worker_id: self.worker_id.clone(),
             sent_at_ms: now_ms(),
             slots: self.config.slots,
-            used: self.running.len() as u32,
+            used: self.slots_in_use() as u32,
             running: self.running.values().map(|r| r.attempt.clone()).collect(),
             cpu_percent: load.cpu_percent,
             memory_used_bytes: load.memory_used_bytes,
@@ -316,8 +316,8 @@ impl Driver {
             .and_then(|ready| {
                 if self.draining.is_some() {
                     Err(TaskError::retryable("worker draining"))
-                } else if self.running.len() >= self.config.slots as usize {
-                    let (used, slots) = (self.running.len(), self.config.slots);
+                } else if self.slots_in_use() >= self.config.slots as usize {
+                    let (used, slots) = (self.slots_in_use(), self.config.slots);
                     Err(TaskError::retryable(format!("worker has no free slot ({used} of {slots} in use)")))
                 } else {
                     Ok(ready)
@@ -354,6 +354,13 @@ impl Driver {
         );
         let kind = assignment.kind;
         self.running.insert(key, Running { attempt, kind, cancel, stop: None, started: Instant::now() });
+    }
+
+    /// Attempts that hold a slot. A cancelled or stale attempt gave its slot back the moment
+    /// the coordinator said so (the coordinator already counts it free), even while its
+    /// process is still being stopped.
+    fn slots_in_use(&self) -> usize {
+        self.running.values().filter(|r| r.stop.is_none()).count()
     }
 
     fn cancel(&mut self, cancel: pb::CancelAttempt) {

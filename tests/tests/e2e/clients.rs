@@ -24,7 +24,7 @@ async fn weftctl_dev_runs_the_order_fulfilment_example() {
 async fn the_python_client_submits_a_process_and_gets_its_result() {
     let mut cluster = Cluster::start(&[]).await;
     cluster.add_worker(WorkerSpec { extra: &["--allow-shell"], ..Default::default() }).await;
-    let python = std::env::var("WEFT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = weft_e2e::python_with_grpc();
     let out = tokio::time::timeout(
         weft_e2e::WAIT * 2,
         tokio::process::Command::new(python)

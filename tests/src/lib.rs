@@ -167,10 +167,11 @@ impl Cluster {
     /// Starts a coordinator with the given extra flags and no workers.
     pub async fn start(coordinator_args: &[&str]) -> Cluster {
         let dir = tempfile::Builder::new().prefix("weft-e2e-").tempdir().expect("temp dir");
-        let mut args: Vec<String> = ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log", "info,weft::heartbeat=info"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log", "info,weft::heartbeat=info"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         args.extend(coordinator_args.iter().map(|s| s.to_string()));
         let coordinator = Proc::start("coordinator", &binary("weft-coordinator"), &args, dir.path()).await;
         let grpc = coordinator.ready["grpc"].as_str().expect("grpc address").to_string();

@@ -164,7 +164,10 @@ pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
                             started_at_ms: t.started_at.unwrap_or(0),
                             finished_at_ms: t.finished_at.unwrap_or(0),
                             result_json: t.result.as_deref().unwrap_or("").to_string(),
-                            error: t.error.as_ref().map(|e| pb::TaskError { message: e.message.clone(), retryable: e.retryable }),
+                            error: t
+                                .error
+                                .as_ref()
+                                .map(|e| pb::TaskError { message: e.message.clone(), retryable: e.retryable }),
                         }
                     })
                     .collect(),

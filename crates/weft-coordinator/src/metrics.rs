@@ -1,7 +1,7 @@
 //! Metric names and descriptions in one place, and the Prometheus /metrics listener.
 use metrics::{counter, describe_counter, describe_gauge, gauge};
-use std::collections::BTreeSet;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use weft_engine::{AckOutcome, Engine, EventKind, Liveness, RunEvent};
 

@@ -58,7 +58,12 @@ impl Engine {
         t.worker = Some(worker);
         t.ticket = None;
         t.started_at = None;
-        let attempt = AttemptId { run: r.run, workflow: plan.workflow_name(r.task).clone(), task: tp.name.clone(), attempt: t.attempt };
+        let attempt = AttemptId {
+            run: r.run,
+            workflow: plan.workflow_name(r.task).clone(),
+            task: tp.name.clone(),
+            attempt: t.attempt,
+        };
         self.workers.get_mut(&worker).expect("candidate exists").attempts.insert(r);
         self.record(r.run, Some(r.task), EventKind::TaskAssigned, String::new(), now);
         let assignment = Assignment {

@@ -24,11 +24,11 @@ pub mod workers;
 
 pub use effects::{AckOutcome, Assignment, AttemptId, Effect, EventKind, RunEvent, WorkerEvent};
 pub use error::Error;
-pub use runs::{RunSource, StartRun};
 pub use reports::Reported;
-pub use workers::HeartbeatInfo;
+pub use runs::{RunSource, StartRun};
 pub use types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration};
 pub use weft_model::Millis;
+pub use workers::HeartbeatInfo;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -50,7 +50,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { heartbeat_interval_ms: 1_000, lease_timeout_ms: 5_000, aging_step: 100, dead_worker_retention_ms: 300_000 }
+        Config {
+            heartbeat_interval_ms: 1_000,
+            lease_timeout_ms: 5_000,
+            aging_step: 100,
+            dead_worker_retention_ms: 300_000,
+        }
     }
 }
 

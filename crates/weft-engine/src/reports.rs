@@ -24,7 +24,13 @@ impl Engine {
     }
 
     /// Applies a worker's report about one of its attempts.
-    pub fn task_status(&mut self, worker: WorkerId, attempt: &AttemptId, reported: Reported, now: Millis) -> AckOutcome {
+    pub fn task_status(
+        &mut self,
+        worker: WorkerId,
+        attempt: &AttemptId,
+        reported: Reported,
+        now: Millis,
+    ) -> AckOutcome {
         let Some(r) = self.resolve(attempt) else { return AckOutcome::Stale };
         let t = &self.runs[&r.run].tasks[r.task as usize];
         if t.attempt != attempt.attempt || t.worker != Some(worker) {
@@ -85,7 +91,8 @@ impl Engine {
             return;
         }
         let delay = if immediate { 0 } else { policy.backoff_ms(t.attempt + 1) };
-        let detail = format!("attempt {} failed: {}; attempt {} in {delay} ms", t.attempt, error.message, t.attempt + 1);
+        let detail =
+            format!("attempt {} failed: {}; attempt {} in {delay} ms", t.attempt, error.message, t.attempt + 1);
         t.error = Some(error);
         t.state = TaskState::Ready;
         self.record(r.run, Some(r.task), EventKind::TaskRetrying, detail, now);
@@ -104,7 +111,8 @@ impl Engine {
                 break;
             }
             self.retries.pop_first();
-            let still_waiting = self.runs.get(&r.run).is_some_and(|run| run.tasks[r.task as usize].retry_at == Some(at));
+            let still_waiting =
+                self.runs.get(&r.run).is_some_and(|run| run.tasks[r.task as usize].retry_at == Some(at));
             if still_waiting {
                 self.make_ready(r, now);
             }

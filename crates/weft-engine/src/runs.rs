@@ -46,7 +46,9 @@ impl Engine {
             return Err(ValidationError::single("name", e).into());
         }
         if spec.name != name {
-            return Err(ValidationError::single("spec.name", format!("`{}` differs from name `{name}`", spec.name)).into());
+            return Err(
+                ValidationError::single("spec.name", format!("`{}` differs from name `{name}`", spec.name)).into()
+            );
         }
         let plan = self.validate(&spec).map_err(|e| prefixed("spec", e))?;
         let versions = self.definitions.entry(Arc::from(name)).or_default();
@@ -107,7 +109,8 @@ impl Engine {
             .map(|w| WorkflowRun { status: RunStatus::Running, unfinished: w.tasks.len() as u32 })
             .collect();
         let id = req.id;
-        let roots: Vec<u32> = (0..plan.tasks.len() as u32).filter(|&i| plan.tasks[i as usize].deps.is_empty()).collect();
+        let roots: Vec<u32> =
+            (0..plan.tasks.len() as u32).filter(|&i| plan.tasks[i as usize].deps.is_empty()).collect();
         self.runs.insert(
             id,
             Run {
@@ -138,7 +141,8 @@ impl Engine {
     }
 
     pub fn definition(&self, name: &str, version: Option<u32>) -> Result<&Definition, Error> {
-        let versions = self.definitions.get(name).ok_or_else(|| Error::NotFound { what: "definition", id: name.into() })?;
+        let versions =
+            self.definitions.get(name).ok_or_else(|| Error::NotFound { what: "definition", id: name.into() })?;
         match version {
             None | Some(0) => versions.last(),
             Some(v) => versions.get(v as usize - 1),

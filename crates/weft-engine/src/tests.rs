@@ -142,7 +142,8 @@ fn retries_with_backoff_then_fails_the_run_fast() {
     let mut env = Env::new();
     let w = env.worker(1, 4, &["default"], &["noop"]);
     let mut flaky = TaskSpec::new("charge", "noop");
-    flaky.retry = Some(weft_model::RetrySpec { max_attempts: Some(2), initial_backoff: Some(100), ..Default::default() });
+    flaky.retry =
+        Some(weft_model::RetrySpec { max_attempts: Some(2), initial_backoff: Some(100), ..Default::default() });
     let billing = WorkflowSpec { name: "billing".into(), tasks: vec![flaky], chain: true };
     let (run, _) = env.start(process(vec![billing, chain("ship", &["pack", "send"])]), None).unwrap();
     let got = env.assignments();
@@ -246,7 +247,8 @@ fn idempotency_key_returns_the_same_run_and_bad_specs_create_nothing() {
     assert!(created);
     let (again, created) = env.start(process(vec![chain("w", &["a"])]), Some("order-42")).unwrap();
     assert_eq!((again, created), (first, false));
-    let bad = process(vec![WorkflowSpec { name: "w".into(), tasks: vec![TaskSpec::new("a", "teleport")], chain: false }]);
+    let bad =
+        process(vec![WorkflowSpec { name: "w".into(), tasks: vec![TaskSpec::new("a", "teleport")], chain: false }]);
     match env.start(bad, Some("other")) {
         Err(Error::Invalid(e)) => assert_eq!(e.violations[0].field, "spec.workflows[0].tasks[0].kind"),
         other => panic!("expected invalid, got {other:?}"),
@@ -254,7 +256,8 @@ fn idempotency_key_returns_the_same_run_and_bad_specs_create_nothing() {
     assert_eq!(env.engine.list_runs(&Default::default(), None, 100).0.len(), 1);
     // A kind becomes known once a worker advertises it.
     env.worker(1, 1, &["default"], &["teleport"]);
-    let ok = process(vec![WorkflowSpec { name: "w".into(), tasks: vec![TaskSpec::new("a", "teleport")], chain: false }]);
+    let ok =
+        process(vec![WorkflowSpec { name: "w".into(), tasks: vec![TaskSpec::new("a", "teleport")], chain: false }]);
     assert!(env.start(ok, Some("other")).is_ok());
 }
 

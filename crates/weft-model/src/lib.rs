@@ -20,8 +20,8 @@ pub mod validate;
 
 pub use ids::{RunId, WorkerId};
 pub use plan::{ProcessPlan, TaskPlan, WorkflowPlan};
-pub use state::{RunStatus, TaskState};
 pub use spec::{FailurePolicy, ProcessSpec, RetrySpec, TaskSpec, WorkflowSpec};
+pub use state::{RunStatus, TaskState};
 pub use validate::{ValidationError, Violation, validate_process};
 
 /// Milliseconds since the Unix epoch. The engine never reads a clock: time is an input.

@@ -46,12 +46,8 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// Three attempts, 100 ms then doubling up to 10 s.
-    pub const ENGINE_DEFAULT: RetryPolicy = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff_ms: 100,
-        max_backoff_ms: 10_000,
-        multiplier: 2.0,
-    };
+    pub const ENGINE_DEFAULT: RetryPolicy =
+        RetryPolicy { max_attempts: 3, initial_backoff_ms: 100, max_backoff_ms: 10_000, multiplier: 2.0 };
 
     /// The delay before attempt `next_attempt` (2 for the first retry).
     pub fn backoff_ms(&self, next_attempt: u32) -> u64 {

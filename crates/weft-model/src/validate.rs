@@ -109,7 +109,10 @@ impl Checker {
 
 /// Validates a process. `is_known_kind` says whether some executor serves a kind;
 /// built-in kinds are always known and have their parameters checked too.
-pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool) -> Result<ProcessPlan, ValidationError> {
+pub fn validate_process(
+    spec: &ProcessSpec,
+    is_known_kind: &dyn Fn(&str) -> bool,
+) -> Result<ProcessPlan, ValidationError> {
     let mut c = Checker { violations: Vec::new() };
     c.name("name".into(), &spec.name);
     if let Some(r) = &spec.default_retry {
@@ -150,7 +153,10 @@ pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool
             let tf = format!("{wf}.tasks[{ti}]");
             c.name(format!("{tf}.name"), &t.name);
             if let Some(prev) = names.insert(&t.name, ti as u32) {
-                c.fail(format!("{tf}.name"), format!("`{}` is also the name of tasks[{prev}] of workflow `{}`", t.name, w.name));
+                c.fail(
+                    format!("{tf}.name"),
+                    format!("`{}` is also the name of tasks[{prev}] of workflow `{}`", t.name, w.name),
+                );
             }
         }
         let mut local_deps: Vec<Vec<u32>> = Vec::with_capacity(w.tasks.len());
@@ -159,7 +165,10 @@ pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool
             if let Err(e) = check_name(&t.kind) {
                 c.fail(format!("{tf}.kind"), e);
             } else if !(builtin::KINDS.contains(&t.kind.as_str()) || is_known_kind(&t.kind)) {
-                c.fail(format!("{tf}.kind"), format!("unknown kind `{}`: no built-in executor or connected worker serves it", t.kind));
+                c.fail(
+                    format!("{tf}.kind"),
+                    format!("unknown kind `{}`: no built-in executor or connected worker serves it", t.kind),
+                );
             }
             c.name(format!("{tf}.queue"), &t.queue);
             if !t.params.is_object() {
@@ -169,11 +178,17 @@ pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool
             }
             let params_json = t.params.to_string();
             if params_json.len() > MAX_PARAMS_BYTES {
-                c.fail(format!("{tf}.params"), format!("is {} bytes, at most {MAX_PARAMS_BYTES} allowed", params_json.len()));
+                c.fail(
+                    format!("{tf}.params"),
+                    format!("is {} bytes, at most {MAX_PARAMS_BYTES} allowed", params_json.len()),
+                );
             }
             spec_bytes += params_json.len() + t.name.len() + t.kind.len() + t.queue.len();
             if t.priority.abs() > MAX_PRIORITY {
-                c.fail(format!("{tf}.priority"), format!("is {}, must be -{MAX_PRIORITY} to {MAX_PRIORITY}", t.priority));
+                c.fail(
+                    format!("{tf}.priority"),
+                    format!("is {}, must be -{MAX_PRIORITY} to {MAX_PRIORITY}", t.priority),
+                );
             }
             if let Some(r) = &t.retry {
                 c.retry(&format!("{tf}.retry"), r);
@@ -189,12 +204,18 @@ pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool
                 c.fail(format!("{tf}.cost"), format!("is {cost}, must be a finite number of seconds >= 0"));
             }
             if t.depends_on.len() > MAX_DEPENDENCIES {
-                c.fail(format!("{tf}.depends_on"), format!("has {} entries, at most {MAX_DEPENDENCIES} allowed", t.depends_on.len()));
+                c.fail(
+                    format!("{tf}.depends_on"),
+                    format!("has {} entries, at most {MAX_DEPENDENCIES} allowed", t.depends_on.len()),
+                );
             }
             let mut deps = Vec::with_capacity(t.depends_on.len() + 1);
             if w.chain {
                 if !t.depends_on.is_empty() {
-                    c.fail(format!("{tf}.depends_on"), "steps of a chain take their order from the list; remove depends_on or use `tasks`");
+                    c.fail(
+                        format!("{tf}.depends_on"),
+                        "steps of a chain take their order from the list; remove depends_on or use `tasks`",
+                    );
                 }
                 if ti > 0 {
                     deps.push(ti as u32 - 1);
@@ -220,7 +241,10 @@ pub fn validate_process(spec: &ProcessSpec, is_known_kind: &dyn Fn(&str) -> bool
         for (ti, (t, deps)) in w.tasks.iter().zip(local_deps).enumerate() {
             let retry = t.retry.clone().unwrap_or_default().or(&default_retry).resolve();
             if retry.initial_backoff_ms > retry.max_backoff_ms {
-                c.fail(format!("{wf}.tasks[{ti}].retry"), "initial_backoff exceeds max_backoff after applying defaults");
+                c.fail(
+                    format!("{wf}.tasks[{ti}].retry"),
+                    "initial_backoff exceeds max_backoff after applying defaults",
+                );
             }
             tasks.push(TaskPlan {
                 workflow: wi as u32,

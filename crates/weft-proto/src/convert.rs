@@ -17,7 +17,11 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
             } else if t.params_json.len() > weft_model::limits::MAX_PARAMS_BYTES {
                 violations.push(weft_model::Violation {
                     field,
-                    message: format!("is {} bytes, at most {} allowed", t.params_json.len(), weft_model::limits::MAX_PARAMS_BYTES),
+                    message: format!(
+                        "is {} bytes, at most {} allowed",
+                        t.params_json.len(),
+                        weft_model::limits::MAX_PARAMS_BYTES
+                    ),
                 });
                 continue;
             } else {
@@ -57,7 +61,12 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
     if !violations.is_empty() {
         return Err(ValidationError { violations });
     }
-    Ok(ProcessSpec { name: p.name.clone(), workflows, failure_policy, default_retry: p.default_retry.as_ref().map(retry_from_pb) })
+    Ok(ProcessSpec {
+        name: p.name.clone(),
+        workflows,
+        failure_policy,
+        default_retry: p.default_retry.as_ref().map(retry_from_pb),
+    })
 }
 
 fn nonzero(v: u64) -> Option<u64> {
@@ -176,7 +185,8 @@ mod tests {
 
     #[test]
     fn bad_params_json_names_the_field() {
-        let mut p = process_to_pb(&serde_json::from_str(r#"{"name":"p","tasks":[{"name":"a","kind":"noop"}]}"#).unwrap());
+        let mut p =
+            process_to_pb(&serde_json::from_str(r#"{"name":"p","tasks":[{"name":"a","kind":"noop"}]}"#).unwrap());
         p.workflows[0].tasks[0].params_json = "{not json".into();
         let err = process_from_pb(&p, "spec").unwrap_err();
         assert_eq!(err.violations[0].field, "spec.workflows[0].tasks[0].params_json");

@@ -40,9 +40,9 @@ impl<T: Clone> Scheduler<T> {
         if candidates.iter().all(|c| !c.has_free_slot()) {
             return out;
         }
-        while let Some((queue, kind)) = self.queues.best_head(|queue, kind| {
-            candidates.iter().any(|c| c.has_free_slot() && c.serves(queue, kind))
-        }) {
+        while let Some((queue, kind)) =
+            self.queues.best_head(|queue, kind| candidates.iter().any(|c| c.has_free_slot() && c.serves(queue, kind)))
+        {
             let Some(worker) = pick_worker(candidates, &queue, &kind) else { break };
             let Some(task) = self.queues.pop(&queue, &kind) else { break };
             candidates[worker].in_flight += 1;

@@ -31,7 +31,13 @@ impl Pool {
 }
 
 fn one_worker(slots: u32) -> Pool {
-    Pool { queues: vec![vec![s("default")]], kinds: vec![vec![s("noop")]], slots: vec![slots], in_flight: vec![0], cpu: vec![0.0] }
+    Pool {
+        queues: vec![vec![s("default")]],
+        kinds: vec![vec![s("noop")]],
+        slots: vec![slots],
+        in_flight: vec![0],
+        cpu: vec![0.0],
+    }
 }
 
 #[test]

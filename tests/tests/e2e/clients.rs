@@ -1,23 +1,59 @@
 //! The clients users run: weftctl dev and the Python example.
 use weft_e2e::{Cluster, WorkerSpec, binary, repo_root};
 
+/// Runs weftctl with the workspace's freshly built binaries.
+async fn weftctl(args: &[&str]) -> std::process::Output {
+    let bin_dir = weft_e2e::ensure_built().to_str().expect("utf-8 path").to_string();
+    let mut cmd = tokio::process::Command::new(binary("weftctl"));
+    cmd.args(args).args(["--bin-dir", &bin_dir]).current_dir(repo_root()).kill_on_drop(true);
+    tokio::time::timeout(weft_e2e::WAIT * 2, cmd.output())
+        .await
+        .expect("weftctl finishes in time")
+        .expect("weftctl runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The temporary directory `dev` announced on stderr.
+fn announced_dir(stderr: &str) -> std::path::PathBuf {
+    let line = stderr.lines().find(|l| l.starts_with("logs and data in ")).expect("dev names its directory");
+    std::path::PathBuf::from(line.trim_start_matches("logs and data in "))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weftctl_dev_runs_the_order_fulfilment_example() {
-    let out = tokio::time::timeout(
-        weft_e2e::WAIT * 2,
-        tokio::process::Command::new(binary("weftctl"))
-            .arg("dev")
-            .arg(repo_root().join("examples/order-fulfilment.yaml"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("weftctl dev finishes in time")
-    .expect("weftctl runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "weftctl dev failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.to_lowercase().contains("succeeded"), "{stdout}");
+async fn weftctl_dev_runs_the_order_fulfilment_example_and_cleans_up() {
+    let out = weftctl(&["-o", "json", "dev", "examples/order-fulfilment.yaml"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON run");
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["process_name"], "order-fulfilment");
+    let ship = &run["workflows"][0]["tasks"][3];
+    assert_eq!(ship["name"], "ship");
+    assert_eq!(ship["result"]["stdout"], "shipped order A-1042 with parcel-post\n");
+    // Plain progress lines, since stderr is not a terminal here.
+    assert!(stderr.contains("shipping: 4/4 done"), "{stderr}");
+    assert!(!announced_dir(&stderr).exists(), "the temp dir is removed without --keep");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weftctl_dev_exits_1_when_the_run_fails_and_keep_keeps_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fails.yaml");
+    let spec = "name: fails\nsteps:\n  - name: boom\n    kind: shell\n    retry: { max_attempts: 1 }\n    \
+                params: { argv: [sh, -c, 'echo broken >&2; exit 3'] }\n  - { name: never, kind: noop }\n";
+    std::fs::write(&file, spec).unwrap();
+    let out = weftctl(&["dev", file.to_str().unwrap(), "--workers", "1", "--keep"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("status    failed"), "{stdout}");
+    assert!(stderr.contains("fails/boom failed on attempt 1"), "{stderr}");
+    let kept = announced_dir(&stderr);
+    assert!(kept.join("coordinator.log").is_file() && kept.join("worker-1.log").is_file());
+    std::fs::remove_dir_all(kept).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

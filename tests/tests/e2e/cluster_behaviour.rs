@@ -62,7 +62,12 @@ async fn a_runs_event_stream_shows_every_state_change_in_order() {
     }
     for task in ["reserve", "pack", "ship", "invoice", "charge", "receipt"] {
         let seen: Vec<i32> = events.iter().filter(|e| e.task == task).map(|e| e.kind).collect();
-        let expected = [pb::EventKind::TaskReady, pb::EventKind::TaskAssigned, pb::EventKind::TaskRunning, pb::EventKind::TaskSucceeded];
+        let expected = [
+            pb::EventKind::TaskReady,
+            pb::EventKind::TaskAssigned,
+            pb::EventKind::TaskRunning,
+            pb::EventKind::TaskSucceeded,
+        ];
         assert_eq!(seen, expected.map(|k| k as i32).to_vec(), "events of {task}");
     }
     // Resuming from a sequence number replays the rest of the history.
@@ -126,7 +131,9 @@ async fn cancelling_a_run_stops_its_running_task() {
     let mut cluster = Cluster::start(&[]).await;
     cluster.add_worker(WorkerSpec::default()).await;
     let client = cluster.client().await;
-    let slow = spec("name: slow\nsteps:\n  - { name: wait, kind: sleep, params: { duration: 60s } }\n  - { name: after, kind: noop }\n");
+    let slow = spec(
+        "name: slow\nsteps:\n  - { name: wait, kind: sleep, params: { duration: 60s } }\n  - { name: after, kind: noop }\n",
+    );
     let started = client.start_run(RunSource::Inline(&slow), StartOptions::default()).await.unwrap();
     let mut sub = client.watch_run(started.run_id, 0).await.unwrap();
     while let Some(e) = sub.next().await {

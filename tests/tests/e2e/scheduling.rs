@@ -61,7 +61,8 @@ tasks:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_never_gets_a_kind_or_queue_it_does_not_serve() {
     let mut cluster = Cluster::start(&[]).await;
-    let general = cluster.add_worker(WorkerSpec { slots: 4, queues: "default", kinds: Some("noop,sleep"), extra: &[] }).await;
+    let general =
+        cluster.add_worker(WorkerSpec { slots: 4, queues: "default", kinds: Some("noop,sleep"), extra: &[] }).await;
     let billing = cluster.add_worker(WorkerSpec { slots: 4, queues: "billing", kinds: Some("noop"), extra: &[] }).await;
     let client = cluster.client().await;
     let run = run_to_end(

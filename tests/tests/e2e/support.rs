@@ -19,9 +19,19 @@ pub async fn wait(client: &Client, run_id: RunId) -> pb::Run {
 
 /// Tasks of a run by "workflow/task".
 pub fn tasks(run: &pb::Run) -> HashMap<String, pb::TaskRun> {
-    run.workflows.iter().flat_map(|w| w.tasks.iter().map(|t| (format!("{}/{}", t.workflow, t.name), t.clone()))).collect()
+    run.workflows
+        .iter()
+        .flat_map(|w| w.tasks.iter().map(|t| (format!("{}/{}", t.workflow, t.name), t.clone())))
+        .collect()
 }
 
 pub fn assert_succeeded(run: &pb::Run) {
-    assert_eq!(run.status, pb::RunStatus::Succeeded as i32, "run {} ended {:?}: {}", run.run_id, run.status, run.reason);
+    assert_eq!(
+        run.status,
+        pb::RunStatus::Succeeded as i32,
+        "run {} ended {:?}: {}",
+        run.run_id,
+        run.status,
+        run.reason
+    );
 }

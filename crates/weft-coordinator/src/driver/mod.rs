@@ -33,24 +33,85 @@ pub type DefinitionPage = (Vec<pb::Definition>, String);
 pub type RunPage = (Vec<pb::Run>, String);
 
 pub enum Command {
-    RegisterDefinition { name: String, spec: weft_model::ProcessSpec, reply: Reply<(u32, bool)> },
-    GetDefinition { name: String, version: u32, reply: Reply<pb::Definition> },
-    ListDefinitions { prefix: String, after: Option<(String, u32)>, limit: usize, reply: Reply<DefinitionPage> },
-    StartRun { source: RunSource, key: Option<String>, input_json: String, reply: Reply<(RunId, bool)> },
-    GetRun { id: RunId, reply: Reply<pb::Run> },
-    ListRuns { filter: weft_engine::query::RunFilter, after: Option<RunId>, limit: usize, reply: Reply<RunPage> },
-    CancelRun { id: RunId, reason: String, reply: Reply<pb::Run> },
+    RegisterDefinition {
+        name: String,
+        spec: weft_model::ProcessSpec,
+        reply: Reply<(u32, bool)>,
+    },
+    GetDefinition {
+        name: String,
+        version: u32,
+        reply: Reply<pb::Definition>,
+    },
+    ListDefinitions {
+        prefix: String,
+        after: Option<(String, u32)>,
+        limit: usize,
+        reply: Reply<DefinitionPage>,
+    },
+    StartRun {
+        source: RunSource,
+        key: Option<String>,
+        input_json: String,
+        reply: Reply<(RunId, bool)>,
+    },
+    GetRun {
+        id: RunId,
+        reply: Reply<pb::Run>,
+    },
+    ListRuns {
+        filter: weft_engine::query::RunFilter,
+        after: Option<RunId>,
+        limit: usize,
+        reply: Reply<RunPage>,
+    },
+    CancelRun {
+        id: RunId,
+        reason: String,
+        reply: Reply<pb::Run>,
+    },
     /// History from `from_seq` now, live events into `tx` after.
-    WatchRun { id: RunId, from_seq: u64, tx: EventTx, reply: Reply<Vec<pb::RunEvent>> },
-    WatchEvents { run: Option<RunId>, tx: ClusterEventTx },
-    WatchHeartbeats { worker: Option<WorkerId>, tx: HeartbeatTx },
+    WatchRun {
+        id: RunId,
+        from_seq: u64,
+        tx: EventTx,
+        reply: Reply<Vec<pb::RunEvent>>,
+    },
+    WatchEvents {
+        run: Option<RunId>,
+        tx: ClusterEventTx,
+    },
+    WatchHeartbeats {
+        worker: Option<WorkerId>,
+        tx: HeartbeatTx,
+    },
     /// Answers the session number that later commands of this session carry.
-    WorkerOpen { reg: WorkerRegistration, tx: SessionTx, reply: Reply<u64> },
-    WorkerDrain { id: WorkerId, session: u64 },
-    WorkerClosed { id: WorkerId, session: u64 },
-    Heartbeat { id: WorkerId, heartbeat: pb::Heartbeat },
-    TaskStatus { id: WorkerId, status: pb::TaskStatus, attempt: weft_engine::AttemptId, ack: AckTx },
-    ClusterStatus { reply: Reply<pb::ClusterStatus> },
+    WorkerOpen {
+        reg: WorkerRegistration,
+        tx: SessionTx,
+        reply: Reply<u64>,
+    },
+    WorkerDrain {
+        id: WorkerId,
+        session: u64,
+    },
+    WorkerClosed {
+        id: WorkerId,
+        session: u64,
+    },
+    Heartbeat {
+        id: WorkerId,
+        heartbeat: pb::Heartbeat,
+    },
+    TaskStatus {
+        id: WorkerId,
+        status: pb::TaskStatus,
+        attempt: weft_engine::AttemptId,
+        ack: AckTx,
+    },
+    ClusterStatus {
+        reply: Reply<pb::ClusterStatus>,
+    },
 }
 
 /// A cheap, cloneable way to reach the driver.
@@ -88,8 +149,7 @@ pub struct Driver {
 impl Driver {
     pub fn new(engine: Engine, clock: Clock) -> (Driver, Handle) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let driver =
-            Driver {
+        let driver = Driver {
             engine,
             clock,
             rx,
@@ -174,7 +234,8 @@ impl Driver {
             }
             Command::CancelRun { id, reason, reply } => {
                 let result = self.engine.cancel_run(id, &reason, now).map_err(from_engine);
-                let _ = reply.send(result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine)));
+                let _ = reply
+                    .send(result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine)));
             }
             Command::WatchRun { id, from_seq, tx, reply } => match self.engine.events_from(id, from_seq) {
                 Ok(history) => {
@@ -258,11 +319,8 @@ impl Driver {
 
     fn heartbeat(&mut self, id: WorkerId, hb: pb::Heartbeat, now: weft_model::Millis) {
         let lag = self.engine.worker(id).map(|w| now - w.last_heartbeat);
-        let running: Vec<_> = hb
-            .running
-            .iter()
-            .filter_map(|a| convert::attempt_from_pb("heartbeat.running", Some(a)).ok())
-            .collect();
+        let running: Vec<_> =
+            hb.running.iter().filter_map(|a| convert::attempt_from_pb("heartbeat.running", Some(a)).ok()).collect();
         let info = HeartbeatInfo {
             cpu_percent: hb.cpu_percent,
             memory_used_bytes: hb.memory_used_bytes,

@@ -63,7 +63,10 @@ fn names_the_cycle() {
 fn rejects_unknown_duplicate_and_self_dependencies() {
     let p = process(vec![wf("w", vec![dep("a", &["a"]), dep("b", &["nope"]), dep("b", &[]), dep("c", &["b", "b"])])]);
     let errs = fields(validate_process(&p, &known).unwrap_err());
-    assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].depends_on[0]: task `a` depends on itself")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].depends_on[0]: task `a` depends on itself")),
+        "{errs:?}"
+    );
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[1].depends_on[0]: unknown task `nope`")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[2].name: `b` is also")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[3].depends_on[1]: `b` is listed twice")), "{errs:?}");
@@ -71,7 +74,10 @@ fn rejects_unknown_duplicate_and_self_dependencies() {
 
 #[test]
 fn rejects_empty_process_and_empty_workflow() {
-    assert_eq!(fields(validate_process(&process(vec![]), &known).unwrap_err())[0], "workflows: a process needs at least one workflow");
+    assert_eq!(
+        fields(validate_process(&process(vec![]), &known).unwrap_err())[0],
+        "workflows: a process needs at least one workflow"
+    );
     let errs = fields(validate_process(&process(vec![wf("w", vec![])]), &known).unwrap_err());
     assert_eq!(errs, vec!["workflows[0].tasks: workflow `w` has no tasks"]);
 }
@@ -84,10 +90,14 @@ fn rejects_unknown_kinds_and_bad_builtin_params() {
     http.params = serde_json::json!({"url": "ftp://x"});
     let mut typo = TaskSpec::new("t", "sleep");
     typo.params = serde_json::json!({"duraton": "1s"});
-    let p = process(vec![wf("w", vec![TaskSpec::new("a", "teleport"), TaskSpec::new("b", "charge"), shell, http, typo])]);
+    let p =
+        process(vec![wf("w", vec![TaskSpec::new("a", "teleport"), TaskSpec::new("b", "charge"), shell, http, typo])]);
     let errs = fields(validate_process(&p, &known).unwrap_err());
     assert!(errs[0].starts_with("workflows[0].tasks[0].kind: unknown kind `teleport`"), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[2].params: bad parameters for kind `shell`")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.starts_with("workflows[0].tasks[2].params: bad parameters for kind `shell`")),
+        "{errs:?}"
+    );
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[3].params") && e.contains("http://")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[4].params") && e.contains("duraton")), "{errs:?}");
     assert_eq!(errs.len(), 4, "{errs:?}");
@@ -96,7 +106,12 @@ fn rejects_unknown_kinds_and_bad_builtin_params() {
 #[test]
 fn rejects_bad_retry_values() {
     let mut t = TaskSpec::new("a", "noop");
-    t.retry = Some(RetrySpec { max_attempts: Some(0), initial_backoff: Some(500), max_backoff: Some(100), multiplier: Some(f64::NAN) });
+    t.retry = Some(RetrySpec {
+        max_attempts: Some(0),
+        initial_backoff: Some(500),
+        max_backoff: Some(100),
+        multiplier: Some(f64::NAN),
+    });
     let errs = fields(validate_process(&process(vec![wf("w", vec![t])]), &known).unwrap_err());
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].retry.max_attempts: is 0")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].retry.max_backoff: 100 ms is less")), "{errs:?}");
@@ -155,7 +170,8 @@ workflows:
 
 #[test]
 fn backoff_grows_and_is_capped() {
-    let r = crate::spec::RetryPolicy { max_attempts: 10, initial_backoff_ms: 100, max_backoff_ms: 1000, multiplier: 2.0 };
+    let r =
+        crate::spec::RetryPolicy { max_attempts: 10, initial_backoff_ms: 100, max_backoff_ms: 1000, multiplier: 2.0 };
     assert_eq!(r.backoff_ms(2), 100);
     assert_eq!(r.backoff_ms(3), 200);
     assert_eq!(r.backoff_ms(5), 800);

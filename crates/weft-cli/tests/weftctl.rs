@@ -3,7 +3,7 @@
 //! The `dev` tests need weft-coordinator and weft-worker next to weftctl, which a
 //! workspace build (`cargo test --workspace`, as CI runs) puts there. Under
 //! `cargo test -p weft-cli` alone they may be missing; those tests then say so and pass.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn weftctl(args: &[&str]) -> Output {

@@ -38,11 +38,11 @@ impl Engine {
         }
         if !t.state.is_active() {
             // The attempt already ended here; a repeat of how it ended is harmless.
-            let repeat = match (&reported, t.state) {
-                (Reported::Succeeded(_), TaskState::Succeeded) => true,
-                (Reported::Failed(_), TaskState::Failed | TaskState::Ready | TaskState::Pending) => true,
-                _ => false,
-            };
+            let repeat = matches!(
+                (&reported, t.state),
+                (Reported::Succeeded(_), TaskState::Succeeded)
+                    | (Reported::Failed(_), TaskState::Failed | TaskState::Ready | TaskState::Pending)
+            );
             return if repeat { AckOutcome::Duplicate } else { AckOutcome::Stale };
         }
         match reported {

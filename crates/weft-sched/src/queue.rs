@@ -27,10 +27,14 @@ pub struct Ticket {
     key: OrderKey,
 }
 
+/// (routing queue, kind): tasks are queued apart per kind so a task no free worker can run
+/// does not block the ones behind it.
+type SubqueueKey = (Arc<str>, Arc<str>);
+
 #[derive(Debug)]
 pub struct ReadyQueues<T> {
     /// (queue, kind) -> tasks in dispatch order.
-    subqueues: BTreeMap<(Arc<str>, Arc<str>), BTreeMap<OrderKey, T>>,
+    subqueues: BTreeMap<SubqueueKey, BTreeMap<OrderKey, T>>,
     arrivals: u64,
     step: i64,
     len: usize,
@@ -64,7 +68,7 @@ impl<T: Clone> ReadyQueues<T> {
 
     /// The (queue, kind) whose head goes first among those `eligible` accepts.
     pub fn best_head(&self, mut eligible: impl FnMut(&str, &str) -> bool) -> Option<(Arc<str>, Arc<str>)> {
-        let mut best: Option<(&(Arc<str>, Arc<str>), OrderKey)> = None;
+        let mut best: Option<(&SubqueueKey, OrderKey)> = None;
         for (sub_key, sub) in &self.subqueues {
             let Some((&key, _)) = sub.first_key_value() else { continue };
             if best.is_none_or(|(_, b)| key < b) && eligible(&sub_key.0, &sub_key.1) {

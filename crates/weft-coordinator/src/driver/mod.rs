@@ -77,6 +77,13 @@ pub enum Command {
         tx: EventTx,
         reply: Reply<Vec<pb::RunEvent>>,
     },
+    /// A page of history: (events, next sequence number or 0).
+    History {
+        id: RunId,
+        from_seq: u64,
+        limit: usize,
+        reply: Reply<(Vec<pb::RunEvent>, u64)>,
+    },
     WatchEvents {
         run: Option<RunId>,
         tx: ClusterEventTx,
@@ -251,6 +258,13 @@ impl Driver {
                     let _ = reply.send(Err(from_engine(e)));
                 }
             },
+            Command::History { id, from_seq, limit, reply } => {
+                let page = self.engine.events_from(id, from_seq).map_err(from_engine).map(|events| {
+                    let next = if events.len() > limit { events[limit].seq } else { 0 };
+                    (events.iter().take(limit).map(event_to_pb).collect(), next)
+                });
+                let _ = reply.send(page);
+            }
             Command::WatchEvents { run, tx } => self.watchers.add_events(run, tx),
             Command::WatchHeartbeats { worker, tx } => self.watchers.add_heartbeats(worker, tx),
             Command::WorkerOpen { mut reg, tx, reply } => {

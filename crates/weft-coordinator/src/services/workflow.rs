@@ -110,6 +110,21 @@ impl WorkflowService for Services {
         self.handle.ask(|reply| Command::CancelRun { id, reason, reply }).await.map(Response::new)
     }
 
+    async fn get_run_history(
+        &self,
+        req: Request<pb::GetRunHistoryRequest>,
+    ) -> Result<Response<pb::GetRunHistoryResponse>, Status> {
+        let req = req.into_inner();
+        let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
+        let limit = match req.page_size {
+            0 => 1000,
+            n => n.min(10_000) as usize,
+        };
+        let from_seq = req.from_seq;
+        let (events, next_seq) = self.handle.ask(|reply| Command::History { id, from_seq, limit, reply }).await?;
+        Ok(Response::new(pb::GetRunHistoryResponse { events, next_seq }))
+    }
+
     type WatchRunStream = EventStream;
 
     async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {

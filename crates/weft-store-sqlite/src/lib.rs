@@ -1,0 +1,189 @@
+//! The embedded default store: one SQLite database, `weft.db`, in the coordinator's data
+//! directory. WAL journal; in [`Durability::Full`] (the default) every commit is fsync'd
+//! before it returns, so an acknowledged change survives SIGKILL and power loss.
+//!
+//! - The schema version lives in `PRAGMA user_version`; migrations run at open; a store
+//!   written by a newer weft is refused, never rewritten.
+//! - The database is opened in exclusive locking mode: a second coordinator on the same
+//!   data directory is refused at start.
+//! - A damaged file is reported as [`Error::Corrupt`] (a `quick_check` runs at open).
+mod codec;
+mod schema;
+
+use rusqlite::{Connection, OpenFlags, params};
+use std::path::{Path, PathBuf};
+use weft_store::{Batch, Error, Snapshot, Store};
+
+use codec::*;
+
+/// How hard a commit works to survive a crash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit (`synchronous=FULL`): survives SIGKILL and machine crashes.
+    #[default]
+    Full,
+    /// fsync only at checkpoints (`synchronous=NORMAL`): survives SIGKILL of the coordinator,
+    /// but a machine crash can lose the last commits. Faster; not the default.
+    Relaxed,
+}
+
+/// The file name of the database inside the data directory.
+pub const DB_FILE: &str = "weft.db";
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn backend(e: rusqlite::Error) -> Error {
+    Error::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path, durability: Durability) -> Result<SqliteStore, Error> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
+        let path = dir.join(DB_FILE);
+        let shown = path.display().to_string();
+        let corrupt = |e: rusqlite::Error| classify(&shown, e);
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+                .map_err(corrupt)?;
+        // Nobody else may hold the file: fail at once rather than wait for a lock.
+        conn.busy_timeout(std::time::Duration::ZERO).map_err(corrupt)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(corrupt)?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).map_err(corrupt)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Backend(format!("{shown}: could not switch to WAL journal (got {mode})")));
+        }
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Relaxed => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(corrupt)?;
+        // Take the exclusive lock now, so a second coordinator fails at start, not later.
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(corrupt)?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(corrupt)?;
+        if check != "ok" {
+            return Err(Error::Corrupt { path: shown, reason: check });
+        }
+        schema::migrate(&conn, &shown)?;
+        Ok(SqliteStore { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Errors that mean "this file is not a healthy database" become [`Error::Corrupt`].
+fn classify(path: &str, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+            Error::Corrupt { path: path.to_string(), reason: e.to_string() }
+        }
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::Backend(format!("{path} is in use by another coordinator"))
+        }
+        _ => Error::Backend(format!("{path}: {e}")),
+    }
+}
+
+impl Store for SqliteStore {
+    fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
+        let tx = self.conn.transaction().map_err(backend)?;
+        {
+            let mut def = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO definitions (name, version, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(backend)?;
+            for d in &batch.definitions {
+                def.execute(params![d.name, d.version, d.spec_json, d.created_at]).map_err(backend)?;
+            }
+            let mut run = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO runs (id, spec, def_name, def_version, idempotency_key, input, created_at, \
+                     status, reason, finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(backend)?;
+            for r in &batch.runs {
+                run.execute(params![
+                    r.id.0.as_bytes(),
+                    r.spec_json,
+                    r.definition.as_ref().map(|d| &d.0),
+                    r.definition.as_ref().map(|d| d.1),
+                    r.idempotency_key,
+                    r.input_json,
+                    r.created_at,
+                    run_status_code(r.status),
+                    r.reason,
+                    r.finished_at,
+                ])
+                .map_err(backend)?;
+            }
+            let mut task = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO tasks (run, idx, state, attempt, worker, ready_at, started_at, finished_at, \
+                     result, error, error_retryable, retry_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(backend)?;
+            for t in &batch.tasks {
+                task.execute(params![
+                    t.run.0.as_bytes(),
+                    t.index,
+                    task_state_code(t.state),
+                    t.attempt,
+                    t.worker.map(|w| w.0.as_bytes().to_vec()),
+                    t.ready_at,
+                    t.started_at,
+                    t.finished_at,
+                    t.result_json,
+                    t.error.as_ref().map(|e| &e.0),
+                    t.error.as_ref().map(|e| e.1),
+                    t.retry_at,
+                ])
+                .map_err(backend)?;
+            }
+            let mut event = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO events (run, seq, at, kind, workflow, task, attempt, worker, detail) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(backend)?;
+            for e in &batch.events {
+                event
+                    .execute(params![
+                        e.run.0.as_bytes(),
+                        e.seq as i64,
+                        e.at,
+                        e.kind,
+                        e.workflow,
+                        e.task,
+                        e.attempt,
+                        e.worker.map(|w| w.0.as_bytes().to_vec()),
+                        e.detail,
+                    ])
+                    .map_err(backend)?;
+            }
+            for id in &batch.deleted_runs {
+                for table in [
+                    "DELETE FROM tasks WHERE run = ?1",
+                    "DELETE FROM events WHERE run = ?1",
+                    "DELETE FROM runs WHERE id = ?1",
+                ] {
+                    tx.prepare_cached(table).map_err(backend)?.execute(params![id.0.as_bytes()]).map_err(backend)?;
+                }
+            }
+        }
+        tx.commit().map_err(backend)
+    }
+
+    fn load(&mut self) -> Result<Snapshot, Error> {
+        load_snapshot(&self.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] with a
+//! function that opens a store: `open(true)` a new, empty one; `open(false)` the same one
+//! again (for durable backends, as after a restart).
+use crate::{Batch, DefinitionRecord, EventRecord, RunRecord, Store, TaskRecord};
+use weft_model::{RunId, RunStatus, TaskState, WorkerId};
+
+pub type Opener<'a> = &'a mut dyn FnMut(bool) -> Box<dyn Store>;
+
+/// Runs every check. `durable`: the backend keeps data across `open(false)`.
+pub fn run_all(open: Opener<'_>, durable: bool) {
+    empty_store_loads_empty(open);
+    records_round_trip(open);
+    upserts_replace(open);
+    deleting_a_run_removes_its_tasks_and_events(open);
+    loads_in_order(open);
+    large_batches_commit(open);
+    if durable {
+        survives_reopen(open);
+    }
+}
+
+fn run(n: u128) -> RunRecord {
+    RunRecord {
+        id: RunId::from_u128(n),
+        spec_json: format!("{{\"name\":\"p{n}\"}}"),
+        definition: (n % 2 == 0).then(|| ("def".to_string(), 3)),
+        idempotency_key: (n % 3 == 0).then(|| format!("key-{n}")),
+        input_json: "null".into(),
+        created_at: 1_000 + n as i64,
+        status: RunStatus::Running,
+        reason: String::new(),
+        finished_at: None,
+    }
+}
+
+fn task(run: u128, index: u32) -> TaskRecord {
+    TaskRecord {
+        run: RunId::from_u128(run),
+        index,
+        state: TaskState::Ready,
+        attempt: 0,
+        worker: None,
+        ready_at: Some(5),
+        started_at: None,
+        finished_at: None,
+        result_json: None,
+        error: None,
+        retry_at: None,
+    }
+}
+
+fn event(run: u128, seq: u64) -> EventRecord {
+    EventRecord {
+        run: RunId::from_u128(run),
+        seq,
+        at: 10 + seq as i64,
+        kind: 2,
+        workflow: "w".into(),
+        task: format!("t{seq}"),
+        attempt: 1,
+        worker: Some(WorkerId::from_u128(99)),
+        detail: "d".into(),
+    }
+}
+
+fn empty_store_loads_empty(open: Opener<'_>) {
+    let mut s = open(true);
+    let snap = s.load().expect("load");
+    assert!(snap.definitions.is_empty() && snap.runs.is_empty() && snap.tasks.is_empty() && snap.events.is_empty());
+}
+
+fn records_round_trip(open: Opener<'_>) {
+    let mut s = open(true);
+    let mut full = task(1, 0);
+    full.state = TaskState::Failed;
+    full.attempt = 3;
+    full.worker = Some(WorkerId::from_u128(7));
+    full.started_at = Some(6);
+    full.finished_at = Some(7);
+    full.result_json = Some("{\"ok\":true}".into());
+    full.error = Some(("boom: ünïcode".into(), true));
+    full.retry_at = Some(9);
+    let mut finished = run(2);
+    finished.status = RunStatus::Failed;
+    finished.reason = "workflow `w` failed".into();
+    finished.finished_at = Some(77);
+    let batch = Batch {
+        definitions: vec![DefinitionRecord { name: "def".into(), version: 1, spec_json: "{}".into(), created_at: 3 }],
+        runs: vec![run(1), finished.clone()],
+        tasks: vec![full.clone(), task(1, 1)],
+        events: vec![event(1, 1), EventRecord { worker: None, ..event(1, 2) }],
+        deleted_runs: vec![],
+    };
+    s.commit(&batch).expect("commit");
+    let snap = s.load().expect("load");
+    assert_eq!(snap.definitions, batch.definitions);
+    assert_eq!(snap.runs, vec![run(1), finished]);
+    assert_eq!(snap.tasks, vec![full, task(1, 1)]);
+    assert_eq!(snap.events, batch.events);
+}
+
+fn upserts_replace(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&Batch { runs: vec![run(1)], tasks: vec![task(1, 0)], ..Default::default() }).unwrap();
+    let mut done = run(1);
+    done.status = RunStatus::Succeeded;
+    done.finished_at = Some(50);
+    let mut t = task(1, 0);
+    t.state = TaskState::Succeeded;
+    t.result_json = Some("1".into());
+    s.commit(&Batch { runs: vec![done.clone()], tasks: vec![t.clone()], ..Default::default() }).unwrap();
+    let snap = s.load().unwrap();
+    assert_eq!(snap.runs, vec![done]);
+    assert_eq!(snap.tasks, vec![t]);
+}
+
+fn deleting_a_run_removes_its_tasks_and_events(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&Batch {
+        runs: vec![run(1), run(2)],
+        tasks: vec![task(1, 0), task(2, 0)],
+        events: vec![event(1, 1), event(2, 1)],
+        ..Default::default()
+    })
+    .unwrap();
+    s.commit(&Batch { deleted_runs: vec![RunId::from_u128(1)], ..Default::default() }).unwrap();
+    let snap = s.load().unwrap();
+    assert_eq!(snap.runs, vec![run(2)]);
+    assert_eq!(snap.tasks, vec![task(2, 0)]);
+    assert_eq!(snap.events, vec![event(2, 1)]);
+}
+
+fn loads_in_order(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&Batch {
+        runs: vec![run(3), run(1)],
+        tasks: vec![task(3, 1), task(1, 2), task(3, 0), task(1, 0)],
+        events: vec![event(3, 2), event(1, 1), event(3, 1)],
+        ..Default::default()
+    })
+    .unwrap();
+    let snap = s.load().unwrap();
+    let runs: Vec<RunId> = snap.runs.iter().map(|r| r.id).collect();
+    assert_eq!(runs, vec![RunId::from_u128(1), RunId::from_u128(3)]);
+    let tasks: Vec<(RunId, u32)> = snap.tasks.iter().map(|t| (t.run, t.index)).collect();
+    assert_eq!(
+        tasks,
+        vec![(RunId::from_u128(1), 0), (RunId::from_u128(1), 2), (RunId::from_u128(3), 0), (RunId::from_u128(3), 1)]
+    );
+    let events: Vec<(RunId, u64)> = snap.events.iter().map(|e| (e.run, e.seq)).collect();
+    assert_eq!(events, vec![(RunId::from_u128(1), 1), (RunId::from_u128(3), 1), (RunId::from_u128(3), 2)]);
+}
+
+fn large_batches_commit(open: Opener<'_>) {
+    let mut s = open(true);
+    let batch = Batch {
+        runs: vec![run(1)],
+        tasks: (0..10_000).map(|i| task(1, i)).collect(),
+        events: (1..=10_000).map(|i| event(1, i)).collect(),
+        ..Default::default()
+    };
+    s.commit(&batch).unwrap();
+    let snap = s.load().unwrap();
+    assert_eq!(snap.tasks.len(), 10_000);
+    assert_eq!(snap.events.len(), 10_000);
+}
+
+fn survives_reopen(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&Batch { runs: vec![run(1)], tasks: vec![task(1, 0)], events: vec![event(1, 1)], ..Default::default() })
+        .unwrap();
+    drop(s);
+    let mut again = open(false);
+    let snap = again.load().unwrap();
+    assert_eq!(snap.runs, vec![run(1)]);
+    assert_eq!(snap.tasks, vec![task(1, 0)]);
+    assert_eq!(snap.events, vec![event(1, 1)]);
+}

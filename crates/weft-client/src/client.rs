@@ -83,6 +83,15 @@ pub struct RunPage {
     pub next_page_token: Option<String>,
 }
 
+/// One page of [`Client::run_history`]: events in sequence order.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryPage {
+    pub events: Vec<pb::RunEvent>,
+    /// The sequence number to ask for next; `None` when this page reached the end of the
+    /// history recorded so far.
+    pub next_seq: Option<u64>,
+}
+
 /// A server stream of `T`, ending when the server closes it. Use [`Subscription::next`],
 /// or the [`Stream`] impl with `futures::StreamExt`.
 #[derive(Debug)]
@@ -232,6 +241,40 @@ impl Client {
     pub async fn watch_run(&self, run_id: RunId, from_seq: u64) -> Result<Subscription<pb::RunEvent>, Error> {
         let request = pb::WatchRunRequest { run_id: run_id.to_string(), from_seq };
         Ok(Subscription { inner: self.workflow.clone().watch_run(request).await?.into_inner() })
+    }
+
+    /// One page of a run's recorded history, from sequence number `from_seq` on (0 or 1:
+    /// from the start), at most `page_size` events (0: the server's default, 1000; the
+    /// server caps it at 10,000). Works for running and finished runs alike.
+    pub async fn run_history(&self, run_id: RunId, from_seq: u64, page_size: u32) -> Result<HistoryPage, Error> {
+        let request = pb::GetRunHistoryRequest { run_id: run_id.to_string(), from_seq, page_size };
+        let r = self.workflow.clone().get_run_history(request).await?.into_inner();
+        // A next page must start after this one, or following the pages would never end.
+        let first = from_seq.max(1);
+        let floor = r.events.last().map_or(first, |e| e.seq);
+        if r.next_seq != 0 && r.next_seq <= floor {
+            return Err(Error::Protocol(format!(
+                "GetRunHistory for run {run_id} from seq {first} sent {} event(s) and next_seq {}, which goes nowhere",
+                r.events.len(),
+                r.next_seq
+            )));
+        }
+        Ok(HistoryPage { events: r.events, next_seq: (r.next_seq != 0).then_some(r.next_seq) })
+    }
+
+    /// The whole recorded history of a run (every page, `page_size` events at a time; 0 for
+    /// the server's default), oldest first.
+    pub async fn run_history_all(&self, run_id: RunId, page_size: u32) -> Result<Vec<pb::RunEvent>, Error> {
+        let mut all = Vec::new();
+        let mut from_seq = 1;
+        loop {
+            let page = self.run_history(run_id, from_seq, page_size).await?;
+            all.extend(page.events);
+            match page.next_seq {
+                Some(next) => from_seq = next,
+                None => return Ok(all),
+            }
+        }
     }
 
     /// Follows the run's events until its final one, then returns the finished run.

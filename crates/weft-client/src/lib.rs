@@ -3,7 +3,8 @@
 //!
 //! Layout:
 //! - [`client`]: [`Client`] with one method per RPC of `WorkflowService` and the watcher
-//!   half of `MonitorService`, plus [`Client::wait_run`] (follow a run to its end).
+//!   half of `MonitorService`, plus [`Client::wait_run`] (follow a run to its end) and
+//!   [`Client::run_history_all`] (every page of a run's history).
 //! - [`spec_file`]: [`load_spec_file`] reads a YAML or JSON process file, with errors that
 //!   name the file, line, column and field.
 //! - [`address`]: what a user may type as a coordinator address.
@@ -31,8 +32,8 @@ pub mod spec_file;
 
 pub use address::{DEFAULT_PORT, parse_address};
 pub use client::{
-    Client, Registered, RunPage, RunQuery, RunSource, StartOptions, StartedRun, Subscription, is_final_event,
-    run_status,
+    Client, HistoryPage, Registered, RunPage, RunQuery, RunSource, StartOptions, StartedRun, Subscription,
+    is_final_event, run_status,
 };
 pub use error::{Error, FieldViolation, SpecFileError};
 pub use spec_file::{SpecFormat, load_spec_file, parse_spec};

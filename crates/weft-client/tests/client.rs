@@ -27,6 +27,10 @@ struct State {
     /// Report the run as running until a second watch was opened (a run still going
     /// when the first stream broke) rather than as finished.
     running_until_second_watch: bool,
+    /// (from_seq, page_size) of every GetRunHistory call.
+    history_calls: Vec<(u64, u32)>,
+    /// Answer GetRunHistory with an empty page that points back at itself.
+    stuck_history: bool,
 }
 
 #[derive(Clone, Default)]
@@ -107,6 +111,25 @@ impl WorkflowService for Fake {
     async fn cancel_run(&self, request: Request<pb::CancelRunRequest>) -> Result<Response<pb::Run>, Status> {
         let r = request.into_inner();
         Err(Status::failed_precondition(format!("run {} already finished", r.run_id)))
+    }
+    async fn get_run_history(
+        &self,
+        request: Request<pb::GetRunHistoryRequest>,
+    ) -> Result<Response<pb::GetRunHistoryResponse>, Status> {
+        let r = request.into_inner();
+        let mut state = self.0.lock().unwrap();
+        state.history_calls.push((r.from_seq, r.page_size));
+        if state.events.first().is_some_and(|e| e.run_id != r.run_id) {
+            return Err(Status::not_found(format!("run {} does not exist", r.run_id)));
+        }
+        if state.stuck_history {
+            return Ok(Response::new(pb::GetRunHistoryResponse { events: Vec::new(), next_seq: r.from_seq.max(1) }));
+        }
+        let limit = if r.page_size == 0 { 1000 } else { r.page_size as usize };
+        let mut events = state.events.iter().filter(|e| e.seq >= r.from_seq.max(1)).cloned();
+        let page: Vec<_> = events.by_ref().take(limit).collect();
+        let next_seq = events.next().map_or(0, |e| e.seq);
+        Ok(Response::new(pb::GetRunHistoryResponse { events: page, next_seq }))
     }
     type WatchRunStream = BoxStream<pb::RunEvent>;
     async fn watch_run(&self, request: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
@@ -290,4 +313,48 @@ async fn connecting_to_nothing_says_unreachable_with_the_cause() {
     assert!(matches!(err, Error::Unreachable { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains(&format!("http://127.0.0.1:{port}")) && text.to_lowercase().contains("refused"), "{text}");
+}
+
+fn history_fake(run_id: RunId, events: u64) -> Fake {
+    let fake = Fake::default();
+    let id = run_id.to_string();
+    fake.0.lock().unwrap().events = (1..=events).map(|seq| event(&id, seq, pb::EventKind::TaskReady, "a")).collect();
+    fake
+}
+
+#[tokio::test]
+async fn run_history_returns_one_page_and_the_next_seq() {
+    let run_id = RunId::new_v7();
+    let fake = history_fake(run_id, 5);
+    let client = Client::connect(&serve(fake.clone()).await).await.unwrap();
+    let page = client.run_history(run_id, 2, 2).await.unwrap();
+    assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(page.next_seq, Some(4));
+    let last = client.run_history(run_id, 4, 10).await.unwrap();
+    assert_eq!(last.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(last.next_seq, None);
+    let err = client.run_history(RunId::new_v7(), 0, 0).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn run_history_all_follows_every_page() {
+    let run_id = RunId::new_v7();
+    let fake = history_fake(run_id, 7);
+    let client = Client::connect(&serve(fake.clone()).await).await.unwrap();
+    let events = client.run_history_all(run_id, 3).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+    let calls = fake.0.lock().unwrap().history_calls.clone();
+    assert_eq!(calls, [(1, 3), (4, 3), (7, 3)]);
+}
+
+#[tokio::test]
+async fn run_history_refuses_a_next_seq_that_goes_nowhere() {
+    let run_id = RunId::new_v7();
+    let fake = history_fake(run_id, 3);
+    fake.0.lock().unwrap().stuck_history = true;
+    let client = Client::connect(&serve(fake).await).await.unwrap();
+    let err = client.run_history_all(run_id, 0).await.unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    assert!(err.to_string().contains("goes nowhere"), "{err}");
 }

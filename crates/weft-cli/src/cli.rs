@@ -50,6 +50,13 @@ pub enum Command {
         #[arg(value_parser = parse_run_id)]
         id: RunId,
     },
+    /// Show a run's recorded history: every event in order (seq, time, event, task,
+    /// attempt, worker, detail), for running and finished runs alike.
+    History {
+        /// Run id (a UUID).
+        #[arg(value_parser = parse_run_id)]
+        id: RunId,
+    },
     /// Cancel a running run.
     Cancel {
         /// Run id (a UUID).
@@ -222,6 +229,7 @@ mod tests {
         for (args, flag) in [
             (&["submit", "f.yaml", "--input", "{nope"][..], "--input"),
             (&["run", "not-a-uuid"][..], "<ID>"),
+            (&["history", "not-a-uuid"][..], "<ID>"),
             (&["runs", "--status", "sleeping"][..], "--status"),
             (&["runs", "--limit", "0"][..], "--limit"),
             (&["start", "orders", "--version", "0"][..], "--version"),

@@ -1,6 +1,6 @@
 //! One function per subcommand; each returns the process exit code.
 //!
-//! - [`runs`]: submit, validate, register, start, definitions, runs, run, cancel.
+//! - [`runs`]: submit, validate, register, start, definitions, runs, run, history, cancel.
 //! - [`cluster`]: workers and the `watch` streams.
 //! - `dev` lives in its own module ([`crate::dev`]): it manages child processes.
 pub mod cluster;
@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Definitions { prefix } => runs::definitions(&ctx, &prefix).await,
         Command::Runs(args) => runs::list(&ctx, args).await,
         Command::Run { id } => runs::show(&ctx, id).await,
+        Command::History { id } => runs::history(&ctx, id).await,
         Command::Cancel { id, reason } => runs::cancel(&ctx, id, &reason).await,
         Command::Workers => cluster::workers(&ctx).await,
         Command::Watch { what } => cluster::watch(&ctx, what).await,

@@ -1,10 +1,11 @@
-//! Definitions and runs: submit, validate, register, start, definitions, runs, run, cancel.
+//! Definitions and runs: submit, validate, register, start, definitions, runs, run, history, cancel.
 use super::Context;
 use crate::cli::{RunOptions, RunsArgs, StartArgs, SubmitArgs};
 use crate::exit;
-use crate::follow::{follow_run, interrupted, print_run};
-use crate::output::{OutputFormat, out, print_json};
+use crate::follow::{follow_run, interrupted, print_run, worker_names};
+use crate::output::{OutputFormat, out, print_json, print_json_line};
 use crate::views::WorkerNames;
+use crate::views::history::{HistoryEventView, history_table};
 use crate::views::run::{DefinitionView, RunView, definitions_table, runs_table};
 use serde::Serialize;
 use std::path::Path;
@@ -12,6 +13,8 @@ use weft_client::{Client, RunId, RunQuery, RunSource, StartOptions, load_spec_fi
 
 /// Page size asked of the server when listing; it caps pages at 1000.
 const MAX_PAGE: u32 = 1000;
+/// Events asked for per GetRunHistory page (the server's maximum).
+const HISTORY_PAGE: u32 = 10_000;
 
 #[derive(Serialize)]
 struct StartedView {
@@ -168,6 +171,33 @@ pub async fn show(ctx: &Context, id: RunId) -> anyhow::Result<u8> {
     let client = ctx.connect().await?;
     let run = client.get_run(id).await?;
     print_run(&client, &run, ctx.output).await?;
+    Ok(exit::OK)
+}
+
+/// Every event of a run, oldest first. JSON lines are printed page by page as they
+/// arrive; the table needs every row first to align its columns.
+pub async fn history(ctx: &Context, id: RunId) -> anyhow::Result<u8> {
+    let client = ctx.connect().await?;
+    let names = worker_names(&client).await;
+    match ctx.output {
+        OutputFormat::Table => {
+            let events = client.run_history_all(id, HISTORY_PAGE).await?;
+            out(&history_table(&events, &names).render())?;
+        }
+        OutputFormat::Json => {
+            let mut from_seq = 1;
+            loop {
+                let page = client.run_history(id, from_seq, HISTORY_PAGE).await?;
+                for event in &page.events {
+                    print_json_line(&HistoryEventView::new(event, &names))?;
+                }
+                match page.next_seq {
+                    Some(next) => from_seq = next,
+                    None => break,
+                }
+            }
+        }
+    }
     Ok(exit::OK)
 }
 

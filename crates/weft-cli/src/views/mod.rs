@@ -2,8 +2,10 @@
 //! and a table or line rendering of the same data.
 //!
 //! - [`run`]: runs, tasks and definitions.
+//! - [`history`]: a run's recorded events.
 //! - [`cluster`]: workers, queues, heartbeats and cluster events.
 pub mod cluster;
+pub mod history;
 pub mod run;
 
 use std::collections::HashMap;

@@ -41,6 +41,29 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    const ALL: [EventKind; 11] = [
+        EventKind::RunStarted,
+        EventKind::TaskReady,
+        EventKind::TaskAssigned,
+        EventKind::TaskRunning,
+        EventKind::TaskSucceeded,
+        EventKind::TaskFailed,
+        EventKind::TaskRetrying,
+        EventKind::TaskCancelled,
+        EventKind::RunSucceeded,
+        EventKind::RunFailed,
+        EventKind::RunCancelled,
+    ];
+
+    /// A stable number for storage (1-based, in declaration order; never reorder).
+    pub fn code(self) -> u8 {
+        Self::ALL.iter().position(|k| *k == self).expect("listed") as u8 + 1
+    }
+
+    pub fn from_code(code: u8) -> Option<EventKind> {
+        Self::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
     /// The run's last event.
     pub fn is_run_final(self) -> bool {
         matches!(self, EventKind::RunSucceeded | EventKind::RunFailed | EventKind::RunCancelled)

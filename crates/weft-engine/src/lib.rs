@@ -18,6 +18,7 @@ pub mod effects;
 mod error;
 pub mod query;
 pub mod reports;
+pub mod restore;
 mod runs;
 pub mod types;
 pub mod workers;
@@ -26,6 +27,7 @@ pub use effects::{AckOutcome, Assignment, AttemptId, Effect, EventKind, RunEvent
 pub use error::Error;
 pub use reports::Reported;
 pub use runs::{RunSource, StartRun};
+pub use restore::{RestoredRun, RestoredTask};
 pub use types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration};
 pub use weft_model::Millis;
 pub use workers::HeartbeatInfo;

@@ -1,6 +1,7 @@
 //! Engine tests: feed inputs, assert on effects and state.
 use super::*;
 use proptest::prelude::*;
+use crate::restore::{RestoredRun, RestoredTask};
 use weft_model::{FailurePolicy, ProcessSpec, RunStatus, TaskSpec, TaskState, WorkflowSpec};
 
 pub(crate) struct Env {
@@ -346,4 +347,134 @@ proptest! {
         prop_assert_eq!(r.status, RunStatus::Succeeded);
         prop_assert!(r.tasks.iter().all(|t| t.state == TaskState::Succeeded && t.attempt == 1));
     }
+}
+
+/// What a store would hold for `run`, as the coordinator writes it.
+fn stored(run: &Run) -> RestoredRun {
+    RestoredRun {
+        id: run.id,
+        plan: run.plan.clone(),
+        definition: run.definition.clone(),
+        status: run.status,
+        reason: run.reason.clone(),
+        idempotency_key: run.idempotency_key.clone(),
+        input_json: run.input_json.clone(),
+        created_at: run.created_at,
+        finished_at: run.finished_at,
+        tasks: run
+            .tasks
+            .iter()
+            .map(|t| {
+                Some(RestoredTask {
+                    state: t.state,
+                    attempt: t.attempt,
+                    worker: t.worker,
+                    ready_at: t.ready_at,
+                    started_at: t.started_at,
+                    finished_at: t.finished_at,
+                    result: t.result.clone(),
+                    error: t.error.clone(),
+                    retry_at: t.retry_at,
+                })
+            })
+            .collect(),
+        events: run.events.clone(),
+    }
+}
+
+#[test]
+fn a_restored_engine_keeps_attempts_of_workers_that_come_back_and_requeues_the_rest() {
+    let mut env = Env::new();
+    let w1 = env.worker(1, 1, &["default"], &["noop"]);
+    let w2 = env.worker(2, 1, &["default"], &["noop"]);
+    let (run, _) = env.start(process(vec![chain("a", &["a1", "a2"]), chain("b", &["b1"]), chain("c", &["c1"])]), Some("k")).unwrap();
+    let first = env.assignments();
+    assert_eq!(first.len(), 2);
+    let on_w1 = first.iter().find(|(w, _)| *w == w1).unwrap().1.clone();
+    let on_w2 = first.iter().find(|(w, _)| *w == w2).unwrap().1.clone();
+
+    // Restart: a new engine from the stored run.
+    let mut restored = Env::new();
+    restored.now = env.now + 10;
+    restored.engine.restore_run(stored(env.engine.run(run).unwrap()), restored.now);
+    assert!(!restored.start(process(vec![chain("x", &["y"])]), Some("k")).unwrap().1, "keys survive");
+    // w1 comes back holding its attempt; w2 never does.
+    let reg = WorkerRegistration {
+        id: w1,
+        session: 2,
+        name: "w1".into(),
+        queues: vec![Arc::from("default")],
+        kinds: vec![Arc::from("noop")],
+        slots: 1,
+        speed: 1.0,
+        version: "t".into(),
+        holding: vec![on_w1.attempt.clone()],
+    };
+    restored.engine.register_worker(reg, restored.now).unwrap();
+    assert!(restored.assignments().is_empty(), "w1's one slot is still taken by its held attempt");
+    assert_eq!(restored.succeed_stale(w1, &on_w1), AckOutcome::Accepted);
+    let next = restored.assignments();
+    assert_eq!(next.len(), 1);
+    restored.succeed(w1, &next[0].1, "1");
+    // w2's lease runs out: its attempt runs again, on w1, as attempt 2.
+    for _ in 0..6 {
+        restored.now += 1_000;
+        restored.engine.heartbeat(w1, HeartbeatInfo::default(), restored.now);
+        restored.engine.tick(restored.now);
+        for (w, a) in restored.assignments() {
+            assert_eq!(w, w1);
+            if a.attempt.task == on_w2.attempt.task {
+                assert_eq!(a.attempt.attempt, 2);
+            }
+            restored.succeed(w, &a, "2");
+        }
+    }
+    let r = restored.engine.run(run).unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded, "{:?}", r.tasks.iter().map(|t| t.state).collect::<Vec<_>>());
+    assert!(r.events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+}
+
+#[test]
+fn a_worker_reconnecting_without_an_attempt_gets_it_run_again() {
+    let mut env = Env::new();
+    let w = env.worker(1, 1, &["default"], &["noop"]);
+    env.start(process(vec![chain("w", &["only"])]), None).unwrap();
+    let first = env.assignments();
+    let reg = WorkerRegistration {
+        id: w,
+        session: 2,
+        name: "w".into(),
+        queues: vec![Arc::from("default")],
+        kinds: vec![Arc::from("noop")],
+        slots: 1,
+        speed: 1.0,
+        version: "t".into(),
+        holding: vec![],
+    };
+    env.engine.register_worker(reg, env.now).unwrap();
+    let again = env.assignments();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1.attempt.attempt, first[0].1.attempt.attempt + 1);
+}
+
+#[test]
+fn finished_runs_expire_with_their_idempotency_keys() {
+    let mut env = Env::new();
+    let w = env.worker(1, 1, &["default"], &["noop"]);
+    let (run, _) = env.start(process(vec![chain("w", &["a"])]), Some("once")).unwrap();
+    let a = env.assignments();
+    env.succeed(w, &a[0].1, "1");
+    assert!(env.engine.expire_finished_runs(env.now).is_empty(), "not older than the cut-off yet");
+    assert_eq!(env.engine.expire_finished_runs(env.now + 1), vec![run]);
+    assert!(env.engine.run(run).is_err());
+    assert!(env.start(process(vec![chain("w", &["a"])]), Some("once")).unwrap().1, "the key is free again");
+}
+
+#[test]
+fn event_kind_codes_round_trip() {
+    for code in 1..=11u8 {
+        assert_eq!(EventKind::from_code(code).unwrap().code(), code);
+    }
+    assert_eq!(EventKind::from_code(0), None);
+    assert_eq!(EventKind::from_code(12), None);
 }

@@ -76,10 +76,19 @@ impl Engine {
             memory_total_bytes: 0,
             attempts: previous.map(|(_, a)| a).unwrap_or_default(),
         };
+        let assigned: Vec<TaskRef> = worker.attempts.iter().copied().collect();
         self.workers.insert(worker.id, worker);
         self.worker_event(reg.id, detail, now);
         // Attempts it says it holds: keep the current ones, stop the rest.
         self.reconcile(reg.id, &reg.holding, now);
+        // Attempts assigned to it that it does not hold never reached it (or were lost with
+        // its previous session): run them again.
+        let held: Vec<TaskRef> = reg.holding.iter().filter_map(|a| self.resolve(a)).collect();
+        for r in assigned.into_iter().filter(|r| !held.contains(r)) {
+            self.release(reg.id, r);
+            let message = format!("worker {} reconnected without this attempt", reg.id);
+            self.retry_or_fail(r, TaskError { message, retryable: true }, true, now);
+        }
         self.schedule(now);
         Ok(())
     }

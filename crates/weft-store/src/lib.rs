@@ -10,8 +10,10 @@
 //! nothing of the engine.
 
 pub mod conformance;
+pub mod group_commit;
 mod memory;
 
+pub use group_commit::{CommitStats, GroupCommitConfig, GroupCommitter};
 pub use memory::MemoryStore;
 
 use weft_model::{Millis, RunId, RunStatus, TaskState, WorkerId};

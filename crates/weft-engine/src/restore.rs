@@ -1,0 +1,219 @@
+//! Rebuilding the engine from stored state after a restart, and forgetting old runs.
+//!
+//! Restored attempts stay with their workers: each such worker gets a placeholder entry,
+//! disconnected and suspect, whose lease starts at restore time. A worker that reconnects
+//! within the lease and still holds an attempt keeps it; otherwise the lease runs out and
+//! the attempt is re-queued, as for any silent worker.
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use weft_model::{Millis, ProcessPlan, RunId, RunStatus, TaskState, WorkerId};
+
+use crate::types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkflowRun};
+use crate::{Engine, RunEvent};
+
+/// A task's stored state.
+#[derive(Clone, Debug)]
+pub struct RestoredTask {
+    pub state: TaskState,
+    pub attempt: u32,
+    pub worker: Option<WorkerId>,
+    pub ready_at: Option<Millis>,
+    pub started_at: Option<Millis>,
+    pub finished_at: Option<Millis>,
+    pub result: Option<Arc<str>>,
+    pub error: Option<TaskError>,
+    pub retry_at: Option<Millis>,
+}
+
+/// A run's stored state.
+#[derive(Clone, Debug)]
+pub struct RestoredRun {
+    pub id: RunId,
+    pub plan: Arc<ProcessPlan>,
+    pub definition: Option<(Arc<str>, u32)>,
+    pub status: RunStatus,
+    pub reason: String,
+    pub idempotency_key: Option<String>,
+    pub input_json: Arc<str>,
+    pub created_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// By task index; `None` for a task never written (still pending).
+    pub tasks: Vec<Option<RestoredTask>>,
+    pub events: Vec<RunEvent>,
+}
+
+impl Engine {
+    pub fn restore_definition(&mut self, def: Definition) {
+        let versions = self.definitions.entry(def.name.clone()).or_default();
+        versions.push(def);
+        versions.sort_by_key(|d| d.version);
+        self.known_kinds.extend(versions.iter().flat_map(|d| d.plan.tasks.iter().map(|t| t.kind.clone())));
+    }
+
+    /// Puts a stored run back. Call [`Engine::tick`] afterwards to dispatch.
+    pub fn restore_run(&mut self, r: RestoredRun, now: Millis) {
+        let plan = r.plan.clone();
+        let running = r.status == RunStatus::Running;
+        let mut tasks: Vec<TaskRun> = r
+            .tasks
+            .into_iter()
+            .chain(std::iter::repeat(None))
+            .take(plan.tasks.len())
+            .map(|t| {
+                let t = t.unwrap_or(RestoredTask {
+                    state: TaskState::Pending,
+                    attempt: 0,
+                    worker: None,
+                    ready_at: None,
+                    started_at: None,
+                    finished_at: None,
+                    result: None,
+                    error: None,
+                    retry_at: None,
+                });
+                TaskRun {
+                    state: t.state,
+                    attempt: t.attempt,
+                    worker: t.worker,
+                    waiting_on: 0,
+                    ready_at: t.ready_at,
+                    started_at: t.started_at,
+                    finished_at: t.finished_at,
+                    result: t.result,
+                    error: t.error,
+                    ticket: None,
+                    retry_at: t.retry_at,
+                }
+            })
+            .collect();
+        for (i, tp) in plan.tasks.iter().enumerate() {
+            tasks[i].waiting_on = tp.deps.iter().filter(|&&d| tasks[d as usize].state != TaskState::Succeeded).count() as u32;
+        }
+        let workflows = plan
+            .workflows
+            .iter()
+            .map(|w| {
+                let states: Vec<TaskState> = w.tasks.clone().map(|i| tasks[i as usize].state).collect();
+                let unfinished = states.iter().filter(|s| **s != TaskState::Succeeded).count() as u32;
+                let status = if unfinished == 0 {
+                    RunStatus::Succeeded
+                } else if states.contains(&TaskState::Failed) {
+                    RunStatus::Failed
+                } else if states.contains(&TaskState::Cancelled) {
+                    RunStatus::Cancelled
+                } else {
+                    RunStatus::Running
+                };
+                WorkflowRun { status, unfinished }
+            })
+            .collect();
+        let id = r.id;
+        if let Some(key) = &r.idempotency_key {
+            self.idempotency.insert(key.clone(), id);
+        }
+        let mut ready: Vec<(Millis, u32)> = Vec::new();
+        let mut newly_ready = Vec::new();
+        if running {
+            self.running_runs += 1;
+            for (i, t) in tasks.iter().enumerate() {
+                let r = TaskRef { run: id, task: i as u32 };
+                match (t.state, t.retry_at, t.worker) {
+                    (TaskState::Ready, Some(at), _) => {
+                        self.retries.insert((at, r));
+                    }
+                    (TaskState::Ready, None, _) => ready.push((t.ready_at.unwrap_or(0), i as u32)),
+                    (TaskState::Assigned | TaskState::Running, _, Some(w)) => {
+                        self.placeholder(w, now).insert(r);
+                    }
+                    (TaskState::Pending, _, _) if t.waiting_on == 0 => newly_ready.push(i as u32),
+                    _ => {}
+                };
+            }
+        }
+        self.runs.insert(
+            id,
+            Run {
+                id,
+                plan: plan.clone(),
+                definition: r.definition,
+                status: r.status,
+                reason: r.reason,
+                idempotency_key: r.idempotency_key,
+                input_json: r.input_json,
+                created_at: r.created_at,
+                finished_at: r.finished_at,
+                tasks,
+                workflows,
+                events: r.events,
+            },
+        );
+        // Oldest first, so waiting tasks keep their place among equals.
+        ready.sort();
+        for (_, i) in ready {
+            let tp = &plan.tasks[i as usize];
+            let r = TaskRef { run: id, task: i };
+            let ticket = self.sched.queues.push(&tp.queue, &tp.kind, tp.priority, r);
+            self.runs.get_mut(&id).expect("inserted").tasks[i as usize].ticket = Some(ticket);
+        }
+        // Tasks whose dependencies all succeeded but that were never made ready (or whose
+        // attempt was held by nobody) continue now.
+        for i in newly_ready {
+            self.make_ready(TaskRef { run: id, task: i }, now);
+        }
+        let orphans: Vec<u32> = self.runs[&id]
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| running && t.state.is_active() && t.worker.is_none())
+            .map(|(i, _)| i as u32)
+            .collect();
+        for i in orphans {
+            let r = TaskRef { run: id, task: i };
+            self.retry_or_fail(r, TaskError { message: "attempt had no worker".into(), retryable: true }, true, now);
+        }
+    }
+
+    /// The attempts set of a worker known only from stored attempts.
+    fn placeholder(&mut self, id: WorkerId, now: Millis) -> &mut BTreeSet<TaskRef> {
+        &mut self
+            .workers
+            .entry(id)
+            .or_insert_with(|| Worker {
+                id,
+                session: 0,
+                name: "(not reconnected since restart)".into(),
+                queues: Vec::new(),
+                kinds: Vec::new(),
+                slots: 0,
+                speed: 1.0,
+                version: String::new(),
+                liveness: Liveness::Suspect,
+                connected: false,
+                joined_at: now,
+                last_heartbeat: now,
+                cpu_percent: 0.0,
+                memory_used_bytes: 0,
+                memory_total_bytes: 0,
+                attempts: BTreeSet::new(),
+            })
+            .attempts
+    }
+
+    /// Forgets runs that finished before `before`. Returns their ids (to delete from the store).
+    pub fn expire_finished_runs(&mut self, before: Millis) -> Vec<RunId> {
+        let expired: Vec<RunId> = self
+            .runs
+            .values()
+            .filter(|r| r.status.is_final() && r.finished_at.is_some_and(|at| at < before))
+            .map(|r| r.id)
+            .collect();
+        for id in &expired {
+            if let Some(run) = self.runs.remove(id)
+                && let Some(key) = run.idempotency_key
+            {
+                self.idempotency.remove(&key);
+            }
+        }
+        expired
+    }
+}

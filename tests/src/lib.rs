@@ -147,6 +147,25 @@ pub struct Cluster {
     pub grpc: String,
     pub metrics: Option<String>,
     pub workers: Vec<Proc>,
+    restarts: u32,
+}
+
+/// Starts a coordinator listening on `listen`, its store in `dir/data`, its log in `log_dir`,
+/// with the heartbeat log on.
+async fn start_coordinator(dir: &Path, log_dir: &Path, listen: &str, extra: &[&str]) -> Proc {
+    let data = dir.join("data").to_string_lossy().into_owned();
+    let mut args: Vec<String> = vec![
+        "--listen".into(),
+        listen.into(),
+        "--metrics-listen".into(),
+        "127.0.0.1:0".into(),
+        "--log".into(),
+        "info,weft::heartbeat=info".into(),
+        "--data-dir".into(),
+        data,
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Proc::start("coordinator", &binary("weft-coordinator"), &args, log_dir).await
 }
 
 /// A worker as the harness started it.
@@ -167,16 +186,24 @@ impl Cluster {
     /// Starts a coordinator with the given extra flags and no workers.
     pub async fn start(coordinator_args: &[&str]) -> Cluster {
         let dir = tempfile::Builder::new().prefix("weft-e2e-").tempdir().expect("temp dir");
-        let mut args: Vec<String> =
-            ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log", "info,weft::heartbeat=info"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        args.extend(coordinator_args.iter().map(|s| s.to_string()));
-        let coordinator = Proc::start("coordinator", &binary("weft-coordinator"), &args, dir.path()).await;
+        let coordinator = start_coordinator(dir.path(), dir.path(), "127.0.0.1:0", coordinator_args).await;
         let grpc = coordinator.ready["grpc"].as_str().expect("grpc address").to_string();
         let metrics = coordinator.ready["metrics"].as_str().map(String::from);
-        Cluster { dir, coordinator, grpc, metrics, workers: Vec::new() }
+        Cluster { dir, coordinator, grpc, metrics, workers: Vec::new(), restarts: 0 }
+    }
+
+    /// Kills the coordinator with SIGKILL and starts a new one on the same data directory and
+    /// gRPC port, so workers find it again. Its log goes to `restart-N/coordinator.log`.
+    /// Returns how long the new one took from spawn to ready (store loaded, serving).
+    pub async fn crash_and_restart_coordinator(&mut self, extra: &[&str]) -> Duration {
+        self.coordinator.signal(nix::sys::signal::Signal::SIGKILL);
+        self.coordinator.wait().await;
+        self.restarts += 1;
+        let log_dir = self.dir.path().join(format!("restart-{}", self.restarts));
+        std::fs::create_dir_all(&log_dir).expect("restart log dir");
+        let started = std::time::Instant::now();
+        self.coordinator = start_coordinator(self.dir.path(), &log_dir, &self.grpc, extra).await;
+        started.elapsed()
     }
 
     /// Starts a worker and waits until it has registered. Returns its index.

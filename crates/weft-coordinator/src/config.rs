@@ -24,6 +24,24 @@ pub struct Args {
     /// Arrivals after which a waiting task gains one priority level (anti-starvation).
     #[arg(long, env = "WEFT_AGING_STEP", default_value_t = 100)]
     pub aging_step: u32,
+    /// Directory of the embedded store (SQLite, `weft.db`), created if missing. `memory`
+    /// keeps state in memory only: nothing survives a restart.
+    #[arg(long, env = "WEFT_DATA_DIR", default_value = "weft-data")]
+    pub data_dir: String,
+    /// `full`: every commit is fsync'd (survives machine crashes). `relaxed`: fsync at
+    /// checkpoints only (survives a coordinator crash, not a machine crash); faster.
+    #[arg(long, env = "WEFT_DURABILITY", default_value = "full")]
+    pub durability: String,
+    /// Group commit: after the first change of a group, wait this long for more before the
+    /// disk sync. 0ms commits whatever queued during the previous sync (lowest latency).
+    #[arg(long, env = "WEFT_COMMIT_WINDOW", default_value = "0ms")]
+    pub commit_window: String,
+    /// Group commit: most records (tasks, events, runs) in one commit.
+    #[arg(long, env = "WEFT_COMMIT_MAX_RECORDS", default_value_t = 50_000)]
+    pub commit_max_records: usize,
+    /// Finished runs are removed from memory and store after this long.
+    #[arg(long, env = "WEFT_RETENTION", default_value = "7d")]
+    pub retention: String,
     /// Log filter, RUST_LOG syntax. Heartbeat lines are on target `weft::heartbeat`:
     /// `info,weft::heartbeat=off` silences them.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
@@ -33,9 +51,22 @@ pub struct Args {
     pub log_format: String,
 }
 
+/// Where state is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataDir {
+    /// In memory only: lost on restart.
+    Memory,
+    /// SQLite in this directory.
+    Path(std::path::PathBuf),
+}
+
 /// Validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    pub data_dir: DataDir,
+    pub durability: weft_store_sqlite::Durability,
+    pub group_commit: weft_store::GroupCommitConfig,
+    pub retention: Duration,
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
     pub heartbeat_interval: Duration,
@@ -88,7 +119,28 @@ impl TryFrom<Args> for Config {
             return Err(err("aging-step", "must be at least 1"));
         }
         weft_telemetry::parse_filter(&a.log).map_err(|e| err("log", e.to_string()))?;
+        let durability = match a.durability.as_str() {
+            "full" => weft_store_sqlite::Durability::Full,
+            "relaxed" => weft_store_sqlite::Durability::Relaxed,
+            other => return Err(err("durability", format!("unknown mode `{other}`: use `full` or `relaxed`"))),
+        };
+        let window = humantime::parse_duration(&a.commit_window)
+            .map_err(|e| err("commit-window", format!("`{}` is not a duration: {e}", a.commit_window)))?;
+        if window > Duration::from_secs(1) {
+            return Err(err("commit-window", "at most 1s: every acknowledgement waits for it"));
+        }
+        if a.commit_max_records == 0 {
+            return Err(err("commit-max-records", "must be at least 1"));
+        }
         Ok(Config {
+            data_dir: match a.data_dir.as_str() {
+                "" => return Err(err("data-dir", "must not be empty (use `memory` for no store)")),
+                "memory" => DataDir::Memory,
+                path => DataDir::Path(path.into()),
+            },
+            durability,
+            group_commit: weft_store::GroupCommitConfig { window, max_records: a.commit_max_records },
+            retention: duration("retention", &a.retention)?,
             listen: addr("listen", &a.listen)?,
             metrics_listen: match a.metrics_listen.as_str() {
                 "off" | "" => None,
@@ -141,5 +193,9 @@ mod tests {
         assert_eq!(parse(&["--log-format", "xml"]).unwrap_err().flag, "log-format");
         assert_eq!(parse(&["--log", "info,weft=loud"]).unwrap_err().flag, "log");
         assert_eq!(parse(&["--metrics-listen", "off"]).unwrap().metrics_listen, None);
+        assert_eq!(parse(&["--durability", "lax"]).unwrap_err().flag, "durability");
+        assert_eq!(parse(&["--commit-window", "5s"]).unwrap_err().flag, "commit-window");
+        assert_eq!(parse(&["--retention", "0s"]).unwrap_err().flag, "retention");
+        assert_eq!(parse(&["--data-dir", "memory"]).unwrap().data_dir, DataDir::Memory);
     }
 }

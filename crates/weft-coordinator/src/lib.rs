@@ -16,6 +16,7 @@ pub mod config;
 mod convert;
 mod driver;
 mod metrics;
+mod persist;
 mod services;
 mod status;
 
@@ -52,9 +53,48 @@ impl Listeners {
     }
 }
 
-/// Serves the coordinator until `shutdown` resolves. Installs the process-wide metrics
-/// recorder when a metrics listener is given.
-pub async fn run(cfg: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// The coordinator's state, loaded from its store and ready to serve.
+pub struct State {
+    engine: weft_engine::Engine,
+    store: Box<dyn weft_store::Store>,
+    clock: clock::Clock,
+}
+
+/// Opens the store, checks and migrates it, and restores every run it holds. Fails with a
+/// clear error on a corrupt store or one written by a newer weft; never resets it.
+pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
+    let clock = clock::Clock::new();
+    let mut store: Box<dyn weft_store::Store> = match &cfg.data_dir {
+        config::DataDir::Memory => {
+            tracing::warn!("--data-dir memory: state is kept in memory only and is lost on restart");
+            Box::new(weft_store::MemoryStore::new())
+        }
+        config::DataDir::Path(dir) => Box::new(weft_store_sqlite::SqliteStore::open(dir, cfg.durability)?),
+    };
+    let started = std::time::Instant::now();
+    let snapshot = store.load().context("loading the store")?;
+    let mut engine = weft_engine::Engine::new(cfg.engine());
+    let restored = persist::restore(&mut engine, snapshot, clock.now())?;
+    tracing::info!(
+        data_dir = ?cfg.data_dir,
+        definitions = restored.definitions,
+        runs = restored.runs,
+        unfinished_runs = restored.unfinished_runs,
+        tasks = restored.tasks,
+        took_ms = started.elapsed().as_millis() as u64,
+        "state restored"
+    );
+    Ok(State { engine, store, clock })
+}
+
+/// Serves the coordinator until `shutdown` resolves or the store fails. Installs the
+/// process-wide metrics recorder when a metrics listener is given.
+pub async fn run(
+    cfg: Config,
+    state: State,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     if let Some(listener) = listeners.metrics {
         let handle = metrics::install_recorder()?;
@@ -69,10 +109,17 @@ pub async fn run(cfg: Config, listeners: Listeners, shutdown: impl Future<Output
         });
     }
     let listener = listeners.grpc;
-    let clock = clock::Clock::new();
-    let engine = weft_engine::Engine::new(cfg.engine());
-    let (driver, handle) = driver::Driver::new(engine, clock);
-    let driver_task = tokio::spawn(driver.run(stop_rx));
+    let committer = weft_store::GroupCommitter::start(state.store, cfg.group_commit, metrics::commit)
+        .context("starting the store's commit thread")?;
+    let (driver, handle) = driver::Driver::new(state.engine, state.clock, committer, cfg.retention);
+    let (failed_tx, mut failed_rx) = watch::channel(false);
+    let driver_task = tokio::spawn(async move {
+        let result = driver.run(stop_rx).await;
+        if result.is_err() {
+            let _ = failed_tx.send(true);
+        }
+        result
+    });
 
     let services = services::Services { handle };
     let (router, health) = weft_net::server_with_basics()?;
@@ -88,8 +135,15 @@ pub async fn run(cfg: Config, listeners: Listeners, shutdown: impl Future<Output
     weft_net::set_serving::<WorkerServiceServer<services::Services>>(&health).await;
     weft_net::set_serving::<MonitorServiceServer<services::Services>>(&health).await;
 
-    let result = weft_net::serve(router, listener, shutdown).await;
+    let stop = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = failed_rx.changed() => {}
+        }
+    };
+    let served = weft_net::serve(router, listener, stop).await;
     let _ = stop_tx.send(true);
-    let _ = driver_task.await;
-    result.map_err(Into::into)
+    let driven = driver_task.await.context("driver task")?;
+    driven.map_err(|reason| anyhow::anyhow!("store commit failed: {reason}"))?;
+    served.map_err(Into::into)
 }

@@ -14,6 +14,14 @@ async fn main() -> anyhow::Result<()> {
     };
     weft_telemetry::init(&cfg.log, cfg.log_format)?;
     let listeners = Listeners::bind(&cfg).await?;
+    let state = match weft_coordinator::open_state(&cfg) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot open the store");
+            eprintln!("weft-coordinator: {e:#}");
+            std::process::exit(1);
+        }
+    };
     let grpc = listeners.grpc.local_addr()?;
     let metrics = listeners.metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     tracing::info!(grpc = %grpc, metrics = ?metrics, "coordinator serving");
@@ -22,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{ready}")?;
     stdout.flush()?;
-    weft_coordinator::run(cfg, listeners, shutdown_signal()).await?;
+    weft_coordinator::run(cfg, state, listeners, shutdown_signal()).await?;
     tracing::info!("coordinator stopped");
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Metric names and descriptions in one place, and the Prometheus /metrics listener.
-use metrics::{counter, describe_counter, describe_gauge, gauge};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,6 +14,9 @@ pub const REPORTS: &str = "weft_worker_reports_total";
 pub const QUEUE_DEPTH: &str = "weft_queue_depth";
 pub const WORKERS: &str = "weft_workers";
 pub const RUNS_RUNNING: &str = "weft_runs_running";
+pub const STORE_COMMIT_SECONDS: &str = "weft_store_commit_seconds";
+pub const STORE_COMMIT_RECORDS: &str = "weft_store_commit_records";
+pub const STORE_COMMIT_BATCHES: &str = "weft_store_commit_batches";
 
 /// Installs the Prometheus recorder (once per process) and describes every metric.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
@@ -27,6 +30,9 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     describe_gauge!(QUEUE_DEPTH, "Ready tasks waiting for a slot, by queue.");
     describe_gauge!(WORKERS, "Workers by liveness.");
     describe_gauge!(RUNS_RUNNING, "Runs not yet finished.");
+    describe_histogram!(STORE_COMMIT_SECONDS, "Time of one durable store commit (group), in seconds.");
+    describe_histogram!(STORE_COMMIT_RECORDS, "Records written by one store commit.");
+    describe_histogram!(STORE_COMMIT_BATCHES, "Driver steps merged into one store commit (group commit).");
     Ok(handle)
 }
 
@@ -94,4 +100,11 @@ pub fn gauges(engine: &Engine, seen_queues: &mut BTreeSet<Arc<str>>) {
         gauge!(WORKERS, "liveness" => label).set(n as f64);
     }
     gauge!(RUNS_RUNNING).set(engine.run_counts().0 as f64);
+}
+
+/// One group commit finished (called on the commit thread).
+pub fn commit(stats: weft_store::CommitStats) {
+    histogram!(STORE_COMMIT_SECONDS).record(stats.took.as_secs_f64());
+    histogram!(STORE_COMMIT_RECORDS).record(stats.records as f64);
+    histogram!(STORE_COMMIT_BATCHES).record(stats.batches as f64);
 }

@@ -87,7 +87,8 @@ impl Engine {
             })
             .collect();
         for (i, tp) in plan.tasks.iter().enumerate() {
-            tasks[i].waiting_on = tp.deps.iter().filter(|&&d| tasks[d as usize].state != TaskState::Succeeded).count() as u32;
+            tasks[i].waiting_on =
+                tp.deps.iter().filter(|&&d| tasks[d as usize].state != TaskState::Succeeded).count() as u32;
         }
         let workflows = plan
             .workflows

@@ -1,7 +1,7 @@
 //! Engine tests: feed inputs, assert on effects and state.
 use super::*;
-use proptest::prelude::*;
 use crate::restore::{RestoredRun, RestoredTask};
+use proptest::prelude::*;
 use weft_model::{FailurePolicy, ProcessSpec, RunStatus, TaskSpec, TaskState, WorkflowSpec};
 
 pub(crate) struct Env {
@@ -387,7 +387,9 @@ fn a_restored_engine_keeps_attempts_of_workers_that_come_back_and_requeues_the_r
     let mut env = Env::new();
     let w1 = env.worker(1, 1, &["default"], &["noop"]);
     let w2 = env.worker(2, 1, &["default"], &["noop"]);
-    let (run, _) = env.start(process(vec![chain("a", &["a1", "a2"]), chain("b", &["b1"]), chain("c", &["c1"])]), Some("k")).unwrap();
+    let (run, _) = env
+        .start(process(vec![chain("a", &["a1", "a2"]), chain("b", &["b1"]), chain("c", &["c1"])]), Some("k"))
+        .unwrap();
     let first = env.assignments();
     assert_eq!(first.len(), 2);
     let on_w1 = first.iter().find(|(w, _)| *w == w1).unwrap().1.clone();

@@ -51,7 +51,7 @@ pub struct TaskRun {
     /// Set while queued.
     pub(crate) ticket: Option<Ticket>,
     /// Set while waiting out a retry backoff.
-    pub(crate) retry_at: Option<Millis>,
+    pub retry_at: Option<Millis>,
 }
 
 /// Runtime state of one workflow of a run.

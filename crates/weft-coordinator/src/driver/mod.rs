@@ -14,8 +14,10 @@ use weft_proto::pb;
 use crate::clock::Clock;
 use crate::convert::{self, ack_to_pb, assignment_to_pb, attempt_to_pb, event_to_pb, run_to_pb, worker_event_to_pb};
 use crate::metrics;
+use crate::persist;
 use crate::status::{from_engine, shutting_down};
 use watchers::Watchers;
+use weft_store::GroupCommitter;
 
 /// Messages pushed down a worker's session stream.
 pub type SessionTx = mpsc::UnboundedSender<Result<pb::CoordinatorMessage, Status>>;
@@ -142,8 +144,22 @@ impl Handle {
     }
 }
 
+/// An answer held back until the changes it acknowledges are durable.
+type Deferred = Box<dyn FnOnce() + Send>;
+
+/// Sent by the commit thread when a group is durable (with the events it made visible)
+/// or failed.
+type Committed = Result<(Vec<weft_engine::RunEvent>, Vec<pb::WorkerEvent>), String>;
+
 pub struct Driver {
     engine: Engine,
+    committer: GroupCommitter,
+    committed_tx: mpsc::UnboundedSender<Committed>,
+    committed_rx: mpsc::UnboundedReceiver<Committed>,
+    deferred: Vec<Deferred>,
+    new_definitions: Vec<(std::sync::Arc<str>, u32)>,
+    expired: Vec<RunId>,
+    retention: std::time::Duration,
     clock: Clock,
     rx: mpsc::UnboundedReceiver<Command>,
     sessions: HashMap<WorkerId, (u64, SessionTx)>,
@@ -154,10 +170,23 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(engine: Engine, clock: Clock) -> (Driver, Handle) {
+    pub fn new(
+        engine: Engine,
+        clock: Clock,
+        committer: GroupCommitter,
+        retention: std::time::Duration,
+    ) -> (Driver, Handle) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         let driver = Driver {
             engine,
+            committer,
+            committed_tx,
+            committed_rx,
+            deferred: Vec::new(),
+            new_definitions: Vec::new(),
+            expired: Vec::new(),
+            retention,
             clock,
             rx,
             sessions: HashMap::new(),
@@ -169,9 +198,13 @@ impl Driver {
         (driver, Handle { tx })
     }
 
-    /// Runs until every handle is dropped or `shutdown` flips.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until every handle is dropped or `shutdown` flips. Fails if the store does.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
         metrics::gauges(&self.engine, &mut self.seen_queues);
+        // Whatever restoring produced (tasks that became ready) is persisted first.
+        self.perform_effects();
+        let mut retention = tokio::time::interval(std::time::Duration::from_secs(60));
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.engine.next_deadline().map(|at| self.clock.instant_of(at));
             tokio::select! {
@@ -191,18 +224,56 @@ impl Driver {
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     self.engine.tick(self.clock.now());
                 }
+                committed = self.committed_rx.recv() => match committed {
+                    Some(Ok((events, worker_events))) => {
+                        for event in &events {
+                            self.watchers.run_event(event);
+                        }
+                        for event in worker_events {
+                            self.watchers.worker_event(event);
+                        }
+                        continue;
+                    }
+                    Some(Err(reason)) => {
+                        tracing::error!(%reason, "store commit failed; stopping: nothing more can be acknowledged");
+                        return Err(reason);
+                    }
+                    None => {}
+                },
+                _ = retention.tick() => {
+                    let cutoff = self.clock.now() - self.retention.as_millis() as weft_model::Millis;
+                    let expired = self.engine.expire_finished_runs(cutoff);
+                    if !expired.is_empty() {
+                        tracing::info!(runs = expired.len(), "removed runs past the retention period");
+                        self.expired.extend(expired);
+                    }
+                }
                 _ = shutdown.changed() => break,
             }
             self.perform_effects();
         }
+        // Let the commit thread finish what it has, so no acknowledged change is lost.
+        drop(self.committer);
         tracing::debug!("driver stopped");
+        Ok(())
+    }
+
+    /// Holds an answer until everything applied so far is durable.
+    fn after_commit(&mut self, answer: impl FnOnce() + Send + 'static) {
+        self.deferred.push(Box::new(answer));
     }
 
     fn apply(&mut self, cmd: Command) {
         let now = self.clock.now();
         match cmd {
             Command::RegisterDefinition { name, spec, reply } => {
-                let _ = reply.send(self.engine.register_definition(&name, spec, now).map_err(from_engine));
+                let result = self.engine.register_definition(&name, spec, now).map_err(from_engine);
+                if let Ok((version, true)) = &result {
+                    self.new_definitions.push((std::sync::Arc::from(name.as_str()), *version));
+                }
+                self.after_commit(move || {
+                    let _ = reply.send(result);
+                });
             }
             Command::GetDefinition { name, version, reply } => {
                 let v = (version != 0).then_some(version);
@@ -226,7 +297,9 @@ impl Driver {
                     tracing::info!(run_id = %id, process = %run.plan.spec.name, tasks = run.tasks.len(), "run started");
                     metrics::run_started();
                 }
-                let _ = reply.send(result);
+                self.after_commit(move || {
+                    let _ = reply.send(result);
+                });
             }
             Command::GetRun { id, reply } => {
                 let _ = reply.send(self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine));
@@ -248,9 +321,10 @@ impl Driver {
                 Ok(history) => {
                     let finished = history.last().is_some_and(|e| e.kind.is_run_final())
                         || self.engine.run(id).is_ok_and(|r| r.status.is_final());
+                    let next_seq = history.last().map_or(from_seq.max(1), |e| e.seq + 1);
                     let history = history.iter().map(event_to_pb).collect();
                     if !finished {
-                        self.watchers.add_run(id, tx);
+                        self.watchers.add_run(id, next_seq, tx);
                     }
                     let _ = reply.send(Ok(history));
                 }
@@ -319,11 +393,12 @@ impl Driver {
                     tracing::warn!(worker_id = %id, run_id = %attempt.run, task = %attempt.task, attempt = attempt.attempt, "stale report refused");
                 }
                 metrics::report(outcome);
-                let _ = ack.send(Ok(pb::ReportAck {
-                    attempt: status.attempt,
-                    state: status.state,
-                    outcome: ack_to_pb(outcome) as i32,
-                }));
+                let answer =
+                    pb::ReportAck { attempt: status.attempt, state: status.state, outcome: ack_to_pb(outcome) as i32 };
+                // A result is acknowledged only once recorded: until then the worker keeps it.
+                self.after_commit(move || {
+                    let _ = ack.send(Ok(answer));
+                });
             }
             Command::ClusterStatus { reply } => {
                 let _ = reply.send(Ok(self.cluster_status(now)));
@@ -389,8 +464,19 @@ impl Driver {
     }
 
     fn perform_effects(&mut self) {
-        for effect in self.engine.take_effects() {
+        let effects = self.engine.take_effects();
+        let batch = persist::batch_for(
+            &self.engine,
+            &effects,
+            std::mem::take(&mut self.new_definitions),
+            std::mem::take(&mut self.expired),
+        );
+        let mut events = Vec::new();
+        let mut worker_events = Vec::new();
+        for effect in effects {
             match effect {
+                // Work goes out at once: a lost assignment is re-run, never lost, so it need
+                // not wait for the disk.
                 Effect::Assign { worker, assignment } => {
                     metrics::dispatched();
                     let msg = pb::CoordinatorMessage {
@@ -412,7 +498,7 @@ impl Driver {
                     if event.kind.is_run_final() {
                         tracing::info!(run_id = %event.run, outcome = ?event.kind, reason = %event.detail, "run finished");
                     }
-                    self.watchers.run_event(&event);
+                    events.push(event);
                 }
                 Effect::Worker(event) => {
                     match event.liveness {
@@ -423,9 +509,31 @@ impl Driver {
                             tracing::warn!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
                         }
                     }
-                    self.watchers.worker_event(worker_event_to_pb(&event));
+                    worker_events.push(worker_event_to_pb(&event));
                 }
             }
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        if !(batch.is_empty() && deferred.is_empty() && events.is_empty() && worker_events.is_empty()) {
+            // Everything goes through the commit thread, even with nothing to write, so
+            // answers leave in the order their changes were made durable.
+            let committed = self.committed_tx.clone();
+            self.committer.submit(
+                batch,
+                Box::new(move |result| match result {
+                    Ok(()) => {
+                        for answer in deferred {
+                            answer();
+                        }
+                        let _ = committed.send(Ok((events, worker_events)));
+                    }
+                    Err(reason) => {
+                        // Dropping the held answers tells their callers the coordinator is going away.
+                        drop(deferred);
+                        let _ = committed.send(Err(reason));
+                    }
+                }),
+            );
         }
         // Gauges are read off the whole engine: a few times a second is plenty.
         let now = self.clock.now();

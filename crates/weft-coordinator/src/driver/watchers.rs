@@ -12,7 +12,8 @@ use crate::convert::event_to_pb;
 
 #[derive(Default)]
 pub struct Watchers {
-    runs: HashMap<RunId, Vec<EventTx>>,
+    /// Per run: (next sequence number the watcher wants, its sender).
+    runs: HashMap<RunId, Vec<(u64, EventTx)>>,
     events: Vec<(Option<RunId>, ClusterEventTx)>,
     heartbeats: Vec<(Option<WorkerId>, HeartbeatTx)>,
 }
@@ -34,8 +35,10 @@ fn delivered<T>(r: Result<(), TrySendError<T>>) -> bool {
 }
 
 impl Watchers {
-    pub fn add_run(&mut self, run: RunId, tx: EventTx) {
-        self.runs.entry(run).or_default().push(tx);
+    /// `next_seq`: the first event this watcher has not been given yet (it got the history
+    /// before it, which may include events not yet durable when it subscribed).
+    pub fn add_run(&mut self, run: RunId, next_seq: u64, tx: EventTx) {
+        self.runs.entry(run).or_default().push((next_seq, tx));
     }
 
     pub fn add_events(&mut self, run: Option<RunId>, tx: ClusterEventTx) {
@@ -53,7 +56,13 @@ impl Watchers {
         }
         let pb_event = event_to_pb(event);
         if let Some(txs) = self.runs.get_mut(&event.run) {
-            fan_out(txs, |tx| delivered(tx.try_send(Ok(pb_event.clone()))));
+            txs.retain_mut(|(next_seq, tx)| {
+                if event.seq < *next_seq {
+                    return true;
+                }
+                *next_seq = event.seq + 1;
+                delivered(tx.try_send(Ok(pb_event.clone())))
+            });
             // The final event ends the stream: dropping the senders closes it.
             if event.kind.is_run_final() || txs.is_empty() {
                 self.runs.remove(&event.run);

@@ -55,6 +55,7 @@ impl Engine {
                 return AckOutcome::Accepted;
             }
             Reported::Succeeded(result) => {
+                self.mark_started(r, now);
                 self.release(worker, r);
                 if result.len() > MAX_RESULT_BYTES {
                     let message = format!("result is {} bytes, at most {MAX_RESULT_BYTES} allowed", result.len());
@@ -64,12 +65,22 @@ impl Engine {
                 }
             }
             Reported::Failed(error) => {
+                self.mark_started(r, now);
                 self.release(worker, r);
                 self.retry_or_fail(r, error, false, now);
             }
         }
         self.schedule(now);
         AckOutcome::Accepted
+    }
+
+    /// An attempt that ended without a RUNNING report (it was quick, or that report was
+    /// lost) started no later than now.
+    fn mark_started(&mut self, r: TaskRef, now: Millis) {
+        let t = &mut self.runs.get_mut(&r.run).expect("resolved").tasks[r.task as usize];
+        if t.state == TaskState::Assigned {
+            t.started_at = Some(now);
+        }
     }
 
     /// Frees the worker's slot held by this attempt.

@@ -89,6 +89,14 @@ impl Engine {
         for (i, tp) in plan.tasks.iter().enumerate() {
             tasks[i].waiting_on =
                 tp.deps.iter().filter(|&&d| tasks[d as usize].state != TaskState::Succeeded).count() as u32;
+            // Assignments leave before the change that records them is durable, so a task
+            // stored as dispatchable may have been sent out as attempt n+1 just before the
+            // crash. Skip that number: an attempt number (the fencing token) is never reused.
+            let t = &mut tasks[i];
+            let dispatchable = t.state == TaskState::Ready || (t.state == TaskState::Pending && t.waiting_on == 0);
+            if running && dispatchable {
+                t.attempt += 1;
+            }
         }
         let workflows = plan
             .workflows

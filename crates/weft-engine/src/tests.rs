@@ -480,3 +480,22 @@ fn event_kind_codes_round_trip() {
     assert_eq!(EventKind::from_code(0), None);
     assert_eq!(EventKind::from_code(12), None);
 }
+
+#[test]
+fn after_a_restart_a_dispatchable_task_never_reuses_an_attempt_number() {
+    let mut env = Env::new();
+    let w = env.worker(1, 1, &["default"], &["noop"]);
+    let (run, _) = env.start(process(vec![chain("w", &["a", "b"])]), None).unwrap();
+    let a = env.assignments();
+    // Stored before "a" was assigned: the assignment of attempt 1 may still have gone out.
+    let mut before = stored(env.engine.run(run).unwrap());
+    before.tasks[0].as_mut().unwrap().state = TaskState::Ready;
+    before.tasks[0].as_mut().unwrap().attempt = 0;
+    let mut restored = Env::new();
+    restored.engine.restore_run(before, restored.now);
+    restored.worker(1, 1, &["default"], &["noop"]);
+    let again = restored.assignments();
+    assert_eq!(again[0].1.attempt.attempt, 2, "attempt 1 may exist out there");
+    // The old attempt 1's report is fenced off.
+    assert_eq!(restored.succeed_stale(w, &a[0].1), AckOutcome::Stale);
+}

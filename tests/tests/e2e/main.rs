@@ -2,5 +2,6 @@
 //! loopback ports; every wait is bounded by `weft_e2e::WAIT`.
 mod clients;
 mod cluster_behaviour;
+mod durability;
 mod scheduling;
 mod support;

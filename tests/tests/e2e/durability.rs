@@ -166,3 +166,19 @@ async fn a_corrupt_store_or_a_newer_schema_stops_the_coordinator_with_a_clear_er
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("schema version 999") && stderr.contains("upgrade weft"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_runs_are_removed_after_the_retention_period_also_from_the_store() {
+    let mut cluster = Cluster::start(&["--retention", "1s"]).await;
+    let mut log = cluster.coordinator.subscribe();
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    let run = run_to_end(&client, &spec("name: brief\nsteps:\n  - { name: a, kind: noop }\n")).await;
+    assert_succeeded(&run);
+    let id: RunId = run.run_id.parse().unwrap();
+    weft_e2e::await_line(&mut log, &["removed runs past the retention period"]).await;
+    assert!(matches!(client.get_run(id).await, Err(weft_client::Error::NotFound { .. })));
+    cluster.crash_and_restart_coordinator(&[]).await;
+    let client = cluster.client().await;
+    assert!(matches!(client.get_run(id).await, Err(weft_client::Error::NotFound { .. })), "deleted from the store too");
+}

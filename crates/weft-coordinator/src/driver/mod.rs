@@ -203,7 +203,10 @@ impl Driver {
         metrics::gauges(&self.engine, &mut self.seen_queues);
         // Whatever restoring produced (tasks that became ready) is persisted first.
         self.perform_effects();
-        let mut retention = tokio::time::interval(std::time::Duration::from_secs(60));
+        // Sweep for expired runs every minute, or twice per retention period if shorter.
+        let sweep =
+            (self.retention / 2).clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(60));
+        let mut retention = tokio::time::interval(sweep);
         retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.engine.next_deadline().map(|at| self.clock.instant_of(at));

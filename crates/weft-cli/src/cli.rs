@@ -76,6 +76,9 @@ pub enum Command {
     /// Run a whole local cluster (a coordinator and workers), submit a process file to it,
     /// follow the run, then stop everything.
     Dev(DevArgs),
+    /// Measure the cluster with BENCH.md's scenarios: throughput (s1), round-trip latency
+    /// (s2), chains (s3), fan-out (s4), worker loss (s5), memory with queued tasks, restart.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +188,52 @@ pub struct DevArgs {
     pub input: Option<serde_json::Value>,
 }
 
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenarios to run, comma-separated, in the order given; `all` is every one.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub scenarios: Vec<BenchScenario>,
+    /// Repeats of each scenario; the table shows the median and the min–max.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// BENCH.md's sizes (full), or much smaller ones that check the benchmark works (small).
+    #[arg(long, value_enum, default_value_t = BenchSize::Full)]
+    pub size: BenchSize,
+    /// Start BENCH.md's topology for each repeat (a coordinator on a durable data dir and
+    /// two one-slot workers on 127.0.0.1) from the binaries next to weftctl, instead of
+    /// using the cluster at --coordinator. s5, memory and restart need it.
+    #[arg(long)]
+    pub start_cluster: bool,
+    /// Directory holding weft-coordinator and weft-worker; defaults to weftctl's own.
+    #[arg(long, env = "WEFT_BIN_DIR", value_name = "DIR", requires = "start_cluster")]
+    pub bin_dir: Option<PathBuf>,
+    /// s1: tasks per run. The tasks go in as runs of this many independent tasks, all
+    /// submitted at once.
+    #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub s1_run_size: u32,
+    /// Keep each started cluster's directory (logs, data).
+    #[arg(long, requires = "start_cluster")]
+    pub keep: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchScenario {
+    S1,
+    S2,
+    S3,
+    S4,
+    S5,
+    Memory,
+    Restart,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchSize {
+    Full,
+    Small,
+}
+
 fn parse_run_id(text: &str) -> Result<RunId, String> {
     text.trim()
         .parse()
@@ -234,6 +283,11 @@ mod tests {
             (&["runs", "--limit", "0"][..], "--limit"),
             (&["start", "orders", "--version", "0"][..], "--version"),
             (&["dev", "--workers", "0"][..], "--workers"),
+            (&["bench", "--scenarios", "s9"][..], "--scenarios"),
+            (&["bench", "--repeat", "0"][..], "--repeat"),
+            (&["bench", "--size", "huge"][..], "--size"),
+            (&["bench", "--s1-run-size", "0"][..], "--s1-run-size"),
+            (&["bench", "--keep"][..], "--start-cluster"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");

@@ -1,9 +1,11 @@
 //! weftctl: the weft command line.
 //!
 //! Layout:
+//! - [`bench`]: `weftctl bench`, BENCH.md's scenarios against a cluster.
 //! - [`cli`]: clap definitions of every flag and subcommand.
 //! - [`commands`]: one function per subcommand (runs and definitions; workers and watches).
-//! - [`dev`]: `weftctl dev`, a local cluster of child processes with a kill-on-drop guard.
+//! - [`dev`]: `weftctl dev`, a local cluster of child processes.
+//! - [`procs`]: the child processes of `dev` and `bench`, with a kill-on-drop guard.
 //! - [`follow`]: following a run to its end (progress, then summary), shared by
 //!   `submit --wait`, `start --wait` and `dev`.
 //! - [`progress`]: per-workflow progress state from run events, drawn as bars or lines.
@@ -12,12 +14,14 @@
 //!
 //! Data goes to stdout, everything else (progress, notes, errors) to stderr, so
 //! `weftctl runs -o json | jq` and `weftctl submit f.yaml | xargs weftctl run` work.
+mod bench;
 mod cli;
 mod commands;
 mod dev;
 mod exit;
 mod follow;
 mod output;
+mod procs;
 mod progress;
 mod views;
 

@@ -2,7 +2,8 @@
 //!
 //! - [`runs`]: submit, validate, register, start, definitions, runs, run, history, cancel.
 //! - [`cluster`]: workers and the `watch` streams.
-//! - `dev` lives in its own module ([`crate::dev`]): it manages child processes.
+//! - `dev` and `bench` live in their own modules ([`crate::dev`], [`crate::bench`]): they
+//!   manage child processes.
 pub mod cluster;
 pub mod runs;
 
@@ -37,5 +38,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Workers => cluster::workers(&ctx).await,
         Command::Watch { what } => cluster::watch(&ctx, what).await,
         Command::Dev(args) => crate::dev::run(args, ctx.output).await,
+        Command::Bench(args) => crate::bench::run(args, &ctx).await,
     }
 }

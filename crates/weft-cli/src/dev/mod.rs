@@ -2,15 +2,12 @@
 //! port and N workers (shell allowed) with logs in a temp dir, submits a process file,
 //! follows the run with live progress, prints its summary, and stops everything (with
 //! `--stay`, only at Ctrl-C, so other clients can use the cluster meanwhile).
-mod procs;
-
 use crate::cli::DevArgs;
 use crate::exit;
 use crate::follow::{follow_run, interrupted};
 use crate::output::OutputFormat;
+use crate::procs::{Binaries, COORDINATOR, CoordinatorReady, Procs, WORKER, WorkerReady};
 use anyhow::Context as _;
-use procs::{Binaries, COORDINATOR, Procs, WORKER};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use weft_client::{Client, ProcessSpec, RunId, RunSource, SpecFormat, StartOptions, load_spec_file, parse_spec};
@@ -23,20 +20,6 @@ const BUILT_IN_EXAMPLE: &str = include_str!("../../../../examples/order-fulfilme
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a child may take to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-
-/// `{"grpc":"127.0.0.1:PORT","metrics":"127.0.0.1:PORT"}` from weft-coordinator.
-#[derive(Debug, Deserialize)]
-struct CoordinatorReady {
-    grpc: String,
-    metrics: Option<String>,
-}
-
-/// `{"worker_id":"<uuid>","name":"<name>"}` from weft-worker.
-#[derive(Debug, Deserialize)]
-struct WorkerReady {
-    worker_id: String,
-    name: String,
-}
 
 pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
     // Everything that can fail without starting anything is checked first.
@@ -97,8 +80,12 @@ async fn session(
     output: OutputFormat,
     started: &mut Option<(Client, RunId)>,
 ) -> anyhow::Result<(u8, String)> {
+    // The store lives in the cluster's temporary directory, with the logs.
+    let data_dir = dir.join("data").to_string_lossy().into_owned();
     let coordinator_args: Vec<String> =
-        ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"].map(String::from).to_vec();
+        ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", &data_dir]
+            .map(String::from)
+            .to_vec();
     let ready: CoordinatorReady =
         procs.start("coordinator", &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT).await?;
     let metrics = ready.metrics.as_deref().map(|m| format!(", metrics http://{m}/metrics")).unwrap_or_default();
@@ -150,13 +137,5 @@ mod tests {
     fn the_built_in_example_parses() {
         let spec = parse_spec(BUILT_IN_EXAMPLE, SpecFormat::Yaml, DEFAULT_FILE).unwrap();
         assert_eq!(spec.name, "order-fulfilment");
-    }
-
-    #[test]
-    fn ready_lines_decode() {
-        let c: CoordinatorReady = serde_json::from_str(r#"{"grpc":"127.0.0.1:4000","metrics":null}"#).unwrap();
-        assert_eq!((c.grpc.as_str(), c.metrics), ("127.0.0.1:4000", None));
-        let w: WorkerReady = serde_json::from_str(r#"{"worker_id":"0190","name":"worker-1"}"#).unwrap();
-        assert_eq!(w.name, "worker-1");
     }
 }

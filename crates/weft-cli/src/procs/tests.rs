@@ -30,7 +30,8 @@ async fn wait_dead(pid: u32) -> bool {
     false
 }
 
-const READY_THEN_WAIT: &str = r#"echo '{"grpc":"127.0.0.1:1","metrics":null}'; echo "started" >&2; exec sleep 30"#;
+/// Logs before the ready line, so the log is written by the time the test reads it.
+const READY_THEN_WAIT: &str = r#"echo "started" >&2; echo '{"grpc":"127.0.0.1:1","metrics":null}'; exec sleep 30"#;
 
 #[tokio::test]
 async fn reads_the_ready_line_and_logs_stderr() {
@@ -110,4 +111,35 @@ fn missing_binaries_are_named_with_the_build_command() {
     std::fs::write(dir.path().join(WORKER), "").unwrap();
     let found = Binaries::locate(Some(dir.path())).unwrap();
     assert_eq!(found.worker, dir.path().join(WORKER));
+}
+
+#[test]
+fn ready_lines_decode() {
+    let c: CoordinatorReady = serde_json::from_str(r#"{"grpc":"127.0.0.1:4000","metrics":null}"#).unwrap();
+    assert_eq!((c.grpc.as_str(), c.metrics), ("127.0.0.1:4000", None));
+    let w: WorkerReady = serde_json::from_str(r#"{"worker_id":"0190","name":"worker-1"}"#).unwrap();
+    assert_eq!(w.name, "worker-1");
+}
+
+#[tokio::test]
+async fn launch_gives_the_pid_and_kill_takes_one_child_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut procs = Procs::default();
+    let (program, args) = sh(READY_THEN_WAIT);
+    let a: Started<Ready> = procs.launch("a", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap();
+    let b: Started<Ready> = procs.launch("b", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap();
+    assert!(a.spawn_to_ready() > Duration::ZERO && a.spawn_to_ready() < Duration::from_secs(10));
+    let (a_pid, b_pid) = (procs.pid("a").unwrap(), procs.pid("b").unwrap());
+    procs.kill("a").await.unwrap();
+    assert!(!alive(a_pid));
+    assert_eq!(procs.pid("a"), None, "a dead child has no pid to signal");
+    assert!(alive(b_pid));
+    // Killing it again signals nothing (its pid may belong to someone else by now).
+    procs.kill("a").await.unwrap();
+    assert!(procs.kill("nobody").await.unwrap_err().to_string().contains("no child named nobody"));
+    let err = procs.launch::<Ready>("b", &program, &args, dir.path(), Duration::from_secs(10)).await.unwrap_err();
+    assert!(err.to_string().contains("already started"), "{err}");
+    procs.shutdown(Duration::from_secs(5)).await;
+    assert!(!alive(b_pid));
+    assert!(b.ready.grpc.starts_with("127.0.0.1"));
 }

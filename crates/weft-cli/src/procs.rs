@@ -1,24 +1,59 @@
-//! Child processes of `weftctl dev`: finding the binaries, starting them with their stderr
-//! in a log file, reading their one-line "ready" JSON, and stopping them.
+//! Child processes of `weftctl dev` and `weftctl bench --start-cluster`: finding the
+//! binaries, starting them with their stderr in a log file, reading their one-line "ready"
+//! JSON, and stopping them.
 //!
 //! [`Procs`] owns every child. Its `Drop` SIGKILLs whatever is still running, so an error,
-//! a panic or Ctrl-C anywhere in `dev` cannot leave a coordinator or worker behind; the
-//! orderly path is [`Procs::shutdown`] (SIGTERM, wait, then SIGKILL).
+//! a panic or Ctrl-C anywhere in `dev` or `bench` cannot leave a coordinator or worker
+//! behind; the orderly path is [`Procs::shutdown`] (SIGTERM, wait, then SIGKILL), and
+//! [`Procs::kill`] SIGKILLs one child on purpose (benchmarks of failures).
 use anyhow::{Context as _, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
 pub const COORDINATOR: &str = "weft-coordinator";
 pub const WORKER: &str = "weft-worker";
 
-/// The two programs `dev` starts.
+/// `{"grpc":"127.0.0.1:PORT","metrics":"127.0.0.1:PORT"}` from weft-coordinator.
+#[derive(Debug, Deserialize)]
+pub struct CoordinatorReady {
+    pub grpc: String,
+    pub metrics: Option<String>,
+}
+
+/// `{"worker_id":"<uuid>","name":"<name>"}` from weft-worker.
+#[derive(Debug, Deserialize)]
+pub struct WorkerReady {
+    pub worker_id: String,
+    pub name: String,
+}
+
+/// A child that printed its ready line.
+#[derive(Debug)]
+pub struct Started<T> {
+    /// The ready line, parsed.
+    pub ready: T,
+    /// Just before the spawn, on weftctl's clock.
+    pub spawned_at: Instant,
+    /// When the ready line was read.
+    pub ready_at: Instant,
+}
+
+impl<T> Started<T> {
+    /// From just before the spawn to the ready line.
+    pub fn spawn_to_ready(&self) -> Duration {
+        self.ready_at - self.spawned_at
+    }
+}
+
+/// The two programs `dev` and `bench` start.
 #[derive(Debug)]
 pub struct Binaries {
     pub coordinator: PathBuf,
@@ -95,8 +130,25 @@ impl Procs {
         dir: &Path,
         ready_timeout: Duration,
     ) -> anyhow::Result<T> {
+        Ok(self.launch(name, program, args, dir, ready_timeout).await?.ready)
+    }
+
+    /// [`Procs::start`], also giving the child's pid and how long it took to be ready.
+    /// `name` must be unique among the children (it names the log file too).
+    pub async fn launch<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        dir: &Path,
+        ready_timeout: Duration,
+    ) -> anyhow::Result<Started<T>> {
+        if self.procs.iter().any(|p| p.name == name) {
+            bail!("a child named {name} was already started");
+        }
         let log = dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let spawned_at = Instant::now();
         let mut child = Command::new(program)
             .args(args)
             .current_dir(dir)
@@ -116,7 +168,27 @@ impl Procs {
             Ok(Err(e)) => bail!("{name}: reading its stdout: {e}"),
             Err(_) => bail!("{name} printed no ready line within {}s; see {}", ready_timeout.as_secs(), log.display()),
         };
-        serde_json::from_str(&line).with_context(|| format!("{name}: unexpected ready line `{line}`"))
+        let ready_at = Instant::now();
+        let ready = serde_json::from_str(&line).with_context(|| format!("{name}: unexpected ready line `{line}`"))?;
+        Ok(Started { ready, spawned_at, ready_at })
+    }
+
+    /// The pid of a child that is still running.
+    pub fn pid(&mut self, name: &str) -> Option<u32> {
+        let p = self.procs.iter_mut().find(|p| p.name == name)?;
+        if p.is_running() { p.child.id() } else { None }
+    }
+
+    /// SIGKILLs one child and reaps it (at once: SIGKILL cannot be ignored). A child that
+    /// already exited is not signalled, so its pid, which may be reused, is never hit.
+    pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let p = self.procs.iter_mut().find(|p| p.name == name).ok_or_else(|| anyhow!("no child named {name}"))?;
+        p.signal(Signal::SIGKILL);
+        tokio::time::timeout(Duration::from_secs(10), p.child.wait())
+            .await
+            .map_err(|_| anyhow!("{name} (pid {:?}) did not die within 10s of SIGKILL", p.child.id()))?
+            .with_context(|| format!("waiting for {name} to exit"))?;
+        Ok(())
     }
 
     /// Exit status and the tail of the log of a child that died, for the error message.

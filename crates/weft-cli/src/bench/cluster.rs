@@ -1,0 +1,324 @@
+//! The clusters benchmarks run on: BENCH.md's topology started from the binaries next to
+//! weftctl (one coordinator on 127.0.0.1:0 with a durable `--data-dir`, two one-slot
+//! workers), or a cluster someone else runs. Process handling is [`crate::procs`].
+use crate::procs::{Binaries, CoordinatorReady, Procs, Started, WorkerReady};
+use anyhow::{Context as _, bail};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use weft_client::Client;
+
+/// How long a child may take to print its ready line. Generous: a coordinator may reload
+/// a large store before it is ready, and debug builds start slowly.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long children get to stop after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// What clap says when the coordinator does not know a flag.
+const UNKNOWN_DATA_DIR: &str = "unexpected argument '--data-dir'";
+
+/// Starts clusters for trials. Knows whether the coordinator has a durable store.
+pub struct Launcher {
+    binaries: Binaries,
+    /// `None` until the first coordinator start has found out.
+    durable: Cell<Option<bool>>,
+    keep: bool,
+}
+
+impl Launcher {
+    pub fn new(binaries: Binaries, keep: bool) -> Self {
+        Launcher { binaries, durable: Cell::new(None), keep }
+    }
+
+    /// Whether coordinators run on a durable store (`--data-dir`); `None` before the first start.
+    pub fn durable(&self) -> Option<bool> {
+        self.durable.get()
+    }
+
+    /// A coordinator and `workers` one-slot workers, each ready (a worker prints its ready
+    /// line once registered, so the cluster can dispatch when this returns).
+    pub async fn start(&self, workers: u32) -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("weft-bench-").tempdir().context("creating a temporary directory")?;
+        let begun = Instant::now();
+        let mut cluster = Cluster {
+            dir,
+            keep: self.keep,
+            procs: Procs::default(),
+            coordinator_name: String::new(),
+            coordinator: None,
+            workers: Vec::new(),
+            started: 0,
+            durable: false,
+            coordinator_program: self.binaries.coordinator.clone(),
+            worker_program: self.binaries.worker.clone(),
+            startup: Duration::ZERO,
+        };
+        self.start_coordinator(&mut cluster).await?;
+        for _ in 0..workers {
+            cluster.add_worker().await?;
+        }
+        cluster.startup = begun.elapsed();
+        Ok(cluster)
+    }
+
+    async fn start_coordinator(&self, cluster: &mut Cluster) -> anyhow::Result<()> {
+        if self.durable.get() != Some(false) {
+            match cluster.start_coordinator(true).await {
+                Ok(()) => {
+                    self.durable.set(Some(true));
+                    return Ok(());
+                }
+                Err(e) if format!("{e:#}").contains(UNKNOWN_DATA_DIR) => {
+                    eprintln!(
+                        "warning: this weft-coordinator rejects --data-dir (it has no durable store yet): benchmarking \
+                         its in-memory state instead; these are not durable numbers, and `restart` has nothing to reload"
+                    );
+                    self.durable.set(Some(false));
+                    // The refused child has exited: start afresh under the same name.
+                    cluster.procs = Procs::default();
+                    cluster.started = 0;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        cluster.start_coordinator(false).await
+    }
+}
+
+/// A started cluster. Dropping it SIGKILLs every child; [`Cluster::stop`] stops them in order.
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    keep: bool,
+    procs: Procs,
+    coordinator_name: String,
+    coordinator: Option<Started<CoordinatorReady>>,
+    /// (child name, ready line) of every worker started, alive or not.
+    workers: Vec<(String, Started<WorkerReady>)>,
+    /// Coordinators started so far (names the next one).
+    started: u32,
+    durable: bool,
+    coordinator_program: PathBuf,
+    worker_program: PathBuf,
+    startup: Duration,
+}
+
+/// Memory of one process, from /proc/PID/status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident set size now.
+    pub rss: u64,
+    /// Peak resident set size (high water mark) since the process started.
+    pub peak: u64,
+}
+
+impl Cluster {
+    /// `127.0.0.1:PORT` of the current coordinator.
+    pub fn address(&self) -> &str {
+        self.coordinator.as_ref().map_or("", |c| c.ready.grpc.as_str())
+    }
+
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(self.address()).await?)
+    }
+
+    /// From the first spawn to the last worker's ready line.
+    pub fn startup(&self) -> Duration {
+        self.startup
+    }
+
+    /// Whether the coordinator keeps its state in a data directory.
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
+    /// When the current coordinator was spawned and when it printed its ready line.
+    pub fn coordinator_times(&self) -> Option<(Instant, Instant)> {
+        self.coordinator.as_ref().map(|c| (c.spawned_at, c.ready_at))
+    }
+
+    /// The worker's spawn-to-ready time, by worker id.
+    pub fn worker_spawn_to_ready(&self, worker_id: &str) -> Option<Duration> {
+        self.workers.iter().find(|(_, w)| w.ready.worker_id == worker_id).map(|(_, w)| w.spawn_to_ready())
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Bytes of the files in the data directory (0 without one).
+    pub fn data_dir_bytes(&self) -> u64 {
+        dir_bytes(&self.data_dir())
+    }
+
+    async fn start_coordinator(&mut self, durable: bool) -> anyhow::Result<()> {
+        self.started += 1;
+        let name = if self.started == 1 { "coordinator".to_string() } else { format!("coordinator-{}", self.started) };
+        let mut args: Vec<String> =
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"].map(String::from).to_vec();
+        if durable {
+            args.extend(["--data-dir".to_string(), self.data_dir().display().to_string()]);
+        }
+        let program = self.coordinator_program.clone();
+        let started = self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;
+        self.coordinator_name = name;
+        self.coordinator = Some(started);
+        self.durable = durable;
+        Ok(())
+    }
+
+    /// Starts one more one-slot worker on the current coordinator; returns its worker id.
+    pub async fn add_worker(&mut self) -> anyhow::Result<String> {
+        let name = format!("worker-{}", self.workers.len() + 1);
+        let args: Vec<String> = vec![
+            "--coordinator".into(),
+            format!("http://{}", self.address()),
+            "--name".into(),
+            name.clone(),
+            "--slots".into(),
+            "1".into(),
+        ];
+        let program = self.worker_program.clone();
+        let started: Started<WorkerReady> =
+            self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;
+        let id = started.ready.worker_id.clone();
+        self.workers.push((name, started));
+        Ok(id)
+    }
+
+    /// SIGKILLs the worker that printed `worker_id` in its ready line.
+    pub async fn kill_worker(&mut self, worker_id: &str) -> anyhow::Result<()> {
+        let Some((name, _)) = self.workers.iter().find(|(_, w)| w.ready.worker_id == worker_id) else {
+            bail!("worker {worker_id} is not one this benchmark started");
+        };
+        let name = name.clone();
+        self.procs.kill(&name).await
+    }
+
+    /// SIGKILLs the coordinator, then starts a new one on the same data directory (and
+    /// the same durability); returns once it printed its ready line. Workers are left as
+    /// they are (they would reconnect to the old address): start new ones.
+    pub async fn restart_coordinator(&mut self) -> anyhow::Result<()> {
+        let name = self.coordinator_name.clone();
+        self.procs.kill(&name).await?;
+        self.start_coordinator(self.durable).await
+    }
+
+    /// Memory of the current coordinator, if it runs.
+    pub fn coordinator_memory(&mut self) -> Option<Memory> {
+        let name = self.coordinator_name.clone();
+        self.procs.pid(&name).and_then(memory)
+    }
+
+    /// Memory of every worker still running, by name.
+    pub fn worker_memory(&mut self) -> Vec<(String, Memory)> {
+        let names: Vec<String> = self.workers.iter().map(|(n, _)| n.clone()).collect();
+        names.into_iter().filter_map(|n| self.procs.pid(&n).and_then(memory).map(|m| (n, m))).collect()
+    }
+
+    /// Stops the workers, then the coordinator; removes the directory unless asked to keep it.
+    pub async fn stop(mut self) {
+        self.procs.shutdown(STOP_GRACE).await;
+        if self.keep {
+            let path = std::mem::replace(&mut self.dir, tempfile::TempDir::new().expect("temp dir")).keep();
+            eprintln!("kept {}", path.display());
+        }
+    }
+}
+
+/// VmRSS and VmHWM of a process; `None` if it is gone or /proc is not there.
+pub fn memory(pid: u32) -> Option<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status(&status)
+}
+
+fn parse_status(status: &str) -> Option<Memory> {
+    let field = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        let kib: u64 = line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kib * 1024)
+    };
+    Some(Memory { rss: field("VmRSS:")?, peak: field("VmHWM:")? })
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory with a fake weft-coordinator (a shell script running `body`) and worker.
+    fn fake_binaries(body: &str) -> (tempfile::TempDir, Binaries) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for (name, script) in [(crate::procs::COORDINATOR, body), (crate::procs::WORKER, "exit 1")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let binaries = Binaries::locate(Some(dir.path())).unwrap();
+        (dir, binaries)
+    }
+
+    const READY: &str = r#"echo '{"grpc":"127.0.0.1:1","metrics":null}'; exec sleep 30"#;
+
+    fn coordinator(on_data_dir: &str) -> String {
+        format!(r#"for a in "$@"; do [ "$a" = --data-dir ] && {{ {on_data_dir}; }}; done; {READY}"#)
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_without_data_dir_is_used_in_memory_with_a_warning() {
+        let refuses = coordinator(r#"echo "error: unexpected argument '--data-dir' found" >&2; exit 2"#);
+        let (_bins, binaries) = fake_binaries(&refuses);
+        let launcher = Launcher::new(binaries, false);
+        assert_eq!(launcher.durable(), None);
+        for _ in 0..2 {
+            let cluster = launcher.start(0).await.unwrap();
+            assert!(!cluster.durable());
+            assert_eq!(cluster.address(), "127.0.0.1:1");
+            cluster.stop().await;
+            assert_eq!(launcher.durable(), Some(false));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_coordinator_with_data_dir_is_durable_and_its_other_errors_are_not_hidden() {
+        let (_bins, binaries) = fake_binaries(&coordinator("true"));
+        let launcher = Launcher::new(binaries, false);
+        let cluster = launcher.start(0).await.unwrap();
+        assert!(cluster.durable() && launcher.durable() == Some(true));
+        cluster.stop().await;
+
+        let broken = coordinator(r#"echo "weft-coordinator: --data-dir: store is corrupt" >&2; exit 1"#);
+        let (_bins, binaries) = fake_binaries(&broken);
+        let err = Launcher::new(binaries, false).start(0).await.err().expect("a broken store is an error");
+        assert!(format!("{err:#}").contains("store is corrupt"), "{err:#}");
+    }
+
+    #[test]
+    fn proc_status_gives_rss_and_peak() {
+        let status = "Name:\tweft-coordinator\nVmPeak:\t  200000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\n";
+        assert_eq!(parse_status(status), Some(Memory { rss: 40960 * 1024, peak: 51200 * 1024 }));
+        assert_eq!(parse_status("Name: x\n"), None);
+        let own = memory(std::process::id()).expect("our own /proc status");
+        assert!(own.rss > 0 && own.peak >= own.rss);
+    }
+
+    #[test]
+    fn data_dir_size_adds_up_nested_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b"), [0u8; 20]).unwrap();
+        assert_eq!(dir_bytes(dir.path()), 120);
+        assert_eq!(dir_bytes(&dir.path().join("missing")), 0);
+    }
+}

@@ -1,0 +1,352 @@
+//! `weftctl bench`: BENCH.md's scenarios, timed on the client's clock with `Instant`.
+//!
+//! - [`throughput`] S1, [`latency`] S2, [`dags`] S3 and S4, [`failover`] S5,
+//!   [`memory`] and [`restart`]: one function per scenario returning one [`report::Trial`].
+//! - [`workload`]: the specs they submit and how runs are followed to their end.
+//! - [`cluster`]: BENCH.md's topology started from the binaries (for `--start-cluster`).
+//! - [`report`]: medians and spreads over repeats, the table and the JSON lines.
+//!
+//! With `--start-cluster` every repeat gets a fresh cluster, so repeats do not see each
+//! other's leftovers and peak memory belongs to one repeat; start-up is reported, not timed.
+//! Without it s1–s4 run on the cluster at `--coordinator`, and the scenarios that must
+//! kill or restart processes are skipped with a note.
+mod cluster;
+mod dags;
+mod failover;
+mod latency;
+mod memory;
+mod report;
+mod restart;
+mod throughput;
+mod workload;
+
+use crate::cli::{BenchArgs, BenchScenario, BenchSize};
+use crate::commands::Context;
+use crate::exit;
+use crate::follow::interrupted;
+use crate::output::{OutputFormat, out, print_json_line};
+use crate::procs::Binaries;
+use cluster::{Cluster, Launcher};
+use report::{ScenarioReport, Trial};
+use serde_json::json;
+use std::time::Duration;
+use weft_client::Client;
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// Warm-up round trips before S2's timed ones (reported in its parameters).
+const S2_WARMUP: usize = 10;
+/// Tasks per run when filling a coordinator for `memory` and `restart`.
+const BULK_RUN_SIZE: usize = 10_000;
+
+/// The sizes of every scenario.
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    s1_tasks: usize,
+    s2_trips: usize,
+    s3_chains: usize,
+    s3_len: usize,
+    s4_width: usize,
+    s5_sleep: Duration,
+    s5_kill_after: Duration,
+    memory_tasks: usize,
+    restart_tasks: usize,
+    /// Longest any one repeat may take.
+    trial_limit: Duration,
+}
+
+impl Sizes {
+    fn of(size: BenchSize) -> Sizes {
+        match size {
+            BenchSize::Full => Sizes {
+                s1_tasks: 20_000,
+                s2_trips: 1_000,
+                s3_chains: 200,
+                s3_len: 10,
+                s4_width: 1_000,
+                s5_sleep: Duration::from_secs(5),
+                s5_kill_after: Duration::from_secs(1),
+                memory_tasks: 1_000_000,
+                restart_tasks: 100_000,
+                trial_limit: Duration::from_secs(15 * 60),
+            },
+            BenchSize::Small => Sizes {
+                s1_tasks: 500,
+                s2_trips: 50,
+                s3_chains: 20,
+                s3_len: 10,
+                s4_width: 100,
+                s5_sleep: Duration::from_secs(2),
+                s5_kill_after: Duration::from_millis(500),
+                memory_tasks: 20_000,
+                restart_tasks: 2_000,
+                trial_limit: Duration::from_secs(120),
+            },
+        }
+    }
+}
+
+/// The scenarios to run, in order, each once.
+fn selected(asked: &[BenchScenario]) -> Vec<BenchScenario> {
+    use BenchScenario::*;
+    let mut out = Vec::new();
+    for s in asked {
+        let expanded: &[BenchScenario] =
+            if *s == All { &[S1, S2, S3, S4, S5, Memory, Restart] } else { std::slice::from_ref(s) };
+        for s in expanded {
+            if !out.contains(s) {
+                out.push(*s);
+            }
+        }
+    }
+    out
+}
+
+/// Where a repeat of s1–s4 runs.
+enum Site<'a> {
+    Running(&'a str),
+    Start(&'a Launcher),
+}
+
+/// A client on the site, and the cluster if this repeat started one.
+struct Session {
+    client: Client,
+    cluster: Option<Cluster>,
+}
+
+impl Session {
+    async fn open(site: &Site<'_>) -> anyhow::Result<Session> {
+        match site {
+            Site::Running(address) => Ok(Session { client: Client::connect(address).await?, cluster: None }),
+            Site::Start(launcher) => {
+                let cluster = launcher.start(2).await?;
+                Ok(Session { client: cluster.client().await?, cluster: Some(cluster) })
+            }
+        }
+    }
+
+    /// Adds what the cluster's processes say (start-up, peak memory), then stops it.
+    async fn close(self, trial: &mut Trial, with_memory: bool) {
+        let Some(mut cluster) = self.cluster else { return };
+        trial.metric("cluster_start_s", cluster.startup().as_secs_f64(), "s");
+        if with_memory {
+            if let Some(m) = cluster.coordinator_memory() {
+                trial.metric("coordinator_peak_rss_mib", m.peak as f64 / MIB, "MiB");
+            }
+            let workers = cluster.worker_memory();
+            if let Some(peak) = workers.iter().map(|(_, m)| m.peak).max() {
+                trial.metric("worker_peak_rss_mib", peak as f64 / MIB, "MiB");
+            }
+        }
+        cluster.stop().await;
+    }
+}
+
+pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
+    let sizes = Sizes::of(args.size);
+    let launcher = match args.start_cluster {
+        true => Some(Launcher::new(Binaries::locate(args.bin_dir.as_deref())?, args.keep)),
+        false => {
+            // Fail early, with the usual hint, when nothing listens there.
+            Client::connect(&ctx.coordinator).await?;
+            None
+        }
+    };
+    let site = match &launcher {
+        Some(launcher) => Site::Start(launcher),
+        None => Site::Running(&ctx.coordinator),
+    };
+    let mut reports = Vec::new();
+    for scenario in selected(&args.scenarios) {
+        let report = tokio::select! {
+            report = run_scenario(scenario, &args, &sizes, &site, launcher.as_ref()) => report,
+            () = interrupted() => {
+                // Dropping the scenario's future kills the clusters it started.
+                eprintln!("\ninterrupted");
+                return Ok(exit::INTERRUPTED);
+            }
+        };
+        if ctx.output == OutputFormat::Json {
+            print_json_line(&report.to_json())?;
+        }
+        reports.push(report);
+    }
+    if ctx.output == OutputFormat::Table {
+        let mut text = report::table(&reports).render();
+        for r in &reports {
+            for note in r.notes.iter().chain(&r.errors) {
+                text.push_str(&format!("{}: {note}\n", r.id));
+            }
+        }
+        out(&text)?;
+    }
+    let failed = reports.iter().any(|r| !r.errors.is_empty());
+    Ok(if failed { exit::FAILED } else { exit::OK })
+}
+
+async fn run_scenario(
+    scenario: BenchScenario,
+    args: &BenchArgs,
+    sizes: &Sizes,
+    site: &Site<'_>,
+    launcher: Option<&Launcher>,
+) -> ScenarioReport {
+    let (id, title, params) = describe(scenario, args, sizes);
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut report = ScenarioReport::new(id, title, params, serde_json::Value::Null);
+    let needs_cluster = matches!(scenario, BenchScenario::S5 | BenchScenario::Memory | BenchScenario::Restart);
+    if needs_cluster && launcher.is_none() {
+        report.skipped = Some("needs --start-cluster: it kills or restarts processes it started".into());
+        eprintln!("{id}: skipped (needs --start-cluster)");
+    } else {
+        for i in 1..=args.repeat {
+            eprintln!("{id} {i}/{}: {title}", args.repeat);
+            let trial = tokio::time::timeout(sizes.trial_limit, trial(scenario, args, sizes, site, launcher)).await;
+            match trial {
+                Ok(Ok(trial)) => {
+                    eprintln!("{id} {i}/{}: {}", args.repeat, trial.summary());
+                    report.trials.push(trial);
+                }
+                Ok(Err(e)) => {
+                    eprintln!("{id} {i}/{}: failed: {e:#}", args.repeat);
+                    report.errors.push(format!("repeat {i}: {e:#}"));
+                }
+                Err(_) => {
+                    let e = format!("repeat {i}: did not finish within {}s", sizes.trial_limit.as_secs());
+                    eprintln!("{id} {i}/{}: {e}", args.repeat);
+                    report.errors.push(e);
+                }
+            }
+        }
+    }
+    let durable = launcher.and_then(Launcher::durable);
+    if durable == Some(false) {
+        report.note("the coordinator has no --data-dir yet: measured on its in-memory state, not durable");
+    }
+    if launcher.is_none() && scenario == BenchScenario::S1 {
+        report.note("peak RSS needs --start-cluster (the bench reads /proc/PID/status of processes it started)");
+    }
+    if scenario == BenchScenario::S5 && report.skipped.is_none() {
+        report.note(format!(
+            "coordinator defaults: --lease-timeout {} --heartbeat-interval {}",
+            failover::LEASE_TIMEOUT,
+            failover::HEARTBEAT_INTERVAL
+        ));
+    }
+    if scenario == BenchScenario::Restart && durable == Some(false) {
+        report.note("without a durable store the restarted coordinator is empty: no dispatch to measure");
+    }
+    report.env = json!({
+        "cluster": match site {
+            Site::Running(address) => format!("running at {address}"),
+            Site::Start(_) => "started per repeat: 1 coordinator + 2 workers x 1 slot on 127.0.0.1".to_string(),
+        },
+        "durable": durable,
+        "weftctl_build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "loadavg_at_start": loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    });
+    report
+}
+
+/// The scenario's id, title and parameters.
+fn describe(scenario: BenchScenario, args: &BenchArgs, s: &Sizes) -> (&'static str, &'static str, serde_json::Value) {
+    match scenario {
+        BenchScenario::S1 => (
+            "s1",
+            "independent no-op tasks, submitted at once, until every result",
+            json!({"tasks": s.s1_tasks, "tasks_per_run": (args.s1_run_size as usize).min(s.s1_tasks),
+                   "batching": "runs of tasks_per_run independent tasks, every StartRun issued at once, each run watched"}),
+        ),
+        BenchScenario::S2 => (
+            "s2",
+            "sequential round trips of a one-task run (StartRun, WatchRun to the end)",
+            json!({"trips": s.s2_trips, "warmup_trips": S2_WARMUP}),
+        ),
+        BenchScenario::S3 => (
+            "s3",
+            "chains of no-op tasks, all started at once",
+            json!({"chains": s.s3_chains, "chain_length": s.s3_len, "submitted_as": "one run per chain"}),
+        ),
+        BenchScenario::S4 => {
+            ("s4", "one workflow: 1 task, then parallel tasks, then 1 join", json!({"width": s.s4_width}))
+        }
+        BenchScenario::S5 => (
+            "s5",
+            "SIGKILL the worker running a sleep task; the other worker is alive",
+            json!({"sleep_s": s.s5_sleep.as_secs_f64(), "kill_after_running_s": s.s5_kill_after.as_secs_f64(),
+                   "lease_timeout": failover::LEASE_TIMEOUT, "heartbeat_interval": failover::HEARTBEAT_INTERVAL}),
+        ),
+        BenchScenario::Memory => (
+            "memory",
+            "coordinator memory with queued tasks and no worker",
+            json!({"tasks": s.memory_tasks, "tasks_per_run": BULK_RUN_SIZE.min(s.memory_tasks)}),
+        ),
+        BenchScenario::Restart => (
+            "restart",
+            "restart a coordinator whose store holds unfinished tasks",
+            json!({"tasks": s.restart_tasks, "tasks_per_run": BULK_RUN_SIZE.min(s.restart_tasks)}),
+        ),
+        BenchScenario::All => ("all", "every scenario", serde_json::Value::Null),
+    }
+}
+
+/// One repeat of one scenario.
+async fn trial(
+    scenario: BenchScenario,
+    args: &BenchArgs,
+    s: &Sizes,
+    site: &Site<'_>,
+    launcher: Option<&Launcher>,
+) -> anyhow::Result<Trial> {
+    let launcher = || launcher.ok_or_else(|| anyhow::anyhow!("this scenario needs --start-cluster"));
+    let session = match scenario {
+        BenchScenario::S5 => return failover::s5(launcher()?, s.s5_sleep, s.s5_kill_after).await,
+        BenchScenario::Memory => return memory::memory(launcher()?, s.memory_tasks, BULK_RUN_SIZE).await,
+        BenchScenario::Restart => return restart::restart(launcher()?, s.restart_tasks, BULK_RUN_SIZE).await,
+        _ => Session::open(site).await?,
+    };
+    let client = session.client.clone();
+    let result = match scenario {
+        BenchScenario::S1 => throughput::s1(&client, s.s1_tasks, args.s1_run_size as usize).await,
+        BenchScenario::S2 => latency::s2(&client, s.s2_trips, S2_WARMUP).await,
+        BenchScenario::S3 => dags::s3(&client, s.s3_chains, s.s3_len).await,
+        BenchScenario::S4 => dags::s4(&client, s.s4_width).await,
+        _ => unreachable!("handled above"),
+    };
+    match result {
+        Ok(mut trial) => {
+            session.close(&mut trial, scenario == BenchScenario::S1).await;
+            Ok(trial)
+        }
+        Err(e) => {
+            session.close(&mut Trial::default(), false).await;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BenchScenario::*;
+
+    #[test]
+    fn all_expands_in_order_without_repeats() {
+        assert_eq!(selected(&[All]), [S1, S2, S3, S4, S5, Memory, Restart]);
+        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S3, S4, S5, Memory, Restart]);
+        assert_eq!(selected(&[Restart, S1]), [Restart, S1]);
+    }
+
+    #[test]
+    fn small_is_smaller_everywhere() {
+        let (full, small) = (Sizes::of(BenchSize::Full), Sizes::of(BenchSize::Small));
+        assert_eq!(
+            (full.s1_tasks, full.s2_trips, full.s3_chains * full.s3_len, full.s4_width),
+            (20_000, 1_000, 2_000, 1_000)
+        );
+        assert_eq!((full.memory_tasks, full.restart_tasks), (1_000_000, 100_000));
+        assert!(small.s1_tasks < full.s1_tasks && small.s2_trips < full.s2_trips && small.s4_width < full.s4_width);
+        assert!(small.memory_tasks < full.memory_tasks && small.restart_tasks < full.restart_tasks);
+        assert!(small.s5_sleep < full.s5_sleep);
+    }
+}

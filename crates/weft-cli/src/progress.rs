@@ -153,7 +153,7 @@ impl RunProgress {
                 self.outcome = Some(status);
                 return Change::Finished(status);
             }
-            K::RunStarted | K::Unspecified => return Change::None,
+            K::RunStarted | K::RunCompensating | K::Unspecified => return Change::None,
         };
         if event.task.is_empty() {
             return Change::None;

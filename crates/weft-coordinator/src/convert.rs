@@ -88,6 +88,7 @@ fn event_kind_to_pb(k: EventKind) -> pb::EventKind {
         EventKind::RunSucceeded => pb::EventKind::RunSucceeded,
         EventKind::RunFailed => pb::EventKind::RunFailed,
         EventKind::RunCancelled => pb::EventKind::RunCancelled,
+        EventKind::RunCompensating => pb::EventKind::RunCompensating,
     }
 }
 
@@ -144,9 +145,14 @@ pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
             .map(|(wp, wr)| pb::WorkflowRun {
                 name: wp.name.to_string(),
                 status: run_status_to_pb(wr.status) as i32,
+                // The workflow's own tasks, then its compensation tasks.
                 tasks: wp
                     .tasks
                     .clone()
+                    .chain((0..run.plan.tasks.len() as u32).filter(|&i| {
+                        let tp = &run.plan.tasks[i as usize];
+                        tp.compensates.is_some() && run.plan.workflows[tp.workflow as usize].name == wp.name
+                    }))
                     .map(|i| {
                         let tp = &run.plan.tasks[i as usize];
                         let t = &run.tasks[i as usize];
@@ -191,6 +197,7 @@ pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
         tasks_succeeded: run.count(TaskState::Succeeded) as u32,
         tasks_failed: run.count(TaskState::Failed) as u32,
         input_json: run.input_json.to_string(),
+        compensated: run.compensated,
     }
 }
 

@@ -42,8 +42,12 @@ impl Engine {
         let run = self.runs.get_mut(&r.run).expect("queued tasks belong to live runs");
         let plan = run.plan.clone();
         let tp = &plan.tasks[r.task as usize];
-        let inputs = tp
-            .deps
+        // A compensation gets the result of the task it undoes; others their dependencies'.
+        let sources: Vec<u32> = match tp.compensates {
+            Some(original) => vec![original],
+            None => tp.deps.clone(),
+        };
+        let inputs = sources
             .iter()
             .map(|&d| {
                 let result = run.tasks[d as usize].result.clone().unwrap_or_else(|| Arc::from("null"));
@@ -65,6 +69,10 @@ impl Engine {
             attempt: t.attempt,
         };
         self.workers.get_mut(&worker).expect("candidate exists").attempts.insert(r);
+        if let Some(timeout) = tp.timeout_ms {
+            let at = now + timeout as Millis + self.timeout_grace();
+            self.set_timer(at, crate::timers::Timer::AttemptTimeout(r, attempt.attempt));
+        }
         self.record(r.run, Some(r.task), EventKind::TaskAssigned, String::new(), now);
         let assignment = Assignment {
             attempt,

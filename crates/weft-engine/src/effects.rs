@@ -38,10 +38,12 @@ pub enum EventKind {
     RunSucceeded,
     RunFailed,
     RunCancelled,
+    /// A workflow failed and compensations start.
+    RunCompensating,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 11] = [
+    const ALL: [EventKind; 12] = [
         EventKind::RunStarted,
         EventKind::TaskReady,
         EventKind::TaskAssigned,
@@ -53,6 +55,7 @@ impl EventKind {
         EventKind::RunSucceeded,
         EventKind::RunFailed,
         EventKind::RunCancelled,
+        EventKind::RunCompensating,
     ];
 
     /// A stable number for storage (1-based, in declaration order; never reorder).

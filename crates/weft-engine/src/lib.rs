@@ -20,6 +20,7 @@ pub mod query;
 pub mod reports;
 pub mod restore;
 mod runs;
+mod timers;
 pub mod types;
 pub mod workers;
 
@@ -70,8 +71,8 @@ pub struct Engine {
     pub(crate) definitions: BTreeMap<Arc<str>, Vec<Definition>>,
     pub(crate) workers: BTreeMap<WorkerId, Worker>,
     pub(crate) sched: Scheduler<TaskRef>,
-    /// Tasks waiting out a retry backoff, by due time.
-    pub(crate) retries: BTreeSet<(Millis, TaskRef)>,
+    /// Timers by due time (see `timers`).
+    pub(crate) timers: BTreeSet<(Millis, timers::Timer)>,
     /// Kinds some worker has advertised; built-in kinds are always known.
     pub(crate) known_kinds: BTreeSet<Arc<str>>,
     pub(crate) running_runs: usize,
@@ -87,7 +88,7 @@ impl Engine {
             idempotency: HashMap::new(),
             definitions: BTreeMap::new(),
             workers: BTreeMap::new(),
-            retries: BTreeSet::new(),
+            timers: BTreeSet::new(),
             known_kinds: BTreeSet::new(),
             running_runs: 0,
             effects: Vec::new(),
@@ -107,16 +108,17 @@ impl Engine {
         self.effects.push(effect);
     }
 
-    /// Advances timers: due retries become ready, silent workers become suspect or dead.
+    /// Advances time: due timers fire (retries, timeouts, deadlines), silent workers become
+    /// suspect or dead.
     pub fn tick(&mut self, now: Millis) {
-        self.release_due_retries(now);
+        self.fire_timers(now);
         self.check_leases(now);
         self.schedule(now);
     }
 
     /// The earliest time at which [`Engine::tick`] has something to do.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let retry = self.retries.first().map(|(at, _)| *at);
+        let retry = self.timers.first().map(|(at, _)| *at);
         let lease = self.workers.values().filter_map(|w| self.liveness_deadline(w)).min();
         match (retry, lease) {
             (Some(a), Some(b)) => Some(a.min(b)),

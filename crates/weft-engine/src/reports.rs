@@ -101,7 +101,7 @@ impl Engine {
             self.fail_task(r, error, now);
             return;
         }
-        let delay = if immediate { 0 } else { policy.backoff_ms(t.attempt + 1) };
+        let delay = if immediate { 0 } else { policy.backoff_ms(t.attempt + 1, crate::timers::spread(r, t.attempt)) };
         let detail =
             format!("attempt {} failed: {}; attempt {} in {delay} ms", t.attempt, error.message, t.attempt + 1);
         t.error = Some(error);
@@ -112,21 +112,7 @@ impl Engine {
         } else {
             let at = now + delay as Millis;
             self.runs.get_mut(&r.run).expect("exists").tasks[r.task as usize].retry_at = Some(at);
-            self.retries.insert((at, r));
-        }
-    }
-
-    pub(crate) fn release_due_retries(&mut self, now: Millis) {
-        while let Some(&(at, r)) = self.retries.first() {
-            if at > now {
-                break;
-            }
-            self.retries.pop_first();
-            let still_waiting =
-                self.runs.get(&r.run).is_some_and(|run| run.tasks[r.task as usize].retry_at == Some(at));
-            if still_waiting {
-                self.make_ready(r, now);
-            }
+            self.set_timer(at, crate::timers::Timer::Retry(r));
         }
     }
 }

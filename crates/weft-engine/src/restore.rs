@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use weft_model::{Millis, ProcessPlan, RunId, RunStatus, TaskState, WorkerId};
 
+use crate::timers::Timer;
 use crate::types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkflowRun};
 use crate::{Engine, RunEvent};
 
@@ -93,7 +94,8 @@ impl Engine {
             // stored as dispatchable may have been sent out as attempt n+1 just before the
             // crash. Skip that number: an attempt number (the fencing token) is never reused.
             let t = &mut tasks[i];
-            let dispatchable = t.state == TaskState::Ready || (t.state == TaskState::Pending && t.waiting_on == 0);
+            let dispatchable = t.state == TaskState::Ready
+                || (t.state == TaskState::Pending && t.waiting_on == 0 && tp.compensates.is_none());
             if running && dispatchable {
                 t.attempt += 1;
             }
@@ -128,13 +130,15 @@ impl Engine {
                 let r = TaskRef { run: id, task: i as u32 };
                 match (t.state, t.retry_at, t.worker) {
                     (TaskState::Ready, Some(at), _) => {
-                        self.retries.insert((at, r));
+                        self.set_timer(at, crate::timers::Timer::Retry(r));
                     }
                     (TaskState::Ready, None, _) => ready.push((t.ready_at.unwrap_or(0), i as u32)),
                     (TaskState::Assigned | TaskState::Running, _, Some(w)) => {
                         self.placeholder(w, now).insert(r);
                     }
-                    (TaskState::Pending, _, _) if t.waiting_on == 0 => newly_ready.push(i as u32),
+                    (TaskState::Pending, _, _) if t.waiting_on == 0 && plan.tasks[i].compensates.is_none() => {
+                        newly_ready.push(i as u32)
+                    }
                     _ => {}
                 };
             }
@@ -154,8 +158,13 @@ impl Engine {
                 tasks,
                 workflows,
                 events: r.events,
+                compensations: Default::default(),
+                compensated: false,
             },
         );
+        if running {
+            self.restore_timers_and_compensations(id, now);
+        }
         // Oldest first, so waiting tasks keep their place among equals.
         ready.sort();
         for (_, i) in ready {
@@ -179,6 +188,67 @@ impl Engine {
         for i in orphans {
             let r = TaskRef { run: id, task: i };
             self.retry_or_fail(r, TaskError { message: "attempt had no worker".into(), retryable: true }, true, now);
+        }
+    }
+
+    /// Timers of a restored running run (its deadline, queue and attempt timeouts) and the
+    /// compensations still to run if a workflow had failed.
+    fn restore_timers_and_compensations(&mut self, id: RunId, now: Millis) {
+        let run = &self.runs[&id];
+        let plan = run.plan.clone();
+        let mut timers = Vec::new();
+        if let Some(deadline) = plan.deadline_ms {
+            timers.push((run.created_at + deadline as Millis, Timer::RunDeadline(id)));
+        }
+        for (i, (tp, t)) in plan.tasks.iter().zip(&run.tasks).enumerate() {
+            let r = TaskRef { run: id, task: i as u32 };
+            match (t.state, tp.queue_timeout_ms, tp.timeout_ms) {
+                (TaskState::Ready, Some(limit), _) if t.ticket.is_some() => {
+                    let since = t.ready_at.unwrap_or(now);
+                    timers.push((since + limit as Millis, Timer::QueueTimeout(r, since)));
+                }
+                (TaskState::Assigned | TaskState::Running, _, Some(timeout)) => {
+                    timers.push((now + timeout as Millis + self.timeout_grace(), Timer::AttemptTimeout(r, t.attempt)));
+                }
+                _ => {}
+            }
+        }
+        for (at, timer) in timers {
+            self.set_timer(at, timer);
+        }
+        // Compensations: of the succeeded tasks of failed or cancelled workflows, those whose
+        // compensation has not started yet, latest-finished first.
+        let run = self.runs.get_mut(&id).expect("restored");
+        let undone: Vec<usize> = (0..plan.workflows.len())
+            .filter(|&w| run.workflows[w].status.is_final() && run.workflows[w].status != RunStatus::Succeeded)
+            .collect();
+        let mut pending: Vec<(Millis, u32)> = undone
+            .iter()
+            .flat_map(|&w| plan.workflows[w].tasks.clone())
+            .filter_map(|i| {
+                let comp = plan.tasks[i as usize].compensation?;
+                let (t, c) = (&run.tasks[i as usize], &run.tasks[comp as usize]);
+                (t.state == TaskState::Succeeded && c.state == TaskState::Pending)
+                    .then(|| (t.finished_at.unwrap_or(0), comp))
+            })
+            .collect();
+        let started =
+            plan.tasks.iter().zip(&run.tasks).any(|(tp, t)| tp.compensates.is_some() && t.state != TaskState::Pending);
+        run.compensated = started || run.events.iter().any(|e| e.kind == crate::EventKind::RunCompensating);
+        if pending.is_empty() {
+            return;
+        }
+        pending.sort_by(|a, b| b.cmp(a));
+        for &(_, comp) in &pending {
+            // It may have been sent out just before the crash: never reuse its number.
+            run.tasks[comp as usize].attempt += 1;
+        }
+        run.compensations.extend(pending.iter().map(|(_, comp)| *comp));
+        let active = plan.tasks.iter().zip(&run.tasks).any(|(tp, t)| {
+            tp.compensates.is_some() && matches!(t.state, TaskState::Ready | TaskState::Assigned | TaskState::Running)
+        });
+        if !active && let Some(next) = run.compensations.pop_front() {
+            self.make_ready(TaskRef { run: id, task: next }, now);
         }
     }
 

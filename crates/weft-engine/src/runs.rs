@@ -6,6 +6,7 @@ use weft_model::{
     FailurePolicy, Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, ValidationError, validate_process,
 };
 
+use crate::timers::Timer;
 use crate::types::{Definition, Run, TaskError, TaskRef, TaskRun, WorkflowRun};
 use crate::{Effect, Engine, Error, EventKind, RunEvent};
 
@@ -109,8 +110,13 @@ impl Engine {
             .map(|w| WorkflowRun { status: RunStatus::Running, unfinished: w.tasks.len() as u32 })
             .collect();
         let id = req.id;
-        let roots: Vec<u32> =
-            (0..plan.tasks.len() as u32).filter(|&i| plan.tasks[i as usize].deps.is_empty()).collect();
+        // Compensation tasks have no dependencies but start only when their workflow fails.
+        let roots: Vec<u32> = (0..plan.tasks.len() as u32)
+            .filter(|&i| plan.tasks[i as usize].deps.is_empty() && plan.tasks[i as usize].compensates.is_none())
+            .collect();
+        if let Some(deadline) = plan.deadline_ms {
+            self.set_timer(now + deadline as Millis, Timer::RunDeadline(id));
+        }
         self.runs.insert(
             id,
             Run {
@@ -126,6 +132,8 @@ impl Engine {
                 tasks,
                 workflows,
                 events: Vec::new(),
+                compensations: Default::default(),
+                compensated: false,
             },
         );
         if let Some(key) = req.idempotency_key {
@@ -156,20 +164,28 @@ impl Engine {
         if run.status.is_final() {
             return Err(Error::FailedPrecondition(format!("run {id} has already ended as {:?}", run.status)));
         }
-        let reason = if reason.is_empty() { "cancelled by request".to_string() } else { reason.to_string() };
+        let reason = if reason.is_empty() { "cancelled by request" } else { reason };
+        self.end_run(id, RunStatus::Cancelled, reason, now);
+        Ok(())
+    }
+
+    /// Ends a running run now: every unfinished task (compensations included) is cancelled
+    /// and running attempts are told to stop.
+    pub(crate) fn end_run(&mut self, id: RunId, status: RunStatus, reason: &str, now: Millis) {
+        let Some(run) = self.runs.get(&id) else { return };
         let n = run.tasks.len() as u32;
         for task in 0..n {
-            self.cancel_task(TaskRef { run: id, task }, &reason, now);
+            self.cancel_task(TaskRef { run: id, task }, reason, now);
         }
         let run = self.runs.get_mut(&id).expect("checked above");
+        run.compensations.clear();
         for w in &mut run.workflows {
             if w.status == RunStatus::Running {
                 w.status = RunStatus::Cancelled;
             }
         }
-        self.finish_run(id, RunStatus::Cancelled, reason, now);
+        self.finish_run(id, status, reason.to_string(), now);
         self.schedule(now);
-        Ok(())
     }
 
     /// Appends an event to the run's history and publishes it.
@@ -202,6 +218,9 @@ impl Engine {
         let Some(run) = self.runs.get_mut(&r.run) else { return };
         let plan = &run.plan.tasks[r.task as usize];
         let ticket = self.sched.queues.push(&plan.queue, &plan.kind, plan.priority, r);
+        if let Some(limit) = plan.queue_timeout_ms {
+            self.timers.insert((now + limit as Millis, Timer::QueueTimeout(r, now)));
+        }
         let t = &mut run.tasks[r.task as usize];
         t.state = TaskState::Ready;
         t.ready_at = Some(now);
@@ -220,9 +239,8 @@ impl Engine {
         if let Some(ticket) = t.ticket.take() {
             self.sched.queues.remove(&ticket);
         }
-        if let Some(at) = t.retry_at.take() {
-            self.retries.remove(&(at, r));
-        }
+        // A pending retry timer finds `retry_at` cleared and does nothing.
+        t.retry_at = None;
         let was_active = t.state.is_active();
         t.state = TaskState::Cancelled;
         t.finished_at = Some(now);
@@ -237,7 +255,8 @@ impl Engine {
     }
 
     /// A task's last attempt failed: its workflow fails, and by the failure policy the
-    /// rest of the run is cancelled or left to finish.
+    /// rest of the run is cancelled or left to finish. The compensations of what had
+    /// succeeded in the failed (and cancelled) workflows then run, latest-finished first.
     pub(crate) fn fail_task(&mut self, r: TaskRef, error: TaskError, now: Millis) {
         let Some(run) = self.runs.get_mut(&r.run) else { return };
         let plan = run.plan.clone();
@@ -248,10 +267,17 @@ impl Engine {
         t.error = Some(error.clone());
         self.record(r.run, Some(r.task), EventKind::TaskFailed, error.message.clone(), now);
 
-        let wi = plan.tasks[r.task as usize].workflow;
+        let tp = &plan.tasks[r.task as usize];
+        if tp.compensates.is_some() {
+            // A compensation that failed for good: say so, and go on undoing the rest.
+            let run = self.runs.get_mut(&r.run).expect("exists");
+            run.reason.push_str(&format!("; compensation `{}` failed: {}", tp.name, error.message));
+            self.next_compensation(r.run, now);
+            return;
+        }
+        let wi = tp.workflow;
         let wf_name = plan.workflows[wi as usize].name.clone();
-        let task_name = plan.tasks[r.task as usize].name.clone();
-        let reason = format!("workflow `{wf_name}` failed: task `{task_name}` attempt {attempt}: {}", error.message);
+        let reason = format!("workflow `{wf_name}` failed: task `{}` attempt {attempt}: {}", tp.name, error.message);
         // The workflow's other tasks can no longer all succeed.
         for task in plan.workflows[wi as usize].tasks.clone() {
             self.cancel_task(TaskRef { run: r.run, task }, &format!("workflow `{wf_name}` failed"), now);
@@ -262,6 +288,7 @@ impl Engine {
         if run.reason.is_empty() {
             run.reason = reason;
         }
+        let mut undone = vec![wi];
         if fail_fast {
             for (other, w) in plan.workflows.iter().enumerate() {
                 if other as u32 == wi || self.runs[&r.run].workflows[other].status != RunStatus::Running {
@@ -271,9 +298,55 @@ impl Engine {
                     self.cancel_task(TaskRef { run: r.run, task }, "a sibling workflow failed (fail fast)", now);
                 }
                 self.runs.get_mut(&r.run).expect("exists").workflows[other].status = RunStatus::Cancelled;
+                undone.push(other as u32);
             }
         }
+        self.queue_compensations(r.run, &undone, now);
         self.maybe_finish_run(r.run, now);
+    }
+
+    /// Queues the compensations of the succeeded tasks of `workflows`, latest-finished first,
+    /// and starts the first if none is running.
+    fn queue_compensations(&mut self, id: RunId, workflows: &[u32], now: Millis) {
+        let Some(run) = self.runs.get_mut(&id) else { return };
+        let plan = run.plan.clone();
+        let mut done: Vec<(Millis, u32, u32)> = workflows
+            .iter()
+            .flat_map(|&wi| plan.workflows[wi as usize].tasks.clone())
+            .filter_map(|i| {
+                let comp = plan.tasks[i as usize].compensation?;
+                let t = &run.tasks[i as usize];
+                (t.state == TaskState::Succeeded).then(|| (t.finished_at.unwrap_or(0), i, comp))
+            })
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        done.sort_by(|a, b| b.cmp(a));
+        let idle = run.compensations.is_empty()
+            && !plan.tasks.iter().enumerate().any(|(i, tp)| {
+                tp.compensates.is_some()
+                    && matches!(run.tasks[i].state, TaskState::Ready | TaskState::Assigned | TaskState::Running)
+            });
+        run.compensations.extend(done.iter().map(|(_, _, comp)| *comp));
+        let first_time = !run.compensated;
+        run.compensated = true;
+        if first_time {
+            let names: Vec<&str> = done.iter().map(|(_, i, _)| &*plan.tasks[*i as usize].name).collect();
+            self.record(id, None, EventKind::RunCompensating, format!("undoing {}", names.join(", ")), now);
+        }
+        if idle {
+            self.next_compensation(id, now);
+        }
+    }
+
+    /// Starts the next queued compensation, or ends the run if none is left.
+    fn next_compensation(&mut self, id: RunId, now: Millis) {
+        let Some(run) = self.runs.get_mut(&id) else { return };
+        match run.compensations.pop_front() {
+            Some(comp) => self.make_ready(TaskRef { run: id, task: comp }, now),
+            None => self.maybe_finish_run(id, now),
+        }
     }
 
     /// A task succeeded: its dependents may become ready, its workflow and run may finish.
@@ -285,6 +358,10 @@ impl Engine {
         t.finished_at = Some(now);
         t.result = Some(result);
         self.record(r.run, Some(r.task), EventKind::TaskSucceeded, String::new(), now);
+        if plan.tasks[r.task as usize].compensates.is_some() {
+            self.next_compensation(r.run, now);
+            return;
+        }
         let run = self.runs.get_mut(&r.run).expect("exists");
         let wi = plan.tasks[r.task as usize].workflow as usize;
         run.workflows[wi].unfinished -= 1;
@@ -311,7 +388,17 @@ impl Engine {
         if run.status.is_final() || run.workflows.iter().any(|w| w.status == RunStatus::Running) {
             return;
         }
-        let status = if run.workflows.iter().any(|w| w.status == RunStatus::Failed) {
+        let compensating = !run.compensations.is_empty()
+            || run
+                .plan
+                .tasks
+                .iter()
+                .zip(&run.tasks)
+                .any(|(tp, t)| tp.compensates.is_some() && !t.state.is_final() && t.state != TaskState::Pending);
+        if compensating {
+            return;
+        }
+        let status = if run.workflows.iter().any(|w| w.status == RunStatus::Failed) || run.status == RunStatus::Failed {
             RunStatus::Failed
         } else if run.workflows.iter().any(|w| w.status == RunStatus::Cancelled) {
             RunStatus::Cancelled

@@ -79,6 +79,10 @@ pub struct Run {
     pub workflows: Vec<WorkflowRun>,
     /// Every state change, numbered from 1.
     pub events: Vec<crate::RunEvent>,
+    /// Compensation tasks waiting to run, in order (one runs at a time).
+    pub compensations: std::collections::VecDeque<u32>,
+    /// Compensations were started because a workflow failed.
+    pub compensated: bool,
 }
 
 impl Run {

@@ -11,13 +11,16 @@ pub struct ProcessPlan {
     /// The spec as submitted, for the registry and for display.
     pub spec: Arc<ProcessSpec>,
     pub workflows: Vec<WorkflowPlan>,
+    /// The workflows' tasks, then the compensation tasks (see [`TaskPlan::compensates`]).
     pub tasks: Vec<TaskPlan>,
+    /// The run must end this long after its start.
+    pub deadline_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
 pub struct WorkflowPlan {
     pub name: Arc<str>,
-    /// Indices of its tasks in [`ProcessPlan::tasks`].
+    /// Indices of its own tasks in [`ProcessPlan::tasks`] (compensations not included).
     pub tasks: Range<u32>,
     /// Task name -> index, for reports that name their task.
     pub by_name: HashMap<Arc<str>, u32>,
@@ -40,6 +43,18 @@ pub struct TaskPlan {
     pub retry: RetryPolicy,
     pub timeout_ms: Option<u64>,
     pub cost_seconds: Option<f64>,
+    /// Longest wait in the queue.
+    pub queue_timeout_ms: Option<u64>,
+    /// The task that undoes this one, if any.
+    pub compensation: Option<u32>,
+    /// Set on a compensation task: the task it undoes. Compensations run only when their
+    /// workflow fails, one at a time, latest-finished first.
+    pub compensates: Option<u32>,
+}
+
+/// Name given to the compensation task of `task`. The `:` cannot appear in user names.
+pub fn compensation_name(task: &str) -> String {
+    format!("compensate:{task}")
 }
 
 impl ProcessPlan {

@@ -33,6 +33,10 @@ pub struct RetrySpec {
     pub max_backoff: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiplier: Option<f64>,
+    /// Fraction (0 to 1) by which each delay is randomly shortened, so that tasks failing
+    /// together do not retry together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<f64>,
 }
 
 /// A fully resolved retry policy.
@@ -42,18 +46,21 @@ pub struct RetryPolicy {
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
     pub multiplier: f64,
+    pub jitter: f64,
 }
 
 impl RetryPolicy {
-    /// Three attempts, 100 ms then doubling up to 10 s.
+    /// Three attempts, 100 ms then doubling up to 10 s, each delay shortened by up to 10 %.
     pub const ENGINE_DEFAULT: RetryPolicy =
-        RetryPolicy { max_attempts: 3, initial_backoff_ms: 100, max_backoff_ms: 10_000, multiplier: 2.0 };
+        RetryPolicy { max_attempts: 3, initial_backoff_ms: 100, max_backoff_ms: 10_000, multiplier: 2.0, jitter: 0.1 };
 
-    /// The delay before attempt `next_attempt` (2 for the first retry).
-    pub fn backoff_ms(&self, next_attempt: u32) -> u64 {
+    /// The delay before attempt `next_attempt` (2 for the first retry). `spread` in [0, 1]
+    /// picks where in the jitter range the delay falls; callers derive it from the attempt's
+    /// identity so the engine stays deterministic.
+    pub fn backoff_ms(&self, next_attempt: u32, spread: f64) -> u64 {
         let exponent = next_attempt.saturating_sub(2).min(64) as i32;
-        let delay = self.initial_backoff_ms as f64 * self.multiplier.powi(exponent);
-        delay.min(self.max_backoff_ms as f64) as u64
+        let delay = (self.initial_backoff_ms as f64 * self.multiplier.powi(exponent)).min(self.max_backoff_ms as f64);
+        (delay * (1.0 - self.jitter * spread.clamp(0.0, 1.0))) as u64
     }
 }
 
@@ -65,6 +72,7 @@ impl RetrySpec {
             initial_backoff: self.initial_backoff.or(fallback.initial_backoff),
             max_backoff: self.max_backoff.or(fallback.max_backoff),
             multiplier: self.multiplier.or(fallback.multiplier),
+            jitter: self.jitter.or(fallback.jitter),
         }
     }
 
@@ -77,6 +85,7 @@ impl RetrySpec {
             initial_backoff_ms: initial,
             max_backoff_ms: self.max_backoff.unwrap_or(d.max_backoff_ms.max(initial)),
             multiplier: self.multiplier.unwrap_or(d.multiplier),
+            jitter: self.jitter.unwrap_or(d.jitter),
         }
     }
 }
@@ -104,6 +113,29 @@ pub struct TaskSpec {
     /// Declared cost in seconds, for the cost model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
+    /// Longest time the task may wait in its queue for a slot; past it the task fails.
+    #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    pub queue_timeout: Option<u64>,
+    /// What undoes this task if its workflow fails after it succeeded (a saga step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensate: Option<CompensationSpec>,
+}
+
+/// A compensating action: runs with the original task's result as its input
+/// (`inputs[<task name>]`) when the workflow fails after the task succeeded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompensationSpec {
+    pub kind: String,
+    #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
+    pub params: serde_json::Value,
+    /// Routing queue; the original task's queue when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
 }
 
 impl TaskSpec {
@@ -119,6 +151,8 @@ impl TaskSpec {
             retry: None,
             timeout: None,
             cost: None,
+            queue_timeout: None,
+            compensate: None,
         }
     }
 }
@@ -130,6 +164,8 @@ pub struct WorkflowSpec {
     pub name: String,
     pub tasks: Vec<TaskSpec>,
     pub chain: bool,
+    /// Retry policy for tasks of this workflow that set none (before the process default).
+    pub default_retry: Option<RetrySpec>,
 }
 
 /// The file form of a workflow: exactly one of `steps` (a chain) or `tasks` (a DAG).
@@ -141,14 +177,20 @@ struct RawWorkflow {
     steps: Option<Vec<TaskSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tasks: Option<Vec<TaskSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_retry: Option<RetrySpec>,
 }
 
 impl TryFrom<RawWorkflow> for WorkflowSpec {
     type Error = String;
     fn try_from(raw: RawWorkflow) -> Result<Self, String> {
         match (raw.steps, raw.tasks) {
-            (Some(steps), None) => Ok(WorkflowSpec { name: raw.name, tasks: steps, chain: true }),
-            (None, Some(tasks)) => Ok(WorkflowSpec { name: raw.name, tasks, chain: false }),
+            (Some(steps), None) => {
+                Ok(WorkflowSpec { name: raw.name, tasks: steps, chain: true, default_retry: raw.default_retry })
+            }
+            (None, Some(tasks)) => {
+                Ok(WorkflowSpec { name: raw.name, tasks, chain: false, default_retry: raw.default_retry })
+            }
             (Some(_), Some(_)) => Err(format!("workflow `{}`: give `steps` or `tasks`, not both", raw.name)),
             (None, None) => Err(format!("workflow `{}`: missing `steps` or `tasks`", raw.name)),
         }
@@ -158,7 +200,7 @@ impl TryFrom<RawWorkflow> for WorkflowSpec {
 impl From<WorkflowSpec> for RawWorkflow {
     fn from(w: WorkflowSpec) -> Self {
         let (steps, tasks) = if w.chain { (Some(w.tasks), None) } else { (None, Some(w.tasks)) };
-        RawWorkflow { name: w.name, steps, tasks }
+        RawWorkflow { name: w.name, steps, tasks, default_retry: w.default_retry }
     }
 }
 
@@ -181,6 +223,8 @@ pub struct ProcessSpec {
     pub workflows: Vec<WorkflowSpec>,
     pub failure_policy: FailurePolicy,
     pub default_retry: Option<RetrySpec>,
+    /// The whole run must end within this long of its start, or it fails.
+    pub deadline: Option<u64>,
 }
 
 /// The file form of a process: `workflows`, or a single workflow's `steps` or `tasks`.
@@ -198,6 +242,8 @@ struct RawProcess {
     failure_policy: FailurePolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default_retry: Option<RetrySpec>,
+    #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    deadline: Option<u64>,
 }
 
 impl TryFrom<RawProcess> for ProcessSpec {
@@ -206,7 +252,7 @@ impl TryFrom<RawProcess> for ProcessSpec {
         let workflows = match (raw.workflows, raw.steps, raw.tasks) {
             (Some(w), None, None) => w,
             (None, steps, tasks) if steps.is_some() != tasks.is_some() => {
-                vec![WorkflowSpec::try_from(RawWorkflow { name: raw.name.clone(), steps, tasks })?]
+                vec![WorkflowSpec::try_from(RawWorkflow { name: raw.name.clone(), steps, tasks, default_retry: None })?]
             }
             _ => return Err("give exactly one of `workflows`, `steps` or `tasks`".into()),
         };
@@ -215,6 +261,7 @@ impl TryFrom<RawProcess> for ProcessSpec {
             workflows,
             failure_policy: raw.failure_policy,
             default_retry: raw.default_retry,
+            deadline: raw.deadline,
         })
     }
 }
@@ -228,6 +275,7 @@ impl From<ProcessSpec> for RawProcess {
             tasks: None,
             failure_policy: p.failure_policy,
             default_retry: p.default_retry,
+            deadline: p.deadline,
         }
     }
 }

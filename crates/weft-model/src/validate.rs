@@ -104,6 +104,40 @@ impl Checker {
         {
             self.fail(format!("{field}.multiplier"), format!("is {m}, must be 1 to {MAX_MULTIPLIER}"));
         }
+        if let Some(j) = r.jitter
+            && !(0.0..=1.0).contains(&j)
+        {
+            self.fail(format!("{field}.jitter"), format!("is {j}, must be 0 to 1"));
+        }
+    }
+
+    fn kind(&mut self, field: String, kind: &str, is_known_kind: &dyn Fn(&str) -> bool) {
+        if let Err(e) = check_name(kind) {
+            self.fail(field, e);
+        } else if !(builtin::KINDS.contains(&kind) || is_known_kind(kind)) {
+            self.fail(field, format!("unknown kind `{kind}`: no built-in executor or connected worker serves it"));
+        }
+    }
+
+    fn params(&mut self, field: String, kind: &str, params: &serde_json::Value) -> String {
+        if !params.is_object() {
+            self.fail(field.clone(), "must be a JSON object");
+        } else if let Err(e) = builtin::check_params(kind, params) {
+            self.fail(field.clone(), format!("bad parameters for kind `{kind}`: {e}"));
+        }
+        let json = params.to_string();
+        if json.len() > MAX_PARAMS_BYTES {
+            self.fail(field, format!("is {} bytes, at most {MAX_PARAMS_BYTES} allowed", json.len()));
+        }
+        json
+    }
+
+    fn timeout(&mut self, field: String, ms: Option<u64>) {
+        if let Some(ms) = ms
+            && !(1..=MAX_TIMEOUT_MS).contains(&ms)
+        {
+            self.fail(field, format!("is {ms} ms, must be 1 ms to {MAX_TIMEOUT_MS} ms"));
+        }
     }
 }
 
@@ -118,6 +152,7 @@ pub fn validate_process(
     if let Some(r) = &spec.default_retry {
         c.retry("default_retry", r);
     }
+    c.timeout("deadline".into(), spec.deadline);
     if spec.workflows.is_empty() {
         c.fail("workflows", "a process needs at least one workflow");
     }
@@ -141,6 +176,10 @@ pub fn validate_process(
     for (wi, w) in spec.workflows.iter().enumerate() {
         let wf = format!("workflows[{wi}]");
         c.name(format!("{wf}.name"), &w.name);
+        if let Some(r) = &w.default_retry {
+            c.retry(&format!("{wf}.default_retry"), r);
+        }
+        let workflow_retry = w.default_retry.clone().unwrap_or_default().or(&default_retry);
         if let Some(prev) = workflow_names.insert(&w.name, wi) {
             c.fail(format!("{wf}.name"), format!("`{}` is also the name of workflows[{prev}]", w.name));
         }
@@ -162,27 +201,9 @@ pub fn validate_process(
         let mut local_deps: Vec<Vec<u32>> = Vec::with_capacity(w.tasks.len());
         for (ti, t) in w.tasks.iter().enumerate() {
             let tf = format!("{wf}.tasks[{ti}]");
-            if let Err(e) = check_name(&t.kind) {
-                c.fail(format!("{tf}.kind"), e);
-            } else if !(builtin::KINDS.contains(&t.kind.as_str()) || is_known_kind(&t.kind)) {
-                c.fail(
-                    format!("{tf}.kind"),
-                    format!("unknown kind `{}`: no built-in executor or connected worker serves it", t.kind),
-                );
-            }
+            c.kind(format!("{tf}.kind"), &t.kind, is_known_kind);
             c.name(format!("{tf}.queue"), &t.queue);
-            if !t.params.is_object() {
-                c.fail(format!("{tf}.params"), "must be a JSON object");
-            } else if let Err(e) = builtin::check_params(&t.kind, &t.params) {
-                c.fail(format!("{tf}.params"), format!("bad parameters for kind `{}`: {e}", t.kind));
-            }
-            let params_json = t.params.to_string();
-            if params_json.len() > MAX_PARAMS_BYTES {
-                c.fail(
-                    format!("{tf}.params"),
-                    format!("is {} bytes, at most {MAX_PARAMS_BYTES} allowed", params_json.len()),
-                );
-            }
+            let params_json = c.params(format!("{tf}.params"), &t.kind, &t.params);
             spec_bytes += params_json.len() + t.name.len() + t.kind.len() + t.queue.len();
             if t.priority.abs() > MAX_PRIORITY {
                 c.fail(
@@ -193,10 +214,19 @@ pub fn validate_process(
             if let Some(r) = &t.retry {
                 c.retry(&format!("{tf}.retry"), r);
             }
-            if let Some(ms) = t.timeout
-                && !(1..=MAX_TIMEOUT_MS).contains(&ms)
-            {
-                c.fail(format!("{tf}.timeout"), format!("is {ms} ms, must be 1 ms to {MAX_TIMEOUT_MS} ms"));
+            c.timeout(format!("{tf}.timeout"), t.timeout);
+            c.timeout(format!("{tf}.queue_timeout"), t.queue_timeout);
+            if let Some(comp) = &t.compensate {
+                let cf = format!("{tf}.compensate");
+                c.kind(format!("{cf}.kind"), &comp.kind, is_known_kind);
+                spec_bytes += c.params(format!("{cf}.params"), &comp.kind, &comp.params).len();
+                if let Some(q) = &comp.queue {
+                    c.name(format!("{cf}.queue"), q);
+                }
+                if let Some(r) = &comp.retry {
+                    c.retry(&format!("{cf}.retry"), r);
+                }
+                c.timeout(format!("{cf}.timeout"), comp.timeout);
             }
             if let Some(cost) = t.cost
                 && !(cost.is_finite() && cost >= 0.0)
@@ -239,7 +269,7 @@ pub fn validate_process(
             c.fail(format!("{wf}.tasks"), format!("dependency cycle: {}", path.join(" -> ")));
         }
         for (ti, (t, deps)) in w.tasks.iter().zip(local_deps).enumerate() {
-            let retry = t.retry.clone().unwrap_or_default().or(&default_retry).resolve();
+            let retry = t.retry.clone().unwrap_or_default().or(&workflow_retry).resolve();
             if retry.initial_backoff_ms > retry.max_backoff_ms {
                 c.fail(
                     format!("{wf}.tasks[{ti}].retry"),
@@ -258,11 +288,43 @@ pub fn validate_process(
                 retry,
                 timeout_ms: t.timeout,
                 cost_seconds: t.cost,
+                queue_timeout_ms: t.queue_timeout,
+                compensation: None,
+                compensates: None,
             });
         }
         let range = base..tasks.len() as u32;
         let by_name = range.clone().map(|i| (tasks[i as usize].name.clone(), i)).collect();
         workflows.push(WorkflowPlan { name: Arc::from(w.name.as_str()), tasks: range, by_name });
+    }
+    // Compensation tasks go after every workflow's own tasks, so the workflows' ranges stay whole.
+    for (wi, w) in spec.workflows.iter().enumerate() {
+        for (ti, t) in w.tasks.iter().enumerate() {
+            let Some(comp) = &t.compensate else { continue };
+            let original = workflows[wi].tasks.start + ti as u32;
+            let index = tasks.len() as u32;
+            let name: Arc<str> = Arc::from(crate::plan::compensation_name(&t.name).as_str());
+            let retry = comp.retry.clone().unwrap_or_default().or(&default_retry).resolve();
+            let queue = comp.queue.as_deref().unwrap_or(&t.queue);
+            tasks.push(TaskPlan {
+                workflow: wi as u32,
+                name: name.clone(),
+                kind: Arc::from(comp.kind.as_str()),
+                params_json: Arc::from(comp.params.to_string()),
+                priority: t.priority,
+                queue: Arc::from(queue),
+                deps: Vec::new(),
+                dependents: Vec::new(),
+                retry,
+                timeout_ms: comp.timeout,
+                cost_seconds: None,
+                queue_timeout_ms: None,
+                compensation: None,
+                compensates: Some(original),
+            });
+            tasks[original as usize].compensation = Some(index);
+            workflows[wi].by_name.insert(name, index);
+        }
     }
     if spec_bytes > MAX_SPEC_BYTES {
         c.fail("workflows", format!("spec is {spec_bytes} bytes, at most {MAX_SPEC_BYTES} allowed"));
@@ -274,7 +336,7 @@ pub fn validate_process(
     for (i, ds) in dag::dependents(&deps).into_iter().enumerate() {
         tasks[i].dependents = ds;
     }
-    Ok(ProcessPlan { spec: Arc::new(spec.clone()), workflows, tasks })
+    Ok(ProcessPlan { spec: Arc::new(spec.clone()), workflows, tasks, deadline_ms: spec.deadline })
 }
 
 #[cfg(test)]

@@ -6,11 +6,11 @@ fn known(kind: &str) -> bool {
 }
 
 fn wf(name: &str, tasks: Vec<TaskSpec>) -> WorkflowSpec {
-    WorkflowSpec { name: name.into(), tasks, chain: false }
+    WorkflowSpec { name: name.into(), tasks, chain: false, default_retry: None }
 }
 
 fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec { name: "p".into(), workflows, failure_policy: Default::default(), default_retry: None }
+    ProcessSpec { name: "p".into(), workflows, failure_policy: Default::default(), default_retry: None, deadline: None }
 }
 
 fn dep(name: &str, deps: &[&str]) -> TaskSpec {
@@ -42,10 +42,12 @@ fn accepts_a_dag_and_indexes_dependencies_across_workflows() {
 #[test]
 fn a_chain_depends_on_the_previous_step() {
     let mut w = wf("s", vec![TaskSpec::new("a", "noop"), TaskSpec::new("b", "noop"), TaskSpec::new("c", "noop")]);
+    w.default_retry = Some(RetrySpec { max_attempts: Some(9), ..Default::default() });
     w.chain = true;
     let plan = validate_process(&process(vec![w]), &known).unwrap();
     assert_eq!(plan.tasks[0].deps, Vec::<u32>::new());
     assert_eq!(plan.tasks[2].deps, vec![1]);
+    assert_eq!(plan.tasks[2].retry.max_attempts, 9, "the workflow's default applies");
 }
 
 #[test]
@@ -111,11 +113,13 @@ fn rejects_bad_retry_values() {
         initial_backoff: Some(500),
         max_backoff: Some(100),
         multiplier: Some(f64::NAN),
+        jitter: Some(1.5),
     });
     let errs = fields(validate_process(&process(vec![wf("w", vec![t])]), &known).unwrap_err());
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].retry.max_attempts: is 0")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].retry.max_backoff: 100 ms is less")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].retry.multiplier: is NaN")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].retry.jitter: is 1.5")), "{errs:?}");
 }
 
 #[test]
@@ -170,10 +174,46 @@ workflows:
 
 #[test]
 fn backoff_grows_and_is_capped() {
-    let r =
-        crate::spec::RetryPolicy { max_attempts: 10, initial_backoff_ms: 100, max_backoff_ms: 1000, multiplier: 2.0 };
-    assert_eq!(r.backoff_ms(2), 100);
-    assert_eq!(r.backoff_ms(3), 200);
-    assert_eq!(r.backoff_ms(5), 800);
-    assert_eq!(r.backoff_ms(9), 1000);
+    let r = crate::spec::RetryPolicy {
+        max_attempts: 10,
+        initial_backoff_ms: 100,
+        max_backoff_ms: 1000,
+        multiplier: 2.0,
+        jitter: 0.5,
+    };
+    assert_eq!(r.backoff_ms(2, 0.0), 100);
+    assert_eq!(r.backoff_ms(3, 0.0), 200);
+    assert_eq!(r.backoff_ms(5, 0.0), 800);
+    assert_eq!(r.backoff_ms(9, 0.0), 1000);
+    // Jitter shortens a delay by at most its fraction.
+    assert_eq!(r.backoff_ms(3, 1.0), 100);
+    assert_eq!(r.backoff_ms(3, 0.5), 150);
+}
+
+#[test]
+fn compensations_become_hidden_tasks_after_the_workflows() {
+    let text = r#"
+name: saga
+deadline: 1m
+workflows:
+  - name: pay
+    steps:
+      - { name: reserve, kind: noop, compensate: { kind: noop, params: { result: released } } }
+      - { name: charge, kind: noop, queue: money, compensate: { kind: sleep, params: { duration: 1ms } } }
+      - { name: notify, kind: noop }
+"#;
+    let spec: ProcessSpec = serde_saphyr::from_str(text).unwrap();
+    let plan = validate_process(&spec, &known).unwrap();
+    assert_eq!(plan.deadline_ms, Some(60_000));
+    assert_eq!(plan.workflows[0].tasks, 0..3, "compensations are not part of the workflow's own tasks");
+    assert_eq!(plan.tasks.len(), 5);
+    assert_eq!(plan.tasks[0].compensation, Some(3));
+    assert_eq!(plan.tasks[3].compensates, Some(0));
+    assert_eq!(&*plan.tasks[4].name, "compensate:charge");
+    assert_eq!(&*plan.tasks[4].queue, "money", "the original's queue by default");
+    assert_eq!(plan.find("pay", "compensate:charge"), Some(4));
+    let mut bad = spec.clone();
+    bad.workflows[0].tasks[0].compensate.as_mut().unwrap().kind = "teleport".into();
+    let errs = fields(validate_process(&bad, &known).unwrap_err());
+    assert!(errs[0].starts_with("workflows[0].tasks[0].compensate.kind: unknown kind"), "{errs:?}");
 }

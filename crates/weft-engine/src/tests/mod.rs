@@ -1,5 +1,7 @@
 //! Engine tests: feed inputs, assert on effects and state.
 use super::*;
+
+mod faults;
 use crate::restore::{RestoredRun, RestoredTask};
 use proptest::prelude::*;
 use weft_model::{FailurePolicy, ProcessSpec, RunStatus, TaskSpec, TaskState, WorkflowSpec};
@@ -70,12 +72,17 @@ impl Env {
     }
 }
 
-fn chain(name: &str, steps: &[&str]) -> WorkflowSpec {
-    WorkflowSpec { name: name.into(), tasks: steps.iter().map(|s| TaskSpec::new(*s, "noop")).collect(), chain: true }
+pub(crate) fn chain(name: &str, steps: &[&str]) -> WorkflowSpec {
+    WorkflowSpec {
+        name: name.into(),
+        tasks: steps.iter().map(|s| TaskSpec::new(*s, "noop")).collect(),
+        chain: true,
+        default_retry: None,
+    }
 }
 
-fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec { name: "p".into(), workflows, failure_policy: Default::default(), default_retry: None }
+pub(crate) fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
+    ProcessSpec { name: "p".into(), workflows, failure_policy: Default::default(), default_retry: None, deadline: None }
 }
 
 fn names(xs: &[(WorkerId, Assignment)]) -> Vec<String> {
@@ -112,7 +119,8 @@ fn one_slot_runs_higher_priority_first() {
         t.priority = p;
         tasks.push(t);
     }
-    env.start(process(vec![WorkflowSpec { name: "w".into(), tasks, chain: false }]), None).unwrap();
+    env.start(process(vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }]), None)
+        .unwrap();
     let w = env.worker(1, 1, &["default"], &["noop"]);
     let mut order = Vec::new();
     for _ in 0..4 {
@@ -131,7 +139,8 @@ fn tasks_spread_by_load_and_respect_queue_and_kind() {
     let b = env.worker(2, 2, &["default"], &["noop"]);
     let gpu = env.worker(3, 8, &["gpu"], &["noop"]);
     let tasks = (0..4).map(|i| TaskSpec::new(format!("t{i}"), "noop")).collect();
-    env.start(process(vec![WorkflowSpec { name: "w".into(), tasks, chain: false }]), None).unwrap();
+    env.start(process(vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }]), None)
+        .unwrap();
     let got = env.assignments();
     assert_eq!(got.iter().filter(|(w, _)| *w == a).count(), 2);
     assert_eq!(got.iter().filter(|(w, _)| *w == b).count(), 2);
@@ -143,9 +152,13 @@ fn retries_with_backoff_then_fails_the_run_fast() {
     let mut env = Env::new();
     let w = env.worker(1, 4, &["default"], &["noop"]);
     let mut flaky = TaskSpec::new("charge", "noop");
-    flaky.retry =
-        Some(weft_model::RetrySpec { max_attempts: Some(2), initial_backoff: Some(100), ..Default::default() });
-    let billing = WorkflowSpec { name: "billing".into(), tasks: vec![flaky], chain: true };
+    flaky.retry = Some(weft_model::RetrySpec {
+        max_attempts: Some(2),
+        initial_backoff: Some(100),
+        jitter: Some(0.0),
+        ..Default::default()
+    });
+    let billing = WorkflowSpec { name: "billing".into(), tasks: vec![flaky], chain: true, default_retry: None };
     let (run, _) = env.start(process(vec![billing, chain("ship", &["pack", "send"])]), None).unwrap();
     let got = env.assignments();
     let charge = got.iter().find(|(_, a)| &*a.attempt.task == "charge").unwrap().1.clone();
@@ -248,8 +261,12 @@ fn idempotency_key_returns_the_same_run_and_bad_specs_create_nothing() {
     assert!(created);
     let (again, created) = env.start(process(vec![chain("w", &["a"])]), Some("order-42")).unwrap();
     assert_eq!((again, created), (first, false));
-    let bad =
-        process(vec![WorkflowSpec { name: "w".into(), tasks: vec![TaskSpec::new("a", "teleport")], chain: false }]);
+    let bad = process(vec![WorkflowSpec {
+        name: "w".into(),
+        tasks: vec![TaskSpec::new("a", "teleport")],
+        chain: false,
+        default_retry: None,
+    }]);
     match env.start(bad, Some("other")) {
         Err(Error::Invalid(e)) => assert_eq!(e.violations[0].field, "spec.workflows[0].tasks[0].kind"),
         other => panic!("expected invalid, got {other:?}"),
@@ -257,8 +274,12 @@ fn idempotency_key_returns_the_same_run_and_bad_specs_create_nothing() {
     assert_eq!(env.engine.list_runs(&Default::default(), None, 100).0.len(), 1);
     // A kind becomes known once a worker advertises it.
     env.worker(1, 1, &["default"], &["teleport"]);
-    let ok =
-        process(vec![WorkflowSpec { name: "w".into(), tasks: vec![TaskSpec::new("a", "teleport")], chain: false }]);
+    let ok = process(vec![WorkflowSpec {
+        name: "w".into(),
+        tasks: vec![TaskSpec::new("a", "teleport")],
+        chain: false,
+        default_retry: None,
+    }]);
     assert!(env.start(ok, Some("other")).is_ok());
 }
 
@@ -291,6 +312,7 @@ fn arb_process() -> impl Strategy<Value = ProcessSpec> {
             .map(|(wi, (tasks, chained))| WorkflowSpec {
                 name: format!("w{wi}"),
                 chain: chained,
+                default_retry: None,
                 tasks: tasks
                     .iter()
                     .enumerate()
@@ -350,7 +372,7 @@ proptest! {
 }
 
 /// What a store would hold for `run`, as the coordinator writes it.
-fn stored(run: &Run) -> RestoredRun {
+pub(crate) fn stored(run: &Run) -> RestoredRun {
     RestoredRun {
         id: run.id,
         plan: run.plan.clone(),
@@ -474,11 +496,11 @@ fn finished_runs_expire_with_their_idempotency_keys() {
 
 #[test]
 fn event_kind_codes_round_trip() {
-    for code in 1..=11u8 {
+    for code in 1..=12u8 {
         assert_eq!(EventKind::from_code(code).unwrap().code(), code);
     }
     assert_eq!(EventKind::from_code(0), None);
-    assert_eq!(EventKind::from_code(12), None);
+    assert_eq!(EventKind::from_code(13), None);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use weft_model::{FailurePolicy, TaskSpec, WorkflowSpec};
 const MAX_RESUBSCRIBES: u32 = 100;
 
 fn process(name: &str, workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec { name: name.to_string(), workflows, failure_policy: FailurePolicy::FailFast, default_retry: None }
+    ProcessSpec { name: name.to_string(), workflows, failure_policy: FailurePolicy::FailFast, default_retry: None, deadline: None }
 }
 
 fn noop(name: String) -> TaskSpec {
@@ -20,13 +20,13 @@ fn noop(name: String) -> TaskSpec {
 /// One workflow of `n` independent no-op tasks.
 pub fn independent(name: &str, n: usize) -> ProcessSpec {
     let tasks = (0..n).map(|i| noop(format!("t{i}"))).collect();
-    process(name, vec![WorkflowSpec { name: "w".into(), tasks, chain: false }])
+    process(name, vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }])
 }
 
 /// One workflow: a chain of `len` no-op tasks, each after the one before.
 pub fn chain(name: &str, len: usize) -> ProcessSpec {
     let tasks = (0..len).map(|i| noop(format!("step{i}"))).collect();
-    process(name, vec![WorkflowSpec { name: "chain".into(), tasks, chain: true }])
+    process(name, vec![WorkflowSpec { name: "chain".into(), tasks, chain: true, default_retry: None }])
 }
 
 /// One workflow: `first` → `width` parallel tasks → `join`.
@@ -42,14 +42,14 @@ pub fn fan_out(name: &str, width: usize) -> ProcessSpec {
     let mut join = noop("join".into());
     join.depends_on = middle;
     tasks.push(join);
-    process(name, vec![WorkflowSpec { name: "fan".into(), tasks, chain: false }])
+    process(name, vec![WorkflowSpec { name: "fan".into(), tasks, chain: false, default_retry: None }])
 }
 
 /// One `sleep` task of `ms` milliseconds, with the default retry policy (3 attempts).
 pub fn sleeper(name: &str, ms: u64) -> ProcessSpec {
     let mut task = TaskSpec::new("nap", weft_model::builtin::SLEEP);
     task.params = serde_json::json!({ "duration": ms });
-    process(name, vec![WorkflowSpec { name: "w".into(), tasks: vec![task], chain: false }])
+    process(name, vec![WorkflowSpec { name: "w".into(), tasks: vec![task], chain: false, default_retry: None }])
 }
 
 /// `total` split into runs of at most `per_run`: `[per_run, per_run, ..., rest]`.

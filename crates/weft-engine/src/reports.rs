@@ -97,6 +97,10 @@ impl Engine {
         let policy = run.plan.tasks[r.task as usize].retry;
         let running = run.status == RunStatus::Running;
         let t = &mut run.tasks[r.task as usize];
+        if t.state.is_final() {
+            // Ended meanwhile (its workflow failed while its lost attempts were being handled).
+            return;
+        }
         if !(error.retryable && running && t.attempt < policy.max_attempts) {
             self.fail_task(r, error, now);
             return;

@@ -316,7 +316,8 @@ impl Engine {
             .filter_map(|i| {
                 let comp = plan.tasks[i as usize].compensation?;
                 let t = &run.tasks[i as usize];
-                (t.state == TaskState::Succeeded).then(|| (t.finished_at.unwrap_or(0), i, comp))
+                let fresh = run.tasks[comp as usize].state == TaskState::Pending && !run.compensations.contains(&comp);
+                (t.state == TaskState::Succeeded && fresh).then(|| (t.finished_at.unwrap_or(0), i, comp))
             })
             .collect();
         if done.is_empty() {

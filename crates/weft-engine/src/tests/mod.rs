@@ -2,6 +2,7 @@
 use super::*;
 
 mod faults;
+mod simulation;
 use crate::restore::{RestoredRun, RestoredTask};
 use proptest::prelude::*;
 use weft_model::{FailurePolicy, ProcessSpec, RunStatus, TaskSpec, TaskState, WorkflowSpec};

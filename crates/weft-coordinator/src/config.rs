@@ -21,6 +21,11 @@ pub struct Args {
     /// A worker silent this long is declared dead and its attempts are re-queued.
     #[arg(long, env = "WEFT_LEASE_TIMEOUT", default_value = "5s")]
     pub lease_timeout: String,
+    /// A worker whose connection closed and that is not back within this long loses its
+    /// attempts (they run elsewhere) without waiting for the whole lease. At most the lease;
+    /// default 2s or the lease if shorter.
+    #[arg(long, env = "WEFT_DISCONNECT_GRACE")]
+    pub disconnect_grace: Option<String>,
     /// Arrivals after which a waiting task gains one priority level (anti-starvation).
     #[arg(long, env = "WEFT_AGING_STEP", default_value_t = 100)]
     pub aging_step: u32,
@@ -71,6 +76,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     pub heartbeat_interval: Duration,
     pub lease_timeout: Duration,
+    pub disconnect_grace: Duration,
     pub aging_step: u32,
     pub log: String,
     pub log_format: LogFormat,
@@ -115,6 +121,13 @@ impl TryFrom<Args> for Config {
                 ),
             ));
         }
+        let disconnect_grace = match &a.disconnect_grace {
+            Some(text) => duration("disconnect-grace", text)?,
+            None => Duration::from_secs(2).min(lease_timeout),
+        };
+        if disconnect_grace > lease_timeout {
+            return Err(err("disconnect-grace", "must not be longer than --lease-timeout"));
+        }
         if a.aging_step == 0 {
             return Err(err("aging-step", "must be at least 1"));
         }
@@ -148,6 +161,7 @@ impl TryFrom<Args> for Config {
             },
             heartbeat_interval,
             lease_timeout,
+            disconnect_grace,
             aging_step: a.aging_step,
             log_format: a.log_format.parse().map_err(|e: String| err("log-format", e))?,
             log: a.log,
@@ -161,6 +175,7 @@ impl Config {
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u64,
             lease_timeout_ms: self.lease_timeout.as_millis() as u64,
             aging_step: self.aging_step,
+            disconnect_grace_ms: self.disconnect_grace.as_millis() as u64,
             ..Default::default()
         }
     }
@@ -197,5 +212,6 @@ mod tests {
         assert_eq!(parse(&["--commit-window", "5s"]).unwrap_err().flag, "commit-window");
         assert_eq!(parse(&["--retention", "0s"]).unwrap_err().flag, "retention");
         assert_eq!(parse(&["--data-dir", "memory"]).unwrap().data_dir, DataDir::Memory);
+        assert_eq!(parse(&["--disconnect-grace", "6s"]).unwrap_err().flag, "disconnect-grace");
     }
 }

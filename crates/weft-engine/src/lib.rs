@@ -49,6 +49,9 @@ pub struct Config {
     pub aging_step: u32,
     /// Dead workers stay visible this long before they are forgotten.
     pub dead_worker_retention_ms: u64,
+    /// A worker whose session closed (its process died, or the network dropped) and that has
+    /// not reconnected within this long loses its attempts, even if its lease has time left.
+    pub disconnect_grace_ms: u64,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             lease_timeout_ms: 5_000,
             aging_step: 100,
             dead_worker_retention_ms: 300_000,
+            disconnect_grace_ms: 2_000,
         }
     }
 }

@@ -268,6 +268,8 @@ impl Engine {
                 version: String::new(),
                 liveness: Liveness::Suspect,
                 connected: false,
+                // Restored attempts get the whole lease for their worker to come back.
+                disconnected_at: None,
                 joined_at: now,
                 last_heartbeat: now,
                 cpu_percent: 0.0,

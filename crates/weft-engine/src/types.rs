@@ -133,6 +133,8 @@ pub struct Worker {
     pub version: String,
     pub liveness: Liveness,
     pub connected: bool,
+    /// When its session closed, while it is disconnected.
+    pub disconnected_at: Option<Millis>,
     pub joined_at: Millis,
     pub last_heartbeat: Millis,
     pub cpu_percent: f32,

@@ -69,6 +69,7 @@ impl Engine {
             version: reg.version,
             liveness: Liveness::Live,
             connected: true,
+            disconnected_at: None,
             joined_at: now,
             last_heartbeat: now,
             cpu_percent: 0.0,
@@ -115,12 +116,18 @@ impl Engine {
             return;
         }
         w.connected = false;
+        w.disconnected_at = Some(now);
         if w.attempts.is_empty() {
             self.declare_dead(id, "disconnected".into(), now);
         } else if w.liveness != Liveness::Dead {
             let n = w.attempts.len();
             w.liveness = Liveness::Suspect;
-            self.worker_event(id, format!("disconnected holding {n} attempts; waiting for the lease"), now);
+            let grace = self.cfg.disconnect_grace_ms;
+            self.worker_event(
+                id,
+                format!("disconnected holding {n} attempts; they run again unless it is back within {grace} ms"),
+                now,
+            );
         }
     }
 
@@ -166,12 +173,14 @@ impl Engine {
         let mut dead = Vec::new();
         let mut suspect = Vec::new();
         let mut forget = Vec::new();
+        let grace = self.cfg.disconnect_grace_ms as Millis;
         for w in self.workers.values() {
             let silent = now - w.last_heartbeat;
+            let gone = !w.connected && w.disconnected_at.is_some_and(|at| now - at >= grace);
             match w.liveness {
                 Liveness::Dead if !w.connected && silent >= retention => forget.push(w.id),
                 Liveness::Dead => {}
-                _ if silent >= lease => dead.push(w.id),
+                _ if silent >= lease || gone => dead.push(w.id),
                 Liveness::Live if silent >= suspect_after => suspect.push(w.id),
                 _ => {}
             }
@@ -181,7 +190,11 @@ impl Engine {
             self.worker_event(id, "missed heartbeats".into(), now);
         }
         for id in dead {
-            self.declare_dead(id, format!("no heartbeat for {lease} ms (lease timeout)"), now);
+            let detail = match self.workers[&id].connected {
+                true => format!("no heartbeat for {lease} ms (lease timeout)"),
+                false => format!("disconnected and not back within {grace} ms"),
+            };
+            self.declare_dead(id, detail, now);
         }
         for id in forget {
             self.workers.remove(&id);
@@ -192,9 +205,13 @@ impl Engine {
     pub(crate) fn liveness_deadline(&self, w: &Worker) -> Option<Millis> {
         let lease = self.cfg.lease_timeout_ms as Millis;
         let suspect_after = (2 * self.cfg.heartbeat_interval_ms as Millis).min(lease);
+        let lease_end = match w.disconnected_at {
+            Some(at) if !w.connected => (w.last_heartbeat + lease).min(at + self.cfg.disconnect_grace_ms as Millis),
+            _ => w.last_heartbeat + lease,
+        };
         match w.liveness {
-            Liveness::Live => Some(w.last_heartbeat + suspect_after),
-            Liveness::Suspect | Liveness::Draining => Some(w.last_heartbeat + lease),
+            Liveness::Live => Some((w.last_heartbeat + suspect_after).min(lease_end)),
+            Liveness::Suspect | Liveness::Draining => Some(lease_end),
             Liveness::Dead if !w.connected => Some(w.last_heartbeat + self.cfg.dead_worker_retention_ms as Millis),
             Liveness::Dead => None,
         }

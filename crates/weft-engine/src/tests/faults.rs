@@ -204,3 +204,25 @@ fn compensations_resume_after_a_restart() {
     assert_eq!(r.status, RunStatus::Failed);
     assert!(r.compensated);
 }
+
+#[test]
+fn a_disconnected_worker_loses_its_attempts_after_the_grace_not_the_whole_lease() {
+    let mut env = Env::new();
+    let w1 = env.worker(1, 1, &["default"], &["noop"]);
+    let (run, _) = env.start(process(vec![chain("w", &["only"])]), None).unwrap();
+    let first = env.assignments();
+    let w2 = env.worker(2, 1, &["default"], &["noop"]);
+    env.engine.worker_disconnected(w1, 1, env.now);
+    assert_eq!(env.engine.worker(w1).unwrap().liveness, Liveness::Suspect);
+    assert_eq!(env.engine.next_deadline(), Some(env.now + 2_000), "the grace, not the 5 s lease");
+    env.now += 1_999;
+    env.engine.heartbeat(w2, HeartbeatInfo::default(), env.now);
+    env.engine.tick(env.now);
+    assert!(env.assignments().is_empty());
+    env.advance(1);
+    let moved = env.assignments();
+    assert_eq!((moved[0].0, moved[0].1.attempt.attempt), (w2, 2));
+    assert_eq!(env.succeed_stale(w1, &first[0].1), AckOutcome::Stale);
+    env.succeed(w2, &moved[0].1, "1");
+    assert_eq!(env.engine.run(run).unwrap().status, RunStatus::Succeeded);
+}

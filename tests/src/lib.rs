@@ -281,3 +281,49 @@ pub fn python_with_grpc() -> &'static PathBuf {
         python
     })
 }
+
+/// Fault injection on workers, for the chaos tests.
+impl Cluster {
+    /// Kills worker `i` with SIGKILL and waits until it has exited. Its entry stays in
+    /// `workers` (so new workers get fresh names and indices), its log stays on disk.
+    pub async fn kill_worker(&mut self, i: usize) {
+        self.workers[i].signal(nix::sys::signal::Signal::SIGKILL);
+        self.workers[i].wait().await;
+    }
+
+    /// Freezes worker `i` with SIGSTOP: it keeps its sockets open but sends nothing, like a
+    /// hung process or a long GC pause.
+    pub fn stop_worker(&self, i: usize) {
+        self.workers[i].signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Resumes a worker frozen by [`Cluster::stop_worker`] with SIGCONT.
+    pub fn continue_worker(&self, i: usize) {
+        self.workers[i].signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    /// The coordinator's Prometheus text from `/metrics`, fetched with a plain HTTP/1.0 GET.
+    pub async fn metrics_text(&self) -> String {
+        let addr = self.metrics.as_deref().expect("the coordinator serves /metrics");
+        let fetch = async {
+            let mut stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+            let mut response = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut response).await?;
+            std::io::Result::Ok(response)
+        };
+        let response =
+            tokio::time::timeout(WAIT, fetch).await.expect("/metrics answers in time").expect("GET /metrics");
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "GET /metrics: {head}");
+        body.to_string()
+    }
+}
+
+/// The value of one sample in Prometheus text, `name` written with its labels exactly as
+/// exposed (`weft_worker_reports_total{outcome="stale"}`); `None` if absent.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
+}

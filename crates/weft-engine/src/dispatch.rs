@@ -16,12 +16,14 @@ impl Engine {
         let mut ids: Vec<WorkerId> = Vec::new();
         let mut candidates: Vec<Candidate<'_>> = Vec::new();
         for w in self.workers.values() {
-            if w.accepting() && (w.attempts.len() as u32) < w.slots {
+            // A penalized (slow or failing) worker fills only part of its slots.
+            let slots = w.effective_slots();
+            if w.accepting() && (w.attempts.len() as u32) < slots {
                 ids.push(w.id);
                 candidates.push(Candidate {
                     queues: &w.queues,
                     kinds: &w.kinds,
-                    slots: w.slots,
+                    slots,
                     in_flight: w.attempts.len() as u32,
                     cpu_percent: w.cpu_percent,
                     speed: w.speed,

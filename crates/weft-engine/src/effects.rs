@@ -120,4 +120,6 @@ pub enum Effect {
     Event(RunEvent),
     /// A worker's liveness changed.
     Worker(WorkerEvent),
+    /// The monitor found something wrong, or right again.
+    Anomaly(crate::monitor::Anomaly),
 }

@@ -16,6 +16,8 @@
 mod dispatch;
 pub mod effects;
 mod error;
+pub mod estimate;
+pub mod monitor;
 pub mod query;
 pub mod reports;
 pub mod restore;
@@ -26,6 +28,7 @@ pub mod workers;
 
 pub use effects::{AckOutcome, Assignment, AttemptId, Effect, EventKind, RunEvent, WorkerEvent};
 pub use error::Error;
+pub use monitor::{Anomaly, AnomalyKind, Penalty};
 pub use reports::Reported;
 pub use restore::{RestoredRun, RestoredTask};
 pub use runs::{RunSource, StartRun};
@@ -80,6 +83,9 @@ pub struct Engine {
     /// Kinds some worker has advertised; built-in kinds are always known.
     pub(crate) known_kinds: BTreeSet<Arc<str>>,
     pub(crate) running_runs: usize,
+    pub(crate) monitor: monitor::MonitorState,
+    /// When the monitor next checks for stuck tasks and growing backlogs.
+    pub(crate) next_monitor: Millis,
     effects: Vec<Effect>,
 }
 
@@ -95,6 +101,8 @@ impl Engine {
             timers: BTreeSet::new(),
             known_kinds: BTreeSet::new(),
             running_runs: 0,
+            monitor: Default::default(),
+            next_monitor: 0,
             effects: Vec::new(),
         }
     }
@@ -117,6 +125,10 @@ impl Engine {
     pub fn tick(&mut self, now: Millis) {
         self.fire_timers(now);
         self.check_leases(now);
+        if now >= self.next_monitor {
+            self.next_monitor = now + self.cfg.heartbeat_interval_ms as Millis;
+            self.monitor_check(now);
+        }
         self.schedule(now);
     }
 
@@ -124,6 +136,13 @@ impl Engine {
     pub fn next_deadline(&self) -> Option<Millis> {
         let retry = self.timers.first().map(|(at, _)| *at);
         let lease = self.workers.values().filter_map(|w| self.liveness_deadline(w)).min();
+        // The monitor looks every heartbeat interval while there is something to watch.
+        let watching = !self.workers.is_empty() || !self.sched.queues.is_empty();
+        let lease = match (lease, watching) {
+            (Some(l), true) => Some(l.min(self.next_monitor)),
+            (None, true) => Some(self.next_monitor),
+            (l, false) => l,
+        };
         match (retry, lease) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -63,11 +63,13 @@ impl Engine {
                 } else {
                     self.complete_task(r, result, now);
                 }
+                self.observe_outcome(worker, r, false, now);
             }
             Reported::Failed(error) => {
                 self.mark_started(r, now);
                 self.release(worker, r);
                 self.retry_or_fail(r, error, false, now);
+                self.observe_outcome(worker, r, true, now);
             }
         }
         self.schedule(now);

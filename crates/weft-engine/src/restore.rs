@@ -276,6 +276,7 @@ impl Engine {
                 memory_used_bytes: 0,
                 memory_total_bytes: 0,
                 attempts: BTreeSet::new(),
+                health: Default::default(),
             })
             .attempts
     }

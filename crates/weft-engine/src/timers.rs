@@ -86,6 +86,7 @@ impl Engine {
         let message = format!("timed out after {timeout} ms (enforced by the coordinator: no report from the worker)");
         self.emit(Effect::Cancel { worker, attempt: id, reason: message.clone() });
         self.retry_or_fail(r, TaskError { message, retryable: true }, false, now);
+        self.observe_outcome(worker, r, true, now);
     }
 
     fn run_deadline(&mut self, id: RunId, now: Millis) {

@@ -142,6 +142,8 @@ pub struct Worker {
     pub memory_total_bytes: u64,
     /// Attempts assigned to it and not yet finished.
     pub attempts: BTreeSet<TaskRef>,
+    /// What the monitor knows of its health (lateness, failures, penalty).
+    pub health: crate::monitor::WorkerHealth,
 }
 
 impl Worker {

@@ -53,7 +53,10 @@ impl Engine {
             reg.queues.push(Arc::from("default"));
         }
         self.known_kinds.extend(reg.kinds.iter().cloned());
-        let previous = self.workers.get(&reg.id).map(|w| (w.liveness, w.attempts.clone()));
+        if self.next_monitor == 0 {
+            self.next_monitor = now + self.cfg.heartbeat_interval_ms as Millis;
+        }
+        let previous = self.workers.get(&reg.id).map(|w| (w.attempts.clone(), w.health.clone()));
         let detail = match &previous {
             None => "joined".to_string(),
             Some(_) => "reconnected".to_string(),
@@ -75,7 +78,8 @@ impl Engine {
             cpu_percent: 0.0,
             memory_used_bytes: 0,
             memory_total_bytes: 0,
-            attempts: previous.map(|(_, a)| a).unwrap_or_default(),
+            health: previous.as_ref().map(|(_, h)| h.clone()).unwrap_or_default(),
+            attempts: previous.map(|(a, _)| a).unwrap_or_default(),
         };
         let assigned: Vec<TaskRef> = worker.attempts.iter().copied().collect();
         self.workers.insert(worker.id, worker);
@@ -145,6 +149,7 @@ impl Engine {
     /// A heartbeat renews the worker's lease. Returns false for a worker with no session.
     pub fn heartbeat(&mut self, id: WorkerId, info: HeartbeatInfo, now: Millis) -> bool {
         let Some(w) = self.workers.get_mut(&id) else { return false };
+        let gap = now - w.last_heartbeat;
         w.last_heartbeat = now;
         w.cpu_percent = info.cpu_percent;
         w.memory_used_bytes = info.memory_used_bytes;
@@ -159,6 +164,7 @@ impl Engine {
             self.worker_event(id, detail.into(), now);
         }
         self.reconcile(id, &info.running, now);
+        self.observe_heartbeat(id, gap, now);
         if back.is_some() {
             self.schedule(now);
         }

@@ -33,8 +33,10 @@ type SubqueueKey = (Arc<str>, Arc<str>);
 
 #[derive(Debug)]
 pub struct ReadyQueues<T> {
-    /// (queue, kind) -> tasks in dispatch order.
-    subqueues: BTreeMap<SubqueueKey, BTreeMap<OrderKey, T>>,
+    /// (queue, kind) -> tasks in dispatch order, with their priority.
+    subqueues: BTreeMap<SubqueueKey, BTreeMap<OrderKey, (T, i32)>>,
+    /// Ready tasks per (queue, priority), kept as tasks come and go (for metrics).
+    by_priority: BTreeMap<(Arc<str>, i32), usize>,
     arrivals: u64,
     step: i64,
     len: usize,
@@ -42,14 +44,21 @@ pub struct ReadyQueues<T> {
 
 impl<T: Clone> ReadyQueues<T> {
     pub fn new(aging_step: u32) -> Self {
-        ReadyQueues { subqueues: BTreeMap::new(), arrivals: 0, step: i64::from(aging_step.max(1)), len: 0 }
+        ReadyQueues {
+            subqueues: BTreeMap::new(),
+            by_priority: BTreeMap::new(),
+            arrivals: 0,
+            step: i64::from(aging_step.max(1)),
+            len: 0,
+        }
     }
 
     /// Adds a ready task; keep the ticket to remove it later.
     pub fn push(&mut self, queue: &Arc<str>, kind: &Arc<str>, priority: i32, task: T) -> Ticket {
         self.arrivals += 1;
         let key = OrderKey { rank: self.arrivals as i64 - i64::from(priority) * self.step, seq: self.arrivals };
-        self.subqueues.entry((queue.clone(), kind.clone())).or_default().insert(key, task);
+        self.subqueues.entry((queue.clone(), kind.clone())).or_default().insert(key, (task, priority));
+        *self.by_priority.entry((queue.clone(), priority)).or_default() += 1;
         self.len += 1;
         Ticket { queue: queue.clone(), kind: kind.clone(), key }
     }
@@ -58,11 +67,11 @@ impl<T: Clone> ReadyQueues<T> {
     pub fn remove(&mut self, ticket: &Ticket) -> Option<T> {
         let sub_key = (ticket.queue.clone(), ticket.kind.clone());
         let sub = self.subqueues.get_mut(&sub_key)?;
-        let task = sub.remove(&ticket.key)?;
+        let (task, priority) = sub.remove(&ticket.key)?;
         if sub.is_empty() {
             self.subqueues.remove(&sub_key);
         }
-        self.len -= 1;
+        self.taken(&ticket.queue, priority);
         Some(task)
     }
 
@@ -82,12 +91,28 @@ impl<T: Clone> ReadyQueues<T> {
     pub fn pop(&mut self, queue: &Arc<str>, kind: &Arc<str>) -> Option<T> {
         let sub_key = (queue.clone(), kind.clone());
         let sub = self.subqueues.get_mut(&sub_key)?;
-        let (_, task) = sub.pop_first()?;
+        let (_, (task, priority)) = sub.pop_first()?;
         if sub.is_empty() {
             self.subqueues.remove(&sub_key);
         }
-        self.len -= 1;
+        self.taken(queue, priority);
         Some(task)
+    }
+
+    fn taken(&mut self, queue: &Arc<str>, priority: i32) {
+        self.len -= 1;
+        let key = (queue.clone(), priority);
+        if let Some(n) = self.by_priority.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_priority.remove(&key);
+            }
+        }
+    }
+
+    /// Ready tasks per (queue, priority).
+    pub fn depths_by_priority(&self) -> &BTreeMap<(Arc<str>, i32), usize> {
+        &self.by_priority
     }
 
     pub fn len(&self) -> usize {

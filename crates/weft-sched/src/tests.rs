@@ -89,6 +89,8 @@ fn a_task_waits_for_a_worker_that_serves_its_kind() {
     assert_eq!(got, vec![Placement { task: "noop-task", worker: 0 }]);
     assert_eq!(sched.queues.len(), 1);
     assert_eq!(sched.queues.depths().get("default"), Some(&1));
+    assert_eq!(sched.queues.depths_by_priority().get(&(s("default"), 9)), Some(&1));
+    assert_eq!(sched.queues.depths_by_priority().get(&(s("default"), 0)), None, "emptied entries go away");
 }
 
 proptest! {

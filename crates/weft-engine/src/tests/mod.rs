@@ -2,6 +2,7 @@
 use super::*;
 
 mod faults;
+mod monitoring;
 mod simulation;
 use crate::restore::{RestoredRun, RestoredTask};
 use proptest::prelude::*;

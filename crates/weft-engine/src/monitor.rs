@@ -1,0 +1,323 @@
+//! The monitoring service's judgement, pure like the rest: anomalies found from heartbeats,
+//! attempt outcomes, running times and queue depths, and the scheduler's response to them.
+//!
+//! | anomaly | found when | response |
+//! |---|---|---|
+//! | late heartbeat | a heartbeat's gap exceeds 1.5 intervals | the worker is penalized until 3 on time in a row |
+//! | stuck task | an attempt runs past 3x its expected time (and 2 heartbeats more) | its worker is penalized until the attempt ends |
+//! | queue backlog | a queue's depth grew for 3 checks in a row with no free slot serving it | reported (more workers are the answer) |
+//! | failing worker | at least half of its last 5+ attempts failed | penalized until under a quarter fail |
+//!
+//! A penalized worker gets at most half its slots of new attempts (at least one), so it
+//! keeps receiving some work and can show it has recovered. Every anomaly and every
+//! recovery is an [`Effect::Anomaly`].
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use weft_model::{Millis, RunId, TaskState, WorkerId};
+
+use crate::types::{TaskRef, Worker};
+use crate::{Effect, Engine};
+
+/// Attempts remembered per worker for its failure rate.
+const OUTCOME_WINDOW: usize = 20;
+/// Fewest outcomes before a failure rate means anything.
+const MIN_OUTCOMES: usize = 5;
+/// Observed durations needed before they stand for a task's expected time.
+const MIN_OBSERVATIONS: u32 = 3;
+/// Distinct tasks whose durations are remembered.
+const MAX_OBSERVED: usize = 100_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnomalyKind {
+    LateHeartbeat,
+    StuckTask,
+    QueueBacklog,
+    FailingWorker,
+    Recovered,
+}
+
+/// Something wrong (or right again) that the monitor found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub at: Millis,
+    pub worker: Option<WorkerId>,
+    pub run: Option<RunId>,
+    pub workflow: Arc<str>,
+    pub task: Arc<str>,
+    pub queue: Arc<str>,
+    pub value: f64,
+    pub detail: String,
+}
+
+/// Why a worker gets fewer new attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Penalty {
+    LateHeartbeats,
+    SlowTask,
+    Failing,
+}
+
+/// What the monitor tracks of one worker.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerHealth {
+    /// Recent attempt outcomes, true = failed.
+    pub outcomes: VecDeque<bool>,
+    /// How late its last heartbeat was beyond the interval.
+    pub lag_ms: Millis,
+    /// Heartbeats on time in a row.
+    pub on_time: u32,
+    pub penalty: Option<Penalty>,
+}
+
+impl WorkerHealth {
+    pub fn failure_rate(&self) -> f64 {
+        if self.outcomes.is_empty() {
+            return 0.0;
+        }
+        self.outcomes.iter().filter(|f| **f).count() as f64 / self.outcomes.len() as f64
+    }
+}
+
+/// Mean duration of a task, by (process, workflow, task) name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Observed {
+    pub count: u32,
+    pub mean_ms: f64,
+}
+
+/// Per-queue backlog tracking.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Backlog {
+    last_depth: usize,
+    growing: u32,
+    reported: bool,
+}
+
+/// Monitor state kept by the engine.
+#[derive(Debug, Default)]
+pub(crate) struct MonitorState {
+    pub observed: HashMap<(Arc<str>, Arc<str>, Arc<str>), Observed>,
+    pub backlog: HashMap<Arc<str>, Backlog>,
+    /// Attempts already reported stuck.
+    pub stuck: HashMap<TaskRef, u32>,
+}
+
+impl Worker {
+    /// Slots it may fill with new attempts: half when penalized.
+    pub fn effective_slots(&self) -> u32 {
+        match self.health.penalty {
+            Some(_) => (self.slots / 2).max(1),
+            None => self.slots,
+        }
+    }
+}
+
+impl Engine {
+    fn anomaly(&mut self, kind: AnomalyKind, at: Millis, value: f64, detail: String) -> Anomaly {
+        Anomaly {
+            kind,
+            at,
+            worker: None,
+            run: None,
+            workflow: Arc::from(""),
+            task: Arc::from(""),
+            queue: Arc::from(""),
+            value,
+            detail,
+        }
+    }
+
+    fn penalize(&mut self, id: WorkerId, penalty: Penalty) {
+        if let Some(w) = self.workers.get_mut(&id) {
+            w.health.penalty = Some(penalty);
+        }
+    }
+
+    fn recover(&mut self, id: WorkerId, why: &str, now: Millis) {
+        let Some(w) = self.workers.get_mut(&id) else { return };
+        if w.health.penalty.take().is_none() {
+            return;
+        }
+        let name = w.name.clone();
+        let mut a = self.anomaly(
+            AnomalyKind::Recovered,
+            now,
+            0.0,
+            format!("worker {name} recovered ({why}): full share of work again"),
+        );
+        a.worker = Some(id);
+        self.emit(Effect::Anomaly(a));
+        self.schedule(now);
+    }
+
+    /// A heartbeat arrived `gap` ms after the previous one.
+    pub(crate) fn observe_heartbeat(&mut self, id: WorkerId, gap: Millis, now: Millis) {
+        let interval = self.cfg.heartbeat_interval_ms as Millis;
+        let Some(w) = self.workers.get_mut(&id) else { return };
+        let late = gap * 2 > interval * 3;
+        w.health.lag_ms = (gap - interval).max(0);
+        if !late {
+            w.health.on_time += 1;
+            if w.health.penalty == Some(Penalty::LateHeartbeats) && w.health.on_time >= 3 {
+                self.recover(id, "heartbeats on time again", now);
+            }
+            return;
+        }
+        w.health.on_time = 0;
+        if w.health.penalty.is_some() {
+            return;
+        }
+        let name = w.name.clone();
+        let mut a = self.anomaly(
+            AnomalyKind::LateHeartbeat,
+            now,
+            gap as f64,
+            format!("worker {name}: heartbeat {gap} ms after the previous one (interval {interval} ms); it gets fewer new attempts"),
+        );
+        a.worker = Some(id);
+        self.penalize(id, Penalty::LateHeartbeats);
+        self.emit(Effect::Anomaly(a));
+    }
+
+    /// An attempt of `r` on `worker` ended; `failed` unless it succeeded.
+    pub(crate) fn observe_outcome(&mut self, worker: WorkerId, r: TaskRef, failed: bool, now: Millis) {
+        if !failed && let Some(run) = self.runs.get(&r.run) {
+            let t = &run.tasks[r.task as usize];
+            if let (Some(start), Some(end)) = (t.started_at, t.finished_at) {
+                let key = (
+                    Arc::from(run.plan.spec.name.as_str()),
+                    run.plan.workflow_name(r.task).clone(),
+                    run.plan.tasks[r.task as usize].name.clone(),
+                );
+                if self.monitor.observed.len() < MAX_OBSERVED || self.monitor.observed.contains_key(&key) {
+                    let o = self.monitor.observed.entry(key).or_default();
+                    o.count += 1;
+                    o.mean_ms += ((end - start) as f64 - o.mean_ms) / f64::from(o.count);
+                }
+            }
+        }
+        if self.monitor.stuck.remove(&r).is_some()
+            && self.workers.get(&worker).is_some_and(|w| w.health.penalty == Some(Penalty::SlowTask))
+        {
+            self.recover(worker, "its slow attempt ended", now);
+        }
+        let Some(w) = self.workers.get_mut(&worker) else { return };
+        w.health.outcomes.push_back(failed);
+        if w.health.outcomes.len() > OUTCOME_WINDOW {
+            w.health.outcomes.pop_front();
+        }
+        let rate = w.health.failure_rate();
+        let enough = w.health.outcomes.len() >= MIN_OUTCOMES;
+        match w.health.penalty {
+            None if enough && rate >= 0.5 => {
+                let name = w.name.clone();
+                let n = w.health.outcomes.len();
+                let mut a = self.anomaly(
+                    AnomalyKind::FailingWorker,
+                    now,
+                    rate,
+                    format!(
+                        "worker {name}: {:.0}% of its last {n} attempts failed; it gets fewer new attempts",
+                        rate * 100.0
+                    ),
+                );
+                a.worker = Some(worker);
+                self.penalize(worker, Penalty::Failing);
+                self.emit(Effect::Anomaly(a));
+            }
+            Some(Penalty::Failing) if rate < 0.25 => self.recover(worker, "failure rate back under 25%", now),
+            _ => {}
+        }
+    }
+
+    /// The time a task is expected to take: its declared cost, else its observed mean.
+    pub(crate) fn expected_ms(&self, r: TaskRef) -> Option<f64> {
+        let run = self.runs.get(&r.run)?;
+        let tp = &run.plan.tasks[r.task as usize];
+        if let Some(cost) = tp.cost_seconds {
+            return Some(cost * 1000.0);
+        }
+        let key = (Arc::from(run.plan.spec.name.as_str()), run.plan.workflow_name(r.task).clone(), tp.name.clone());
+        self.monitor.observed.get(&key).filter(|o| o.count >= MIN_OBSERVATIONS).map(|o| o.mean_ms)
+    }
+
+    /// The periodic check: stuck tasks and growing backlogs.
+    pub(crate) fn monitor_check(&mut self, now: Millis) {
+        let grace = 2.0 * self.cfg.heartbeat_interval_ms as f64;
+        let mut stuck = Vec::new();
+        for w in self.workers.values() {
+            for r in &w.attempts {
+                let Some(run) = self.runs.get(&r.run) else { continue };
+                let t = &run.tasks[r.task as usize];
+                let (TaskState::Running, Some(start)) = (t.state, t.started_at) else { continue };
+                if self.monitor.stuck.get(r) == Some(&t.attempt) {
+                    continue;
+                }
+                let Some(expected) = self.expected_ms(*r) else { continue };
+                let running = (now - start) as f64;
+                if running > (3.0 * expected).max(expected + grace) {
+                    stuck.push((*r, w.id, w.name.clone(), t.attempt, running, expected));
+                }
+            }
+        }
+        for (r, worker, name, attempt, running, expected) in stuck {
+            self.monitor.stuck.insert(r, attempt);
+            let run = &self.runs[&r.run];
+            let (workflow, task) =
+                (run.plan.workflow_name(r.task).clone(), run.plan.tasks[r.task as usize].name.clone());
+            let mut a = self.anomaly(
+                AnomalyKind::StuckTask,
+                now,
+                running,
+                format!("{workflow}/{task} attempt {attempt} has run {running:.0} ms on worker {name}, expected about {expected:.0} ms; the worker gets fewer new attempts"),
+            );
+            (a.worker, a.run, a.workflow, a.task) = (Some(worker), Some(r.run), workflow, task);
+            if self.workers.get(&worker).is_some_and(|w| w.health.penalty.is_none()) {
+                self.penalize(worker, Penalty::SlowTask);
+            }
+            self.emit(Effect::Anomaly(a));
+        }
+        self.check_backlogs(now);
+    }
+
+    fn check_backlogs(&mut self, now: Millis) {
+        let depths = self.sched.queues.depths();
+        let mut found = Vec::new();
+        for (queue, depth) in &depths {
+            let free: u32 = self.free_slots(queue);
+            let b = self.monitor.backlog.entry(queue.clone()).or_default();
+            if *depth > b.last_depth && free == 0 {
+                b.growing += 1;
+            } else if *depth <= b.last_depth || free > 0 {
+                b.growing = 0;
+                b.reported = false;
+            }
+            b.last_depth = *depth;
+            if b.growing >= 3 && !b.reported {
+                b.reported = true;
+                found.push((queue.clone(), *depth));
+            }
+        }
+        self.monitor.backlog.retain(|q, _| depths.contains_key(q));
+        for (queue, depth) in found {
+            let mut a = self.anomaly(
+                AnomalyKind::QueueBacklog,
+                now,
+                depth as f64,
+                format!("queue `{queue}` has grown to {depth} ready tasks with no free slot serving it: add workers or slots"),
+            );
+            a.queue = queue;
+            self.emit(Effect::Anomaly(a));
+        }
+    }
+
+    /// Free slots of accepting workers serving `queue`.
+    pub fn free_slots(&self, queue: &str) -> u32 {
+        self.workers
+            .values()
+            .filter(|w| w.accepting() && w.queues.iter().any(|q| &**q == queue))
+            .map(|w| w.effective_slots().saturating_sub(w.attempts.len() as u32))
+            .sum()
+    }
+}

@@ -1,0 +1,196 @@
+//! The monitor's detectors, the scheduler's response, and the cost model.
+use super::*;
+use crate::monitor::{AnomalyKind, Penalty};
+
+fn anomalies(env: &mut Env) -> Vec<crate::monitor::Anomaly> {
+    env.engine
+        .take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Anomaly(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn many(n: usize) -> ProcessSpec {
+    process(vec![WorkflowSpec {
+        name: "w".into(),
+        tasks: (0..n).map(|i| TaskSpec::new(format!("t{i}"), "noop")).collect(),
+        chain: false,
+        default_retry: Some(weft_model::RetrySpec { max_attempts: Some(1), ..Default::default() }),
+    }])
+}
+
+#[test]
+fn late_heartbeats_are_flagged_and_the_worker_gets_half_its_slots_until_on_time() {
+    let mut env = Env::new();
+    let w = env.worker(1, 4, &["default"], &["noop"]);
+    env.now += 1_000;
+    env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+    assert!(anomalies(&mut env).is_empty(), "on time");
+    env.now += 1_800;
+    env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+    let found = anomalies(&mut env);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].kind, found[0].worker, found[0].value), (AnomalyKind::LateHeartbeat, Some(w), 1_800.0));
+    assert_eq!(env.engine.worker(w).unwrap().health.penalty, Some(Penalty::LateHeartbeats));
+    // Response: only half of its 4 slots are filled.
+    env.start(many(4), None).unwrap();
+    assert_eq!(env.assignments().len(), 2);
+    for _ in 0..3 {
+        env.now += 1_000;
+        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+    }
+    let effects = env.engine.take_effects();
+    assert!(effects.iter().any(|e| matches!(e, Effect::Anomaly(a) if a.kind == AnomalyKind::Recovered)));
+    let more = effects.iter().filter(|e| matches!(e, Effect::Assign { .. })).count();
+    assert_eq!(more, 2, "recovered: the other two slots fill");
+}
+
+#[test]
+fn a_task_running_far_past_its_expected_time_is_stuck_and_its_worker_is_slowed() {
+    let mut env = Env::new();
+    let w = env.worker(1, 2, &["default"], &["noop"]);
+    let mut t = TaskSpec::new("slow", "noop");
+    t.cost = Some(1.0);
+    env.start(
+        process(vec![WorkflowSpec { name: "w".into(), tasks: vec![t], chain: false, default_retry: None }]),
+        None,
+    )
+    .unwrap();
+    let a = env.assignments();
+    env.engine.task_status(w, &a[0].1.attempt, Reported::Running, env.now);
+    for _ in 0..3 {
+        env.now += 1_000;
+        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+        env.engine.tick(env.now);
+    }
+    assert!(anomalies(&mut env).is_empty(), "3 s is not yet past 3x the 1 s cost plus grace");
+    env.now += 1_000;
+    env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+    env.engine.tick(env.now);
+    let found = anomalies(&mut env);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].kind, &*found[0].task), (AnomalyKind::StuckTask, "slow"));
+    assert_eq!(env.engine.worker(w).unwrap().health.penalty, Some(Penalty::SlowTask));
+    env.now += 1_000;
+    env.engine.tick(env.now);
+    assert!(anomalies(&mut env).is_empty(), "reported once per attempt");
+    env.engine.task_status(w, &a[0].1.attempt, Reported::Succeeded(Arc::from("1")), env.now);
+    assert!(anomalies(&mut env).iter().any(|a| a.kind == AnomalyKind::Recovered));
+}
+
+#[test]
+fn a_backlog_growing_with_no_free_slot_is_reported_once() {
+    let mut env = Env::new();
+    let w = env.worker(1, 1, &["default"], &["noop"]);
+    let mut found = Vec::new();
+    for round in 0..5 {
+        env.start(many(2), None).unwrap();
+        env.now += 1_000;
+        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+        env.engine.tick(env.now);
+        found.extend(anomalies(&mut env).into_iter().map(|a| (round, a)));
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (round, a) = &found[0];
+    assert_eq!((a.kind, &*a.queue), (AnomalyKind::QueueBacklog, "default"));
+    assert!(*round >= 2, "three growing checks in a row first");
+}
+
+#[test]
+fn a_worker_whose_attempts_keep_failing_gets_fewer_until_it_recovers() {
+    let mut env = Env::new();
+    let w = env.worker(1, 4, &["default"], &["noop"]);
+    for _ in 0..12 {
+        env.start(many(1), None).unwrap();
+    }
+    let mut outcomes = 0;
+    let mut found = Vec::new();
+    let mut held = env.assignments();
+    while found.is_empty() {
+        let (_, a) = held.pop().expect("work to fail");
+        env.fail(w, &a, false);
+        outcomes += 1;
+        for e in env.engine.take_effects() {
+            match e {
+                Effect::Assign { worker, assignment } => held.push((worker, assignment)),
+                Effect::Anomaly(a) => found.push(a),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(outcomes, 5, "five outcomes before a rate means anything");
+    assert_eq!((found[0].kind, found[0].worker), (AnomalyKind::FailingWorker, Some(w)));
+    // Response: two of its four slots, while it fails.
+    assert_eq!(env.engine.worker(w).unwrap().effective_slots(), 2);
+    assert!(env.engine.worker(w).unwrap().attempts.len() <= 3, "no new attempt beyond half while penalized");
+    // It succeeds from now on; once under a quarter of its window failed, it recovers.
+    let mut recovered = false;
+    for _ in 0..40 {
+        let Some((_, a)) = held.pop() else {
+            env.start(many(1), None).unwrap();
+            held.extend(env.assignments());
+            continue;
+        };
+        env.succeed(w, &a, "1");
+        for e in env.engine.take_effects() {
+            match e {
+                Effect::Assign { worker, assignment } => held.push((worker, assignment)),
+                Effect::Anomaly(a) if a.kind == AnomalyKind::Recovered => recovered = true,
+                _ => {}
+            }
+        }
+        if recovered {
+            break;
+        }
+    }
+    assert!(recovered);
+    assert_eq!(env.engine.worker(w).unwrap().effective_slots(), 4);
+}
+
+#[test]
+fn the_estimate_predicts_a_known_workload() {
+    let mut env = Env::new();
+    let w1 = env.worker(1, 2, &["default"], &["noop"]);
+    let w2 = env.worker(2, 2, &["default"], &["noop"]);
+    let tasks = (0..8)
+        .map(|i| {
+            let mut t = TaskSpec::new(format!("t{i}"), "noop");
+            t.cost = Some(1.0);
+            t
+        })
+        .collect();
+    let (run, _) = env
+        .start(process(vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }]), None)
+        .unwrap();
+    let e = env.engine.estimate(run, env.now).unwrap();
+    // 8 tasks of 1 s on 4 slots of speed 1: 2 s.
+    assert_eq!(e.predicted_finish, env.now + 2_000);
+    assert_eq!((e.declared, e.observed, e.unknown), (8, 0, 0));
+    assert!((e.scheduling - 2.0).abs() < 1e-9, "T = 8 x 1/4");
+    assert!((e.execution - 8.0).abs() < 1e-9, "E = 8 x 1/1");
+    assert!((e.monitoring - 8.0).abs() < 1e-9, "M = 8 x 1/(1 Hz)");
+    // Run it as predicted: every task takes exactly its cost.
+    let start = env.now;
+    loop {
+        let batch = env.assignments();
+        if batch.is_empty() {
+            break;
+        }
+        for (w, a) in &batch {
+            env.engine.task_status(*w, &a.attempt, Reported::Running, env.now);
+        }
+        env.now += 1_000;
+        for w in [w1, w2] {
+            env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+        }
+        for (w, a) in &batch {
+            env.engine.task_status(*w, &a.attempt, Reported::Succeeded(Arc::from("1")), env.now);
+        }
+    }
+    let r = env.engine.run(run).unwrap();
+    assert_eq!(r.status, RunStatus::Succeeded);
+    assert_eq!(r.finished_at.unwrap() - start, 2_000, "the prediction held");
+}

@@ -198,10 +198,49 @@ pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
         tasks_failed: run.count(TaskState::Failed) as u32,
         input_json: run.input_json.to_string(),
         compensated: run.compensated,
+        estimate: None,
     }
 }
 
-pub fn worker_to_pb(w: &Worker, attempts: Vec<pb::AttemptRef>) -> pb::WorkerStatus {
+pub fn estimate_to_pb(e: &weft_engine::estimate::Estimate) -> pb::Estimate {
+    pb::Estimate {
+        scheduling_seconds: e.scheduling,
+        execution_seconds: e.execution,
+        monitoring_seconds: e.monitoring,
+        remaining_seconds: e.remaining,
+        predicted_finish_ms: e.predicted_finish,
+        tasks_declared: e.declared,
+        tasks_observed: e.observed,
+        tasks_unknown: e.unknown,
+    }
+}
+
+pub fn anomaly_kind_to_pb(k: weft_engine::AnomalyKind) -> pb::AnomalyKind {
+    use weft_engine::AnomalyKind as K;
+    match k {
+        K::LateHeartbeat => pb::AnomalyKind::LateHeartbeat,
+        K::StuckTask => pb::AnomalyKind::StuckTask,
+        K::QueueBacklog => pb::AnomalyKind::QueueBacklog,
+        K::FailingWorker => pb::AnomalyKind::FailingWorker,
+        K::Recovered => pb::AnomalyKind::Recovered,
+    }
+}
+
+pub fn anomaly_to_pb(a: &weft_engine::Anomaly) -> pb::Anomaly {
+    pb::Anomaly {
+        kind: anomaly_kind_to_pb(a.kind) as i32,
+        at_ms: a.at,
+        worker_id: a.worker.map(|w| w.to_string()).unwrap_or_default(),
+        run_id: a.run.map(|r| r.to_string()).unwrap_or_default(),
+        workflow: a.workflow.to_string(),
+        task: a.task.to_string(),
+        queue: a.queue.to_string(),
+        value: a.value,
+        detail: a.detail.clone(),
+    }
+}
+
+pub fn worker_to_pb(w: &Worker, attempts: Vec<pb::AttemptRef>, recent: Vec<pb::HeartbeatSample>) -> pb::WorkerStatus {
     pb::WorkerStatus {
         worker_id: w.id.to_string(),
         name: w.name.clone(),
@@ -218,5 +257,15 @@ pub fn worker_to_pb(w: &Worker, attempts: Vec<pb::AttemptRef>) -> pb::WorkerStat
         last_heartbeat_ms: w.last_heartbeat,
         attempts,
         version: w.version.clone(),
+        recent,
+        penalized: w.health.penalty.is_some(),
+        penalty_reason: match w.health.penalty {
+            Some(weft_engine::Penalty::LateHeartbeats) => "late heartbeats".into(),
+            Some(weft_engine::Penalty::SlowTask) => "a task running far past its expected time".into(),
+            Some(weft_engine::Penalty::Failing) => "most of its recent attempts failed".into(),
+            None => String::new(),
+        },
+        failure_rate: w.health.failure_rate(),
+        heartbeat_lag_ms: w.health.lag_ms,
     }
 }

@@ -67,6 +67,11 @@ impl Engine {
         self.sched.queues.depths()
     }
 
+    /// Ready tasks per (queue, priority).
+    pub fn queue_depths_by_priority(&self) -> &BTreeMap<(Arc<str>, i32), usize> {
+        self.sched.queues.depths_by_priority()
+    }
+
     /// (running, finished) run counts.
     pub fn run_counts(&self) -> (usize, usize) {
         (self.running_runs, self.runs.len() - self.running_runs)

@@ -10,7 +10,13 @@ use weft_model::{FailurePolicy, TaskSpec, WorkflowSpec};
 const MAX_RESUBSCRIBES: u32 = 100;
 
 fn process(name: &str, workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec { name: name.to_string(), workflows, failure_policy: FailurePolicy::FailFast, default_retry: None, deadline: None }
+    ProcessSpec {
+        name: name.to_string(),
+        workflows,
+        failure_policy: FailurePolicy::FailFast,
+        default_retry: None,
+        deadline: None,
+    }
 }
 
 fn noop(name: String) -> TaskSpec {

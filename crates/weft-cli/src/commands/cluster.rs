@@ -6,7 +6,8 @@ use crate::follow::{interrupted, worker_names};
 use crate::output::{OutputFormat, out, print_json, print_json_line};
 use crate::views::WorkerNames;
 use crate::views::cluster::{
-    ClusterView, EventView, HeartbeatView, cluster_text, heartbeat_line, run_event_line, worker_event_line,
+    ClusterView, EventView, HeartbeatView, anomaly_line, cluster_text, heartbeat_line, run_event_line,
+    worker_event_line,
 };
 use std::time::{Duration, Instant};
 use weft_client::{Client, Subscription, pb};
@@ -124,6 +125,7 @@ fn print_event(e: &pb::ClusterEvent, names: &WorkerNames, output: OutputFormat) 
             let line = match &e.event {
                 Some(pb::cluster_event::Event::Run(run)) => run_event_line(run, names),
                 Some(pb::cluster_event::Event::Worker(worker)) => worker_event_line(worker),
+                Some(pb::cluster_event::Event::Anomaly(anomaly)) => anomaly_line(anomaly),
                 // An event kind newer than this build: say so rather than drop it silently.
                 None => "(an event this weftctl does not know)".to_string(),
             };

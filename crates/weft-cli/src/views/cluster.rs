@@ -202,6 +202,29 @@ pub enum EventView {
         at: Option<String>,
         detail: String,
     },
+    Anomaly {
+        kind: String,
+        at: Option<String>,
+        worker_id: String,
+        run_id: String,
+        workflow: String,
+        task: String,
+        queue: String,
+        value: f64,
+        detail: String,
+    },
+}
+
+/// `late_heartbeat`, `stuck_task`, ...
+pub fn anomaly_kind_name(kind: i32) -> String {
+    pb::AnomalyKind::try_from(kind)
+        .map(|k| k.as_str_name().trim_start_matches("ANOMALY_KIND_").to_lowercase())
+        .unwrap_or_else(|_| format!("unknown({kind})"))
+}
+
+/// `22:13:20.123  anomaly stuck_task  detail`
+pub fn anomaly_line(a: &pb::Anomaly) -> String {
+    format!("{}  anomaly {}  {}", clock(a.at_ms), anomaly_kind_name(a.kind), a.detail.replace('\n', " "))
 }
 
 impl EventView {
@@ -224,6 +247,17 @@ impl EventView {
                 liveness: liveness_name(w.liveness),
                 at: rfc3339(w.at_ms),
                 detail: w.detail.clone(),
+            },
+            pb::cluster_event::Event::Anomaly(a) => EventView::Anomaly {
+                kind: anomaly_kind_name(a.kind),
+                at: rfc3339(a.at_ms),
+                worker_id: a.worker_id.clone(),
+                run_id: a.run_id.clone(),
+                workflow: a.workflow.clone(),
+                task: a.task.clone(),
+                queue: a.queue.clone(),
+                value: a.value,
+                detail: a.detail.clone(),
             },
         })
     }
@@ -277,7 +311,7 @@ mod tests {
                 last_heartbeat_ms: 1_700_000_000_000,
                 ..Default::default()
             }],
-            queues: vec![pb::QueueStatus { queue: "default".into(), depth: 3 }],
+            queues: vec![pb::QueueStatus { queue: "default".into(), depth: 3, ..Default::default() }],
             runs_running: 1,
             runs_finished: 7,
             now_ms: 1_700_000_000_400,

@@ -2,19 +2,19 @@
 //! (a command plus, where an answer is needed, a oneshot reply); it applies each command,
 //! then performs the effects the engine produced: pushes assignments and cancellations down
 //! worker sessions, fans events out to watchers, and sleeps until the engine's next deadline.
+mod effects;
 mod watchers;
 
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
-use weft_engine::{Effect, Engine, HeartbeatInfo, Reported, RunSource, StartRun, TaskError, WorkerRegistration};
+use weft_engine::{Engine, HeartbeatInfo, Reported, RunSource, StartRun, TaskError, WorkerRegistration};
 use weft_model::{RunId, WorkerId};
 use weft_proto::pb;
 
 use crate::clock::Clock;
-use crate::convert::{self, ack_to_pb, assignment_to_pb, attempt_to_pb, event_to_pb, run_to_pb, worker_event_to_pb};
+use crate::convert::{self, ack_to_pb, attempt_to_pb, event_to_pb, run_to_pb};
 use crate::metrics;
-use crate::persist;
 use crate::status::{from_engine, shutting_down};
 use watchers::Watchers;
 use weft_store::GroupCommitter;
@@ -144,6 +144,9 @@ impl Handle {
     }
 }
 
+/// Heartbeats kept per worker for cluster views.
+const RECENT_HEARTBEATS: usize = 20;
+
 /// An answer held back until the changes it acknowledges are durable.
 type Deferred = Box<dyn FnOnce() + Send>;
 
@@ -166,7 +169,9 @@ pub struct Driver {
     next_session: u64,
     watchers: Watchers,
     gauges_at: weft_model::Millis,
-    seen_queues: std::collections::BTreeSet<std::sync::Arc<str>>,
+    /// The latest heartbeats of each worker (a short history for cluster views).
+    recent: HashMap<WorkerId, std::collections::VecDeque<pb::HeartbeatSample>>,
+    seen_queues: std::collections::BTreeSet<(std::sync::Arc<str>, i32)>,
 }
 
 impl Driver {
@@ -193,6 +198,7 @@ impl Driver {
             next_session: 0,
             watchers: Watchers::default(),
             gauges_at: 0,
+            recent: HashMap::new(),
             seen_queues: Default::default(),
         };
         (driver, Handle { tx })
@@ -305,7 +311,12 @@ impl Driver {
                 });
             }
             Command::GetRun { id, reply } => {
-                let _ = reply.send(self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine));
+                let run = self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine);
+                let run = run.map(|mut run| {
+                    run.estimate = self.engine.estimate(id, now).ok().map(|e| convert::estimate_to_pb(&e));
+                    run
+                });
+                let _ = reply.send(run);
             }
             Command::ListRuns { filter, after, limit, reply } => {
                 let (page, more) = self.engine.list_runs(&filter, after, limit);
@@ -434,6 +445,17 @@ impl Driver {
             lag_ms = lag.unwrap_or(0),
             "heartbeat"
         );
+        let samples = self.recent.entry(id).or_default();
+        samples.push_back(pb::HeartbeatSample {
+            at_ms: now,
+            used: hb.used,
+            cpu_percent: hb.cpu_percent,
+            memory_used_bytes: hb.memory_used_bytes,
+            gap_ms: lag.unwrap_or(0),
+        });
+        if samples.len() > RECENT_HEARTBEATS {
+            samples.pop_front();
+        }
         self.watchers.heartbeat(id, &hb);
     }
 
@@ -443,14 +465,26 @@ impl Driver {
             .workers()
             .map(|w| {
                 let attempts = w.attempts.iter().map(|r| attempt_to_pb(&self.attempt_of(*r))).collect();
-                convert::worker_to_pb(w, attempts)
+                let recent = self.recent.get(&w.id).map(|r| r.iter().cloned().collect()).unwrap_or_default();
+                convert::worker_to_pb(w, attempts, recent)
             })
             .collect();
         let queues = self
             .engine
             .queue_depths()
             .into_iter()
-            .map(|(queue, depth)| pb::QueueStatus { queue: queue.to_string(), depth: depth as u32 })
+            .map(|(queue, depth)| pb::QueueStatus {
+                by_priority: self
+                    .engine
+                    .queue_depths_by_priority()
+                    .iter()
+                    .filter(|((q, _), _)| *q == queue)
+                    .map(|((_, priority), n)| pb::PriorityDepth { priority: *priority, depth: *n as u32 })
+                    .collect(),
+                free_slots: self.engine.free_slots(&queue),
+                queue: queue.to_string(),
+                depth: depth as u32,
+            })
             .collect();
         let (running, finished) = self.engine.run_counts();
         pb::ClusterStatus { workers, queues, runs_running: running as u32, runs_finished: finished as u32, now_ms: now }
@@ -463,95 +497,6 @@ impl Driver {
             workflow: run.plan.workflow_name(r.task).clone(),
             task: run.plan.tasks[r.task as usize].name.clone(),
             attempt: run.tasks[r.task as usize].attempt,
-        }
-    }
-
-    fn perform_effects(&mut self) {
-        let effects = self.engine.take_effects();
-        let batch = persist::batch_for(
-            &self.engine,
-            &effects,
-            std::mem::take(&mut self.new_definitions),
-            std::mem::take(&mut self.expired),
-        );
-        let mut events = Vec::new();
-        let mut worker_events = Vec::new();
-        for effect in effects {
-            match effect {
-                // Work goes out at once: a lost assignment is re-run, never lost, so it need
-                // not wait for the disk.
-                Effect::Assign { worker, assignment } => {
-                    metrics::dispatched();
-                    let msg = pb::CoordinatorMessage {
-                        message: Some(pb::coordinator_message::Message::Assignment(assignment_to_pb(&assignment))),
-                    };
-                    self.push(worker, msg);
-                }
-                Effect::Cancel { worker, attempt, reason } => {
-                    let msg = pb::CoordinatorMessage {
-                        message: Some(pb::coordinator_message::Message::Cancel(pb::CancelAttempt {
-                            attempt: Some(attempt_to_pb(&attempt)),
-                            reason,
-                        })),
-                    };
-                    self.push(worker, msg);
-                }
-                Effect::Event(event) => {
-                    metrics::event(&event);
-                    if event.kind.is_run_final() {
-                        tracing::info!(run_id = %event.run, outcome = ?event.kind, reason = %event.detail, "run finished");
-                    }
-                    events.push(event);
-                }
-                Effect::Worker(event) => {
-                    match event.liveness {
-                        weft_engine::Liveness::Live | weft_engine::Liveness::Draining => {
-                            tracing::info!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
-                        }
-                        _ => {
-                            tracing::warn!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
-                        }
-                    }
-                    worker_events.push(worker_event_to_pb(&event));
-                }
-            }
-        }
-        let deferred = std::mem::take(&mut self.deferred);
-        if !(batch.is_empty() && deferred.is_empty() && events.is_empty() && worker_events.is_empty()) {
-            // Everything goes through the commit thread, even with nothing to write, so
-            // answers leave in the order their changes were made durable.
-            let committed = self.committed_tx.clone();
-            self.committer.submit(
-                batch,
-                Box::new(move |result| match result {
-                    Ok(()) => {
-                        for answer in deferred {
-                            answer();
-                        }
-                        let _ = committed.send(Ok((events, worker_events)));
-                    }
-                    Err(reason) => {
-                        // Dropping the held answers tells their callers the coordinator is going away.
-                        drop(deferred);
-                        let _ = committed.send(Err(reason));
-                    }
-                }),
-            );
-        }
-        // Gauges are read off the whole engine: a few times a second is plenty.
-        let now = self.clock.now();
-        if now - self.gauges_at >= 250 {
-            self.gauges_at = now;
-            metrics::gauges(&self.engine, &mut self.seen_queues);
-        }
-    }
-
-    fn push(&mut self, worker: WorkerId, msg: pb::CoordinatorMessage) {
-        if let Some((_, tx)) = self.sessions.get(&worker)
-            && tx.send(Ok(msg)).is_err()
-        {
-            // The stream is gone; its reader will report WorkerClosed.
-            tracing::debug!(worker_id = %worker, "session closed while sending");
         }
     }
 }

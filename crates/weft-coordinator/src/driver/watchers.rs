@@ -79,6 +79,11 @@ impl Watchers {
         fan_out(&mut self.events, |(filter, tx)| filter.is_some() || delivered(tx.try_send(Ok(cluster.clone()))));
     }
 
+    pub fn anomaly(&mut self, anomaly: pb::Anomaly) {
+        let cluster = pb::ClusterEvent { event: Some(pb::cluster_event::Event::Anomaly(anomaly)) };
+        fan_out(&mut self.events, |(filter, tx)| filter.is_some() || delivered(tx.try_send(Ok(cluster.clone()))));
+    }
+
     pub fn heartbeat(&mut self, worker: WorkerId, hb: &pb::Heartbeat) {
         fan_out(&mut self.heartbeats, |(filter, tx)| {
             filter.is_some_and(|f| f != worker) || delivered(tx.try_send(Ok(hb.clone())))

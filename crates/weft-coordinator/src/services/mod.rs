@@ -8,6 +8,12 @@ use crate::driver::Handle;
 /// Bounded buffers for watcher streams: a watcher this far behind is dropped.
 pub(crate) const WATCH_BUFFER: usize = 4096;
 
+/// Counts a request by method and outcome, then hands the result on.
+pub(crate) fn metered<T>(method: &'static str, result: Result<T, tonic::Status>) -> Result<T, tonic::Status> {
+    crate::metrics::grpc(method, result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok));
+    result
+}
+
 /// Page sizes: default and maximum.
 pub(crate) fn page_size(requested: u32) -> usize {
     match requested {

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status, Streaming};
 use weft_proto::pb;
 use weft_proto::pb::monitor_service_server::MonitorService;
 
-use super::{Services, WATCH_BUFFER};
+use super::{Services, WATCH_BUFFER, metered};
 use crate::convert::{attempt_from_pb, parse_run_id, parse_worker_id};
 use crate::driver::Command;
 use crate::status::invalid;
@@ -19,6 +19,40 @@ impl MonitorService for Services {
     type ReportStream = Boxed<pb::ReportAck>;
 
     async fn report(&self, req: Request<Streaming<pb::WorkerReport>>) -> Result<Response<Self::ReportStream>, Status> {
+        metered("Report", self.report_inner(req).await)
+    }
+
+    type WatchHeartbeatsStream = Boxed<pb::Heartbeat>;
+
+    async fn watch_heartbeats(
+        &self,
+        req: Request<pb::WatchHeartbeatsRequest>,
+    ) -> Result<Response<Self::WatchHeartbeatsStream>, Status> {
+        metered("WatchHeartbeats", self.watch_heartbeats_inner(req).await)
+    }
+
+    type WatchEventsStream = Boxed<pb::ClusterEvent>;
+
+    async fn watch_events(
+        &self,
+        req: Request<pb::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        metered("WatchEvents", self.watch_events_inner(req).await)
+    }
+
+    async fn get_cluster_status(
+        &self,
+        _req: Request<pb::GetClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatus>, Status> {
+        metered("GetClusterStatus", self.get_cluster_status_inner(_req).await)
+    }
+}
+
+impl Services {
+    async fn report_inner(
+        &self,
+        req: Request<Streaming<pb::WorkerReport>>,
+    ) -> Result<Response<<Self as MonitorService>::ReportStream>, Status> {
         let mut inbound = req.into_inner();
         let (ack, rx) = mpsc::unbounded_channel();
         let handle = self.handle.clone();
@@ -51,12 +85,10 @@ impl MonitorService for Services {
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
     }
 
-    type WatchHeartbeatsStream = Boxed<pb::Heartbeat>;
-
-    async fn watch_heartbeats(
+    async fn watch_heartbeats_inner(
         &self,
         req: Request<pb::WatchHeartbeatsRequest>,
-    ) -> Result<Response<Self::WatchHeartbeatsStream>, Status> {
+    ) -> Result<Response<<Self as MonitorService>::WatchHeartbeatsStream>, Status> {
         let worker = match req.get_ref().worker_id.as_str() {
             "" => None,
             text => Some(parse_worker_id("worker_id", text).map_err(|e| invalid(&e))?),
@@ -66,12 +98,10 @@ impl MonitorService for Services {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    type WatchEventsStream = Boxed<pb::ClusterEvent>;
-
-    async fn watch_events(
+    async fn watch_events_inner(
         &self,
         req: Request<pb::WatchEventsRequest>,
-    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+    ) -> Result<Response<<Self as MonitorService>::WatchEventsStream>, Status> {
         let run = match req.get_ref().run_id.as_str() {
             "" => None,
             text => Some(parse_run_id("run_id", text).map_err(|e| invalid(&e))?),
@@ -81,7 +111,7 @@ impl MonitorService for Services {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_cluster_status(
+    async fn get_cluster_status_inner(
         &self,
         _req: Request<pb::GetClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {

@@ -8,7 +8,7 @@ use weft_model::ValidationError;
 use weft_proto::pb::worker_service_server::WorkerService;
 use weft_proto::{PROTOCOL_VERSION, pb};
 
-use super::Services;
+use super::{Services, metered};
 use crate::convert::registration_from_pb;
 use crate::driver::Command;
 use crate::status::invalid;
@@ -23,6 +23,15 @@ impl WorkerService for Services {
         &self,
         req: Request<Streaming<pb::WorkerMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        metered("Session", self.session_inner(req).await)
+    }
+}
+
+impl Services {
+    async fn session_inner(
+        &self,
+        req: Request<Streaming<pb::WorkerMessage>>,
+    ) -> Result<Response<<Self as WorkerService>::SessionStream>, Status> {
         let mut inbound = req.into_inner();
         let first = inbound
             .message()

@@ -11,7 +11,7 @@ use weft_proto::convert::{process_from_pb, run_status_from_pb};
 use weft_proto::pb;
 use weft_proto::pb::workflow_service_server::WorkflowService;
 
-use super::{Services, WATCH_BUFFER, page_size};
+use super::{Services, WATCH_BUFFER, metered, page_size};
 use crate::convert::parse_run_id;
 use crate::driver::Command;
 use crate::status::invalid;
@@ -29,6 +29,55 @@ impl WorkflowService for Services {
         &self,
         req: Request<pb::RegisterDefinitionRequest>,
     ) -> Result<Response<pb::RegisterDefinitionResponse>, Status> {
+        metered("RegisterDefinition", self.register_definition_inner(req).await)
+    }
+
+    async fn get_definition(&self, req: Request<pb::GetDefinitionRequest>) -> Result<Response<pb::Definition>, Status> {
+        metered("GetDefinition", self.get_definition_inner(req).await)
+    }
+
+    async fn list_definitions(
+        &self,
+        req: Request<pb::ListDefinitionsRequest>,
+    ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        metered("ListDefinitions", self.list_definitions_inner(req).await)
+    }
+
+    async fn start_run(&self, req: Request<pb::StartRunRequest>) -> Result<Response<pb::StartRunResponse>, Status> {
+        metered("StartRun", self.start_run_inner(req).await)
+    }
+
+    async fn get_run(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::Run>, Status> {
+        metered("GetRun", self.get_run_inner(req).await)
+    }
+
+    async fn list_runs(&self, req: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
+        metered("ListRuns", self.list_runs_inner(req).await)
+    }
+
+    async fn cancel_run(&self, req: Request<pb::CancelRunRequest>) -> Result<Response<pb::Run>, Status> {
+        metered("CancelRun", self.cancel_run_inner(req).await)
+    }
+
+    async fn get_run_history(
+        &self,
+        req: Request<pb::GetRunHistoryRequest>,
+    ) -> Result<Response<pb::GetRunHistoryResponse>, Status> {
+        metered("GetRunHistory", self.get_run_history_inner(req).await)
+    }
+
+    type WatchRunStream = EventStream;
+
+    async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
+        metered("WatchRun", self.watch_run_inner(req).await)
+    }
+}
+
+impl Services {
+    async fn register_definition_inner(
+        &self,
+        req: Request<pb::RegisterDefinitionRequest>,
+    ) -> Result<Response<pb::RegisterDefinitionResponse>, Status> {
         let req = req.into_inner();
         let spec = spec_from(req.spec.as_ref(), "spec")?;
         let name = req.name.clone();
@@ -36,12 +85,15 @@ impl WorkflowService for Services {
         Ok(Response::new(pb::RegisterDefinitionResponse { name: req.name, version, created }))
     }
 
-    async fn get_definition(&self, req: Request<pb::GetDefinitionRequest>) -> Result<Response<pb::Definition>, Status> {
+    async fn get_definition_inner(
+        &self,
+        req: Request<pb::GetDefinitionRequest>,
+    ) -> Result<Response<pb::Definition>, Status> {
         let pb::GetDefinitionRequest { name, version } = req.into_inner();
         self.handle.ask(|reply| Command::GetDefinition { name, version, reply }).await.map(Response::new)
     }
 
-    async fn list_definitions(
+    async fn list_definitions_inner(
         &self,
         req: Request<pb::ListDefinitionsRequest>,
     ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
@@ -66,7 +118,10 @@ impl WorkflowService for Services {
         Ok(Response::new(pb::ListDefinitionsResponse { definitions, next_page_token }))
     }
 
-    async fn start_run(&self, req: Request<pb::StartRunRequest>) -> Result<Response<pb::StartRunResponse>, Status> {
+    async fn start_run_inner(
+        &self,
+        req: Request<pb::StartRunRequest>,
+    ) -> Result<Response<pb::StartRunResponse>, Status> {
         let req = req.into_inner();
         let source = match req.source {
             Some(pb::start_run_request::Source::Spec(spec)) => RunSource::Spec(spec_from(Some(&spec), "spec")?),
@@ -81,12 +136,15 @@ impl WorkflowService for Services {
         Ok(Response::new(pb::StartRunResponse { run_id: id.to_string(), created }))
     }
 
-    async fn get_run(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::Run>, Status> {
+    async fn get_run_inner(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::Run>, Status> {
         let id = parse_run_id("run_id", &req.get_ref().run_id).map_err(|e| invalid(&e))?;
         self.handle.ask(|reply| Command::GetRun { id, reply }).await.map(Response::new)
     }
 
-    async fn list_runs(&self, req: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
+    async fn list_runs_inner(
+        &self,
+        req: Request<pb::ListRunsRequest>,
+    ) -> Result<Response<pb::ListRunsResponse>, Status> {
         let req = req.into_inner();
         let after = match req.page_token.as_str() {
             "" => None,
@@ -103,14 +161,14 @@ impl WorkflowService for Services {
         Ok(Response::new(pb::ListRunsResponse { runs, next_page_token }))
     }
 
-    async fn cancel_run(&self, req: Request<pb::CancelRunRequest>) -> Result<Response<pb::Run>, Status> {
+    async fn cancel_run_inner(&self, req: Request<pb::CancelRunRequest>) -> Result<Response<pb::Run>, Status> {
         let req = req.into_inner();
         let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
         let reason = req.reason;
         self.handle.ask(|reply| Command::CancelRun { id, reason, reply }).await.map(Response::new)
     }
 
-    async fn get_run_history(
+    async fn get_run_history_inner(
         &self,
         req: Request<pb::GetRunHistoryRequest>,
     ) -> Result<Response<pb::GetRunHistoryResponse>, Status> {
@@ -125,9 +183,10 @@ impl WorkflowService for Services {
         Ok(Response::new(pb::GetRunHistoryResponse { events, next_seq }))
     }
 
-    type WatchRunStream = EventStream;
-
-    async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
+    async fn watch_run_inner(
+        &self,
+        req: Request<pb::WatchRunRequest>,
+    ) -> Result<Response<<Self as WorkflowService>::WatchRunStream>, Status> {
         let req = req.into_inner();
         let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);

@@ -1,0 +1,145 @@
+//! Performing what the engine asked for after a step: assignments and cancels go out at
+//! once; the step's changes go to the commit thread; answers and events follow the commit.
+use weft_engine::Effect;
+use weft_model::TaskState;
+use weft_model::WorkerId;
+use weft_proto::pb;
+
+use super::Driver;
+use crate::convert::{anomaly_to_pb, assignment_to_pb, attempt_to_pb, worker_event_to_pb};
+use crate::{metrics, persist};
+
+impl Driver {
+    pub(super) fn perform_effects(&mut self) {
+        let effects = self.engine.take_effects();
+        let batch = persist::batch_for(
+            &self.engine,
+            &effects,
+            std::mem::take(&mut self.new_definitions),
+            std::mem::take(&mut self.expired),
+        );
+        let mut events = Vec::new();
+        let mut worker_events = Vec::new();
+        for effect in effects {
+            match effect {
+                // Work goes out at once: a lost assignment is re-run, never lost, so it need
+                // not wait for the disk.
+                Effect::Assign { worker, assignment } => {
+                    self.observe_dispatch(&assignment);
+                    let msg = pb::CoordinatorMessage {
+                        message: Some(pb::coordinator_message::Message::Assignment(assignment_to_pb(&assignment))),
+                    };
+                    self.push(worker, msg);
+                }
+                Effect::Cancel { worker, attempt, reason } => {
+                    let msg = pb::CoordinatorMessage {
+                        message: Some(pb::coordinator_message::Message::Cancel(pb::CancelAttempt {
+                            attempt: Some(attempt_to_pb(&attempt)),
+                            reason,
+                        })),
+                    };
+                    self.push(worker, msg);
+                }
+                Effect::Event(event) => {
+                    metrics::event(&event);
+                    self.observe_task_end(&event);
+                    if event.kind.is_run_final() {
+                        tracing::info!(run_id = %event.run, outcome = ?event.kind, reason = %event.detail, "run finished");
+                    }
+                    events.push(event);
+                }
+                Effect::Worker(event) => {
+                    match event.liveness {
+                        weft_engine::Liveness::Live | weft_engine::Liveness::Draining => {
+                            tracing::info!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
+                        }
+                        _ => {
+                            tracing::warn!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
+                        }
+                    }
+                    worker_events.push(worker_event_to_pb(&event));
+                }
+                Effect::Anomaly(anomaly) => {
+                    metrics::anomaly(anomaly.kind);
+                    tracing::warn!(
+                        target: "weft::anomaly",
+                        kind = ?anomaly.kind,
+                        worker_id = ?anomaly.worker,
+                        run_id = ?anomaly.run,
+                        task = %anomaly.task,
+                        queue = %anomaly.queue,
+                        value = anomaly.value,
+                        "{}",
+                        anomaly.detail
+                    );
+                    self.watchers.anomaly(anomaly_to_pb(&anomaly));
+                }
+            }
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        if !(batch.is_empty() && deferred.is_empty() && events.is_empty() && worker_events.is_empty()) {
+            // Everything goes through the commit thread, even with nothing to write, so
+            // answers leave in the order their changes were made durable.
+            let committed = self.committed_tx.clone();
+            self.committer.submit(
+                batch,
+                Box::new(move |result| match result {
+                    Ok(()) => {
+                        for answer in deferred {
+                            answer();
+                        }
+                        let _ = committed.send(Ok((events, worker_events)));
+                    }
+                    Err(reason) => {
+                        // Dropping the held answers tells their callers the coordinator is going away.
+                        drop(deferred);
+                        let _ = committed.send(Err(reason));
+                    }
+                }),
+            );
+        }
+        // Gauges are read off the whole engine: a few times a second is plenty.
+        let now = self.clock.now();
+        if now - self.gauges_at >= 250 {
+            self.gauges_at = now;
+            metrics::gauges(&self.engine, &mut self.seen_queues);
+        }
+    }
+
+    fn push(&mut self, worker: WorkerId, msg: pb::CoordinatorMessage) {
+        if let Some((_, tx)) = self.sessions.get(&worker)
+            && tx.send(Ok(msg)).is_err()
+        {
+            // The stream is gone; its reader will report WorkerClosed.
+            tracing::debug!(worker_id = %worker, "session closed while sending");
+        }
+    }
+}
+
+impl Driver {
+    /// Dispatch latency: from ready to assigned.
+    fn observe_dispatch(&self, a: &weft_engine::Assignment) {
+        let ready_at = self
+            .engine
+            .run(a.attempt.run)
+            .ok()
+            .and_then(|run| run.plan.find(&a.attempt.workflow, &a.attempt.task).map(|i| run.tasks[i as usize].ready_at))
+            .flatten();
+        metrics::dispatched(ready_at.map(|at| self.clock.now() - at));
+    }
+
+    /// Task duration by kind and outcome, from a task's final event.
+    fn observe_task_end(&self, e: &weft_engine::RunEvent) {
+        let outcome = match e.kind {
+            weft_engine::EventKind::TaskSucceeded => "succeeded",
+            weft_engine::EventKind::TaskFailed => "failed",
+            _ => return,
+        };
+        let Ok(run) = self.engine.run(e.run) else { return };
+        let Some(i) = run.plan.find(&e.workflow, &e.task) else { return };
+        let t = &run.tasks[i as usize];
+        if let (Some(start), Some(end), true) = (t.started_at, t.finished_at, t.state != TaskState::Pending) {
+            metrics::task_finished(&run.plan.tasks[i as usize].kind, outcome, end - start);
+        }
+    }
+}

@@ -247,9 +247,9 @@ impl Drop for Cluster {
     }
 }
 
-/// A Python interpreter that can import `grpc` and `grpc_tools`: `$WEFT_PYTHON`, else
-/// `python3` if it already can, else a virtualenv made once under the target directory
-/// with `examples/python/requirements.txt` installed.
+/// A Python interpreter that can import `grpc`, `grpc_tools` and `prometheus_client`:
+/// `$WEFT_PYTHON`, else `python3` if it already can, else a virtualenv made once under the
+/// target directory with `tests/requirements.txt` installed.
 pub fn python_with_grpc() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
@@ -258,7 +258,7 @@ pub fn python_with_grpc() -> &'static PathBuf {
         }
         let can_import = |python: &Path| {
             std::process::Command::new(python)
-                .args(["-c", "import grpc, grpc_tools"])
+                .args(["-c", "import grpc, grpc_tools, prometheus_client"])
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
@@ -275,7 +275,7 @@ pub fn python_with_grpc() -> &'static PathBuf {
                 assert!(status.success(), "{cmd:?} failed");
             };
             run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv));
-            let requirements = repo_root().join("examples/python/requirements.txt");
+            let requirements = repo_root().join("tests/requirements.txt");
             run(std::process::Command::new(&python).args(["-m", "pip", "install", "--quiet", "-r"]).arg(requirements));
         }
         python

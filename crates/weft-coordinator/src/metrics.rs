@@ -123,6 +123,8 @@ pub fn event(e: &RunEvent) {
 pub fn gauges(engine: &Engine, seen_queues: &mut BTreeSet<(Arc<str>, i32)>) {
     let depths = engine.queue_depths_by_priority();
     seen_queues.extend(depths.keys().cloned());
+    // Every served queue has a depth, 0 included, from the moment a worker serves it.
+    seen_queues.extend(engine.workers().flat_map(|w| w.queues.iter().map(|q| (q.clone(), 0))));
     for key in seen_queues.iter() {
         let depth = depths.get(key).copied().unwrap_or(0);
         gauge!(QUEUE_DEPTH, "queue" => key.0.to_string(), "priority" => key.1.to_string()).set(depth as f64);

@@ -4,5 +4,6 @@ mod chaos;
 mod clients;
 mod cluster_behaviour;
 mod durability;
+mod monitoring;
 mod scheduling;
 mod support;

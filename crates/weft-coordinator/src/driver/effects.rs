@@ -20,6 +20,7 @@ impl Driver {
         );
         let mut events = Vec::new();
         let mut worker_events = Vec::new();
+        let mut workers_changed = false;
         for effect in effects {
             match effect {
                 // Work goes out at once: a lost assignment is re-run, never lost, so it need
@@ -49,6 +50,7 @@ impl Driver {
                     events.push(event);
                 }
                 Effect::Worker(event) => {
+                    workers_changed = true;
                     match event.liveness {
                         weft_engine::Liveness::Live | weft_engine::Liveness::Draining => {
                             tracing::info!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
@@ -60,6 +62,7 @@ impl Driver {
                     worker_events.push(worker_event_to_pb(&event));
                 }
                 Effect::Anomaly(anomaly) => {
+                    workers_changed = true;
                     metrics::anomaly(anomaly.kind);
                     tracing::warn!(
                         target: "weft::anomaly",
@@ -98,9 +101,10 @@ impl Driver {
                 }),
             );
         }
-        // Gauges are read off the whole engine: a few times a second is plenty.
+        // Gauges are read off the whole engine: a few times a second is plenty, but at once
+        // when a worker's state changed, so that they agree with the events just sent.
         let now = self.clock.now();
-        if now - self.gauges_at >= 250 {
+        if now - self.gauges_at >= 250 || workers_changed {
             self.gauges_at = now;
             metrics::gauges(&self.engine, &mut self.seen_queues);
         }

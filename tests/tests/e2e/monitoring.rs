@@ -1,0 +1,223 @@
+//! The monitoring service with real processes: each detector's event, metric and the
+//! scheduler's response; /metrics checked by the reference Prometheus parser; estimates.
+use crate::support::*;
+use weft_client::pb;
+use weft_client::{Client, RunSource, StartOptions, Subscription};
+use weft_e2e::{Cluster, WorkerSpec, metric_value};
+
+/// Fast heartbeats so detectors fire quickly; a long lease so a paused worker stays alive.
+const FAST_MONITOR: &[&str] = &["--heartbeat-interval", "200ms", "--lease-timeout", "5s"];
+
+/// Waits for an anomaly of `kind` on the event stream.
+async fn await_anomaly(events: &mut Subscription<pb::ClusterEvent>, kind: pb::AnomalyKind) -> pb::Anomaly {
+    let found = tokio::time::timeout(weft_e2e::WAIT, async {
+        while let Some(e) = events.next().await {
+            if let Some(pb::cluster_event::Event::Anomaly(a)) = e.expect("event").event
+                && a.kind == kind as i32
+            {
+                return a;
+            }
+        }
+        panic!("event stream ended before a {kind:?} anomaly");
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no {kind:?} anomaly in time"))
+}
+
+async fn worker_status(client: &Client, worker_id: &str) -> pb::WorkerStatus {
+    let status = client.cluster_status().await.unwrap();
+    status.workers.into_iter().find(|w| w.worker_id == worker_id).expect("worker listed")
+}
+
+async fn start(client: &Client, yaml: &str) -> weft_client::StartedRun {
+    client.start_run(RunSource::Inline(&spec(yaml)), StartOptions::default()).await.expect("start")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_worker_is_flagged_counted_and_given_fewer_attempts() {
+    let mut cluster = Cluster::start(FAST_MONITOR).await;
+    let w = cluster.add_worker(WorkerSpec { slots: 4, extra: &["--allow-shell"], ..Default::default() }).await;
+    let id = cluster.worker_id(w);
+    let client = cluster.client().await;
+    let mut events = client.watch_events(None).await.unwrap();
+    let failing = "name: broken\nsteps:\n  - { name: boom, kind: shell, retry: { max_attempts: 1 }, params: { argv: [sh, -c, 'exit 3'] } }\n";
+    for _ in 0..6 {
+        start(&client, failing).await;
+    }
+    let a = await_anomaly(&mut events, pb::AnomalyKind::FailingWorker).await;
+    assert_eq!(a.worker_id, id);
+    assert!(a.value >= 0.5, "{a:?}");
+    let status = worker_status(&client, &id).await;
+    assert!(status.penalized && status.failure_rate >= 0.5, "{status:?}");
+    let metrics = cluster.metrics_text().await;
+    assert!(
+        metric_value(&metrics, r#"weft_anomalies_total{kind="failing_worker"}"#).unwrap_or(0.0) >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(metric_value(&metrics, &format!(r#"weft_worker_penalized{{worker="{id}"}}"#)), Some(1.0));
+    // Response: with the penalty it fills at most half its 4 slots with new attempts.
+    let sleepy = "name: nap\nsteps:\n  - { name: nap, kind: sleep, params: { duration: 2s } }\n";
+    let mut events = client.watch_events(None).await.unwrap();
+    for _ in 0..4 {
+        start(&client, sleepy).await;
+    }
+    let mut running = 0;
+    while running < 2 {
+        let e = tokio::time::timeout(weft_e2e::WAIT, events.next()).await.unwrap().unwrap().unwrap();
+        if matches!(e.event, Some(pb::cluster_event::Event::Run(ref r)) if r.kind == pb::EventKind::TaskRunning as i32)
+        {
+            running += 1;
+        }
+    }
+    let status = worker_status(&client, &id).await;
+    assert_eq!(status.running, 2, "half of 4 slots while penalized: {status:?}");
+    let cluster_status = client.cluster_status().await.unwrap();
+    let queued: u32 = cluster_status.queues.iter().map(|q| q.depth).sum();
+    assert_eq!(queued, 2, "the rest wait: {cluster_status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_task_and_a_late_heartbeat_are_flagged_and_slow_the_worker() {
+    let mut cluster = Cluster::start(FAST_MONITOR).await;
+    let w = cluster.add_worker(WorkerSpec { slots: 2, ..Default::default() }).await;
+    let id = cluster.worker_id(w);
+    let client = cluster.client().await;
+    let mut events = client.watch_events(None).await.unwrap();
+    // Declared to take 100 ms; it takes 3 s.
+    start(&client, "name: slow\nsteps:\n  - { name: crawl, kind: sleep, cost: 0.1, params: { duration: 3s } }\n").await;
+    let a = await_anomaly(&mut events, pb::AnomalyKind::StuckTask).await;
+    assert_eq!((a.worker_id.as_str(), a.task.as_str()), (id.as_str(), "crawl"));
+    assert!(a.value > 300.0, "{a:?}");
+    assert!(worker_status(&client, &id).await.penalized);
+    let a = await_anomaly(&mut events, pb::AnomalyKind::Recovered).await;
+    assert_eq!(a.worker_id, id, "recovered once the slow attempt ended");
+
+    // A pause of several heartbeat intervals (SIGSTOP, then SIGCONT) makes a late heartbeat.
+    cluster.stop_worker(w);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    cluster.continue_worker(w);
+    let a = await_anomaly(&mut events, pb::AnomalyKind::LateHeartbeat).await;
+    assert_eq!(a.worker_id, id);
+    assert!(a.value >= 600.0, "the gap in ms: {a:?}");
+    let metrics = cluster.metrics_text().await;
+    for kind in ["stuck_task", "late_heartbeat", "recovered"] {
+        let name = format!(r#"weft_anomalies_total{{kind="{kind}"}}"#);
+        assert!(metric_value(&metrics, &name).unwrap_or(0.0) >= 1.0, "{name} in {metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_growing_backlog_with_no_free_slot_is_reported() {
+    let mut cluster = Cluster::start(FAST_MONITOR).await;
+    cluster.add_worker(WorkerSpec { slots: 1, ..Default::default() }).await;
+    let client = cluster.client().await;
+    let mut events = client.watch_events(None).await.unwrap();
+    let jam = "name: jam\nsteps:\n  - { name: wait, kind: sleep, params: { duration: 5s } }\n";
+    // Keep adding work until the monitor notices the queue only grows.
+    let found = tokio::time::timeout(weft_e2e::WAIT, async {
+        loop {
+            start(&client, jam).await;
+            let next = tokio::time::timeout(std::time::Duration::from_millis(150), events.next()).await;
+            if let Ok(Some(Ok(pb::ClusterEvent { event: Some(pb::cluster_event::Event::Anomaly(a)) }))) = next
+                && a.kind == pb::AnomalyKind::QueueBacklog as i32
+            {
+                return a;
+            }
+        }
+    })
+    .await
+    .expect("a backlog anomaly in time");
+    assert_eq!(found.queue, "default");
+    assert!(found.value >= 3.0, "{found:?}");
+    let status = client.cluster_status().await.unwrap();
+    let q = status.queues.iter().find(|q| q.queue == "default").unwrap();
+    assert_eq!(q.free_slots, 0);
+    assert_eq!(q.by_priority.iter().map(|p| p.depth).sum::<u32>(), q.depth);
+    let metrics = cluster.metrics_text().await;
+    assert!(metric_value(&metrics, r#"weft_anomalies_total{kind="queue_backlog"}"#).unwrap_or(0.0) >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_with_the_reference_prometheus_parser_and_cover_the_engine() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    let run =
+        run_to_end(&client, &spec("name: m\nsteps:\n  - { name: a, kind: noop }\n  - { name: b, kind: noop }\n")).await;
+    assert_succeeded(&run);
+    // Gauges are refreshed a few times a second; wait for one refresh to include the run.
+    let text = tokio::time::timeout(weft_e2e::WAIT, async {
+        loop {
+            let text = cluster.metrics_text().await;
+            if text.contains("weft_worker_load{") {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("gauges refreshed");
+    let parse = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = set()
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for sample in family.samples:
+        names.add(sample.name + "{" + ",".join(sorted(sample.labels)) + "}")
+print("\n".join(sorted(names)))
+"#;
+    let mut child = tokio::process::Command::new(weft_e2e::python_with_grpc())
+        .args(["-c", parse])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncWriteExt;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).await.unwrap();
+    let out = tokio::time::timeout(weft_e2e::WAIT, child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the reference parser refused /metrics: {stderr}\n{text}");
+    let names = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "weft_queue_depth{priority,queue}",
+        "weft_dispatch_latency_seconds_count{}",
+        "weft_task_duration_seconds_count{kind,outcome}",
+        "weft_tasks_dispatched_total{}",
+        "weft_tasks_finished_total{outcome}",
+        "weft_workers{liveness}",
+        "weft_worker_load{worker}",
+        "weft_store_commit_seconds_count{}",
+        "weft_store_commit_records_count{}",
+        "weft_grpc_requests_total{code,method}",
+        "weft_worker_reports_total{outcome}",
+        "weft_runs_running{}",
+    ] {
+        assert!(names.lines().any(|l| l == expected), "{expected} missing from:\n{names}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_estimate_is_close_to_the_actual_duration_of_a_known_workload() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 2, ..Default::default() }).await;
+    let client = cluster.client().await;
+    // Six tasks of 400 ms on two slots: 1.2 s.
+    let tasks: String = (0..6)
+        .map(|i| format!("  - {{ name: t{i}, kind: sleep, cost: 0.4, params: {{ duration: 400ms }} }}\n"))
+        .collect();
+    let started = start(&client, &format!("name: known\ntasks:\n{tasks}")).await;
+    let early = client.get_run(started.run_id).await.unwrap();
+    let estimate = early.estimate.expect("an estimate");
+    assert_eq!(estimate.tasks_declared, 6);
+    let predicted = estimate.predicted_finish_ms - early.created_at_ms;
+    let run = wait(&client, started.run_id).await;
+    assert_succeeded(&run);
+    let actual = run.finished_at_ms - run.created_at_ms;
+    assert!(
+        (predicted as f64 - actual as f64).abs() <= 0.5 * actual as f64,
+        "predicted {predicted} ms, actual {actual} ms"
+    );
+    assert!((estimate.scheduling_seconds - 1.2).abs() < 1e-6, "T = 6 x 0.4 / 2: {estimate:?}");
+}

@@ -4,6 +4,7 @@ mod chaos;
 mod clients;
 mod cluster_behaviour;
 mod durability;
+mod leave;
 mod monitoring;
 mod scheduling;
 mod support;

@@ -214,6 +214,15 @@ impl Cluster {
         names.into_iter().filter_map(|n| self.procs.pid(&n).and_then(memory).map(|m| (n, m))).collect()
     }
 
+    /// CPU seconds used so far by the coordinator and by all running workers together.
+    pub fn cpu(&mut self) -> (Option<f64>, f64) {
+        let name = self.coordinator_name.clone();
+        let coordinator = self.procs.pid(&name).and_then(cpu_seconds);
+        let names: Vec<String> = self.workers.iter().map(|(n, _)| n.clone()).collect();
+        let workers = names.into_iter().filter_map(|n| self.procs.pid(&n).and_then(cpu_seconds)).sum();
+        (coordinator, workers)
+    }
+
     /// Stops the workers, then the coordinator; removes the directory unless asked to keep it.
     pub async fn stop(mut self) {
         self.procs.shutdown(STOP_GRACE).await;
@@ -228,6 +237,22 @@ impl Cluster {
 pub fn memory(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status(&status)
+}
+
+/// User plus system CPU seconds a process has used (all its threads), from /proc/PID/stat.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// /proc reports CPU times in USER_HZ ticks, 100 a second on Linux whatever the kernel's HZ.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn parse_stat(stat: &str) -> Option<f64> {
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so count fields
+    // after the last `)`. utime and stime are fields 14 and 15, i.e. the 12th and 13th here.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SECOND)
 }
 
 fn parse_status(status: &str) -> Option<Memory> {
@@ -310,6 +335,14 @@ mod tests {
         assert_eq!(parse_status("Name: x\n"), None);
         let own = memory(std::process::id()).expect("our own /proc status");
         assert!(own.rss > 0 && own.peak >= own.rss);
+    }
+
+    #[test]
+    fn proc_stat_gives_cpu_seconds() {
+        let stat = "4242 (weft (odd) name) S 1 4242 4242 0 -1 4194560 500 0 0 0 250 125 0 0 20 0 5 0 100 0 0";
+        assert_eq!(parse_stat(stat), Some(3.75));
+        assert_eq!(parse_stat("garbage"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 
     #[test]

@@ -111,22 +111,36 @@ enum Site<'a> {
 struct Session {
     client: Client,
     cluster: Option<Cluster>,
+    /// CPU seconds used before the trial: (weftctl, coordinator, workers).
+    cpu_before: (Option<f64>, Option<f64>, f64),
 }
 
 impl Session {
     async fn open(site: &Site<'_>) -> anyhow::Result<Session> {
-        match site {
-            Site::Running(address) => Ok(Session { client: Client::connect(address).await?, cluster: None }),
+        let (client, mut cluster) = match site {
+            Site::Running(address) => (Client::connect(address).await?, None),
             Site::Start(launcher) => {
                 let cluster = launcher.start(2).await?;
-                Ok(Session { client: cluster.client().await?, cluster: Some(cluster) })
+                (cluster.client().await?, Some(cluster))
             }
-        }
+        };
+        let (coordinator, workers) = cluster.as_mut().map_or((None, 0.0), Cluster::cpu);
+        Ok(Session { client, cluster, cpu_before: (cluster::cpu_seconds(std::process::id()), coordinator, workers) })
     }
 
-    /// Adds what the cluster's processes say (start-up, peak memory), then stops it.
+    /// Adds what the processes say: CPU used during the trial, the cluster's start-up and
+    /// (`with_memory`) peak memory. Then stops the cluster.
     async fn close(self, trial: &mut Trial, with_memory: bool) {
+        let (client_before, coordinator_before, workers_before) = self.cpu_before;
+        if let (Some(before), Some(now)) = (client_before, cluster::cpu_seconds(std::process::id())) {
+            trial.metric("weftctl_cpu_s", now - before, "s");
+        }
         let Some(mut cluster) = self.cluster else { return };
+        let (coordinator, workers) = cluster.cpu();
+        if let (Some(before), Some(now)) = (coordinator_before, coordinator) {
+            trial.metric("coordinator_cpu_s", now - before, "s");
+        }
+        trial.metric("workers_cpu_s", workers - workers_before, "s");
         trial.metric("cluster_start_s", cluster.startup().as_secs_f64(), "s");
         if with_memory {
             if let Some(m) = cluster.coordinator_memory() {
@@ -238,7 +252,14 @@ async fn run_scenario(
     report.env = json!({
         "cluster": match site {
             Site::Running(address) => format!("running at {address}"),
-            Site::Start(_) => "started per repeat: 1 coordinator + 2 workers x 1 slot on 127.0.0.1".to_string(),
+            Site::Start(_) => match scenario {
+                BenchScenario::Memory => "started per repeat on 127.0.0.1: 1 coordinator, no worker",
+                BenchScenario::Restart => {
+                    "started per repeat on 127.0.0.1: 1 coordinator, no worker; after its restart 1 worker x 1 slot"
+                }
+                _ => "started per repeat on 127.0.0.1: 1 coordinator + 2 workers x 1 slot",
+            }
+            .to_string(),
         },
         "durable": durable,
         "weftctl_build": if cfg!(debug_assertions) { "debug" } else { "release" },

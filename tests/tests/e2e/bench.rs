@@ -1,0 +1,101 @@
+//! `weftctl bench` end to end: every scenario at the small size on clusters it starts
+//! itself, checked for one JSON object each with sane numbers.
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+use weft_e2e::{binary, ensure_built, repo_root};
+
+/// The whole small benchmark takes ~15 s in a debug build; this leaves room for a busy machine.
+const LIMIT: Duration = Duration::from_secs(150);
+
+/// Runs weftctl to the end within `LIMIT`. On timeout it is interrupted (SIGINT makes it
+/// kill the clusters it started, by pid), given a few seconds to do so, then killed.
+async fn weftctl(args: &[&str]) -> std::process::Output {
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new(binary("weftctl"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("WEFT_COORDINATOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("weftctl runs");
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let finished = tokio::time::timeout(LIMIT, async {
+        let (a, b) = tokio::join!(stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+        a.and(b).expect("reading weftctl's output");
+        child.wait().await.expect("weftctl exits")
+    })
+    .await;
+    match finished {
+        Ok(status) => std::process::Output { status, stdout: out, stderr: err },
+        Err(_) => {
+            if let Some(pid) = child.id() {
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGINT);
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+            panic!("weftctl bench did not finish within {LIMIT:?}; stderr so far:\n{}", String::from_utf8_lossy(&err));
+        }
+    }
+}
+
+fn median(scenario: &serde_json::Value, metric: &str) -> f64 {
+    scenario["summary"][metric]["median"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{} has no {metric}: {scenario}", scenario["scenario"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
+    let bin_dir = ensure_built().to_str().expect("utf-8 path").to_string();
+    let args = ["bench", "--start-cluster", "--size", "small", "--repeat", "1", "-o", "json", "--bin-dir", &bin_dir];
+    let out = weftctl(&args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let scenarios: HashMap<String, serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
+        .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
+        .collect();
+    for id in ["s1", "s2", "s3", "s4", "s5", "memory", "restart"] {
+        let s = scenarios.get(id).unwrap_or_else(|| panic!("no JSON object for {id}; stderr:\n{stderr}"));
+        assert!(s["skipped"].is_null() && s["errors"].as_array().unwrap().is_empty(), "{s}");
+        assert_eq!(s["repeats"].as_array().unwrap().len(), 1, "{s}");
+    }
+    let s = |id: &str| &scenarios[id];
+
+    assert!(median(s("s1"), "tasks_per_s") > 0.0);
+    assert!(median(s("s1"), "submit_s") <= median(s("s1"), "wall_s"));
+    assert!(median(s("s1"), "coordinator_peak_rss_mib") > 1.0 && median(s("s1"), "worker_peak_rss_mib") > 1.0);
+    assert_eq!(s("s1")["params"]["tasks"], 500);
+
+    let (p50, p99, max) = (median(s("s2"), "p50_ms"), median(s("s2"), "p99_ms"), median(s("s2"), "max_ms"));
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{}", s("s2"));
+    assert!(median(s("s3"), "tasks_per_s") > 0.0 && median(s("s4"), "wall_s") > 0.0);
+
+    let s5 = &s("s5")["repeats"][0];
+    assert_eq!(s5["outcome"], "succeeded", "{s5}");
+    assert_eq!(s5["attempts"], 2, "{s5}");
+    assert_eq!(s5["rerun_on_the_other_worker"], true, "{s5}");
+    // Re-run within the lease (5 s) plus one heartbeat interval (1 s) of the kill, with slack.
+    let rerun = median(s("s5"), "kill_to_rerun_s");
+    assert!(rerun > 0.0 && rerun < 8.0, "{s5}");
+    assert!(median(s("s5"), "kill_to_result_s") > rerun);
+
+    assert!(median(s("memory"), "bytes_per_task") > 0.0 && median(s("memory"), "rss_mib") > 1.0);
+    assert_eq!(s("memory")["repeats"][0]["queued"], 20_000);
+
+    let restart = &s("restart")["repeats"][0];
+    assert!(median(s("restart"), "spawn_to_ready_s") > 0.0, "{restart}");
+    assert!(median(s("restart"), "spawn_to_first_rpc_s") >= median(s("restart"), "spawn_to_ready_s"));
+    if restart["durable"] == true {
+        assert_eq!(restart["tasks_reloaded"], 2_000, "{restart}");
+        assert!(median(s("restart"), "spawn_to_first_dispatch_s") >= median(s("restart"), "spawn_to_first_rpc_s"));
+    }
+}

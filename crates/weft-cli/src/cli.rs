@@ -204,8 +204,9 @@ pub struct BenchArgs {
     /// using the cluster at --coordinator. s5, memory and restart need it.
     #[arg(long)]
     pub start_cluster: bool,
-    /// Directory holding weft-coordinator and weft-worker; defaults to weftctl's own.
-    #[arg(long, env = "WEFT_BIN_DIR", value_name = "DIR", requires = "start_cluster")]
+    /// With --start-cluster: directory holding weft-coordinator and weft-worker; defaults
+    /// to weftctl's own.
+    #[arg(long, env = "WEFT_BIN_DIR", value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
     /// s1: tasks per run. The tasks go in as runs of this many independent tasks, all
     /// submitted at once.

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use weft_model::{Millis, ProcessPlan, RunId, RunStatus, TaskState, WorkerId};
 
 use crate::timers::Timer;
-use crate::types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkflowRun};
+use crate::types::{Definition, Run, TaskError, TaskRef, TaskRun, Worker, WorkflowRun};
 use crate::{Engine, RunEvent};
 
-/// A task's stored state.
+/// A task's stored state: the durable fields of a [`TaskRun`].
 #[derive(Clone, Debug)]
 pub struct RestoredTask {
     pub state: TaskState,
@@ -24,6 +24,22 @@ pub struct RestoredTask {
     pub result: Option<Arc<str>>,
     pub error: Option<TaskError>,
     pub retry_at: Option<Millis>,
+}
+
+impl From<&TaskRun> for RestoredTask {
+    fn from(t: &TaskRun) -> Self {
+        RestoredTask {
+            state: t.state,
+            attempt: t.attempt,
+            worker: t.worker,
+            ready_at: t.ready_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            result: t.result.clone(),
+            error: t.error.clone(),
+            retry_at: t.retry_at,
+        }
+    }
 }
 
 /// A run's stored state.
@@ -257,27 +273,8 @@ impl Engine {
         &mut self
             .workers
             .entry(id)
-            .or_insert_with(|| Worker {
-                id,
-                session: 0,
-                name: "(not reconnected since restart)".into(),
-                queues: Vec::new(),
-                kinds: Vec::new(),
-                slots: 0,
-                speed: 1.0,
-                version: String::new(),
-                liveness: Liveness::Suspect,
-                connected: false,
-                // Restored attempts get the whole lease for their worker to come back.
-                disconnected_at: None,
-                joined_at: now,
-                last_heartbeat: now,
-                cpu_percent: 0.0,
-                memory_used_bytes: 0,
-                memory_total_bytes: 0,
-                attempts: BTreeSet::new(),
-                health: Default::default(),
-            })
+            // Restored attempts get the whole lease for their worker to come back.
+            .or_insert_with(|| Worker { name: "(not reconnected since restart)".into(), ..Worker::blank(id, now) })
             .attempts
     }
 

@@ -147,6 +147,31 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker known by id only: no slots, not connected, nothing held. Callers fill in
+    /// what they know.
+    pub(crate) fn blank(id: WorkerId, now: Millis) -> Worker {
+        Worker {
+            id,
+            session: 0,
+            name: String::new(),
+            queues: Vec::new(),
+            kinds: Vec::new(),
+            slots: 0,
+            speed: 1.0,
+            version: String::new(),
+            liveness: Liveness::Suspect,
+            connected: false,
+            disconnected_at: None,
+            joined_at: now,
+            last_heartbeat: now,
+            cpu_percent: 0.0,
+            memory_used_bytes: 0,
+            memory_total_bytes: 0,
+            attempts: BTreeSet::new(),
+            health: Default::default(),
+        }
+    }
+
     /// May receive new attempts.
     pub fn accepting(&self) -> bool {
         self.connected && self.liveness == Liveness::Live

@@ -62,7 +62,6 @@ impl Engine {
             Some(_) => "reconnected".to_string(),
         };
         let worker = Worker {
-            id: reg.id,
             session: reg.session,
             name: reg.name,
             queues: reg.queues,
@@ -72,14 +71,9 @@ impl Engine {
             version: reg.version,
             liveness: Liveness::Live,
             connected: true,
-            disconnected_at: None,
-            joined_at: now,
-            last_heartbeat: now,
-            cpu_percent: 0.0,
-            memory_used_bytes: 0,
-            memory_total_bytes: 0,
             health: previous.as_ref().map(|(_, h)| h.clone()).unwrap_or_default(),
             attempts: previous.map(|(a, _)| a).unwrap_or_default(),
+            ..Worker::blank(reg.id, now)
         };
         let assigned: Vec<TaskRef> = worker.attempts.iter().copied().collect();
         self.workers.insert(worker.id, worker);

@@ -385,23 +385,7 @@ pub(crate) fn stored(run: &Run) -> RestoredRun {
         input_json: run.input_json.clone(),
         created_at: run.created_at,
         finished_at: run.finished_at,
-        tasks: run
-            .tasks
-            .iter()
-            .map(|t| {
-                Some(RestoredTask {
-                    state: t.state,
-                    attempt: t.attempt,
-                    worker: t.worker,
-                    ready_at: t.ready_at,
-                    started_at: t.started_at,
-                    finished_at: t.finished_at,
-                    result: t.result.clone(),
-                    error: t.error.clone(),
-                    retry_at: t.retry_at,
-                })
-            })
-            .collect(),
+        tasks: run.tasks.iter().map(|t| Some(RestoredTask::from(t))).collect(),
         events: run.events.clone(),
     }
 }

@@ -94,10 +94,13 @@ pub(crate) struct Backlog {
     reported: bool,
 }
 
+/// A task across runs: (process, workflow, task) names.
+pub(crate) type TaskKey = (Arc<str>, Arc<str>, Arc<str>);
+
 /// Monitor state kept by the engine.
 #[derive(Debug, Default)]
 pub(crate) struct MonitorState {
-    pub observed: HashMap<(Arc<str>, Arc<str>, Arc<str>), Observed>,
+    pub observed: HashMap<TaskKey, Observed>,
     pub backlog: HashMap<Arc<str>, Backlog>,
     /// Attempts already reported stuck.
     pub stuck: HashMap<TaskRef, u32>,

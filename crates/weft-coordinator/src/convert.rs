@@ -129,7 +129,7 @@ pub fn definition_to_pb(d: &Definition) -> pb::Definition {
     pb::Definition {
         name: d.name.to_string(),
         version: d.version,
-        spec: Some(process_to_pb(d.spec())),
+        spec: Some(process_to_pb(&d.spec())),
         created_at_ms: d.created_at,
     }
 }
@@ -186,7 +186,7 @@ pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
         run_id: run.id.to_string(),
         definition_name: def_name,
         definition_version: def_version,
-        process_name: run.plan.spec.name.clone(),
+        process_name: run.plan.name.to_string(),
         status: run_status_to_pb(run.status) as i32,
         reason: run.reason.clone(),
         idempotency_key: run.idempotency_key.clone().unwrap_or_default(),

@@ -20,7 +20,7 @@ pub fn batch_for(
             batch.definitions.push(DefinitionRecord {
                 name: d.name.to_string(),
                 version: d.version,
-                spec_json: spec_json(d.spec()),
+                spec_json: d.plan.spec_json.to_string(),
                 created_at: d.created_at,
             });
         }
@@ -44,7 +44,7 @@ pub fn batch_for(
         if let Ok(run) = engine.run(id) {
             batch.runs.push(RunRecord {
                 id,
-                spec_json: spec_json(&run.plan.spec),
+                spec_json: run.plan.spec_json.to_string(),
                 definition: run.definition.as_ref().map(|(n, v)| (n.to_string(), *v)),
                 idempotency_key: run.idempotency_key.clone(),
                 input_json: run.input_json.to_string(),
@@ -75,10 +75,6 @@ pub fn batch_for(
         }
     }
     batch
-}
-
-fn spec_json(spec: &ProcessSpec) -> String {
-    serde_json::to_string(spec).expect("a spec always serializes")
 }
 
 fn event_record(e: &RunEvent) -> EventRecord {

@@ -189,7 +189,7 @@ impl Engine {
             let t = &run.tasks[r.task as usize];
             if let (Some(start), Some(end)) = (t.started_at, t.finished_at) {
                 let key = (
-                    Arc::from(run.plan.spec.name.as_str()),
+                    run.plan.name.clone(),
                     run.plan.workflow_name(r.task).clone(),
                     run.plan.tasks[r.task as usize].name.clone(),
                 );
@@ -241,7 +241,7 @@ impl Engine {
         if let Some(cost) = tp.cost_seconds {
             return Some(cost * 1000.0);
         }
-        let key = (Arc::from(run.plan.spec.name.as_str()), run.plan.workflow_name(r.task).clone(), tp.name.clone());
+        let key = (run.plan.name.clone(), run.plan.workflow_name(r.task).clone(), tp.name.clone());
         self.monitor.observed.get(&key).filter(|o| o.count >= MIN_OBSERVATIONS).map(|o| o.mean_ms)
     }
 

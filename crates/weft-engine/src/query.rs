@@ -27,7 +27,7 @@ impl Engine {
         };
         let mut matching = range.rev().map(|(_, r)| r).filter(|r| {
             filter.status.is_none_or(|s| r.status == s)
-                && filter.process_name.as_deref().is_none_or(|n| r.plan.spec.name == n)
+                && filter.process_name.as_deref().is_none_or(|n| &*r.plan.name == n)
         });
         let page: Vec<&Run> = matching.by_ref().take(limit).collect();
         let more = matching.next().is_some();

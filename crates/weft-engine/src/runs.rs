@@ -54,7 +54,7 @@ impl Engine {
         let plan = self.validate(&spec).map_err(|e| prefixed("spec", e))?;
         let versions = self.definitions.entry(Arc::from(name)).or_default();
         if let Some(latest) = versions.last()
-            && *latest.plan.spec == spec
+            && *latest.plan.spec_json == *plan.spec_json
         {
             return Ok((latest.version, false));
         }
@@ -282,7 +282,7 @@ impl Engine {
         for task in plan.workflows[wi as usize].tasks.clone() {
             self.cancel_task(TaskRef { run: r.run, task }, &format!("workflow `{wf_name}` failed"), now);
         }
-        let fail_fast = plan.spec.failure_policy == FailurePolicy::FailFast;
+        let fail_fast = plan.failure_policy == FailurePolicy::FailFast;
         let run = self.runs.get_mut(&r.run).expect("exists");
         run.workflows[wi as usize].status = RunStatus::Failed;
         if run.reason.is_empty() {

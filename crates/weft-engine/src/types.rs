@@ -21,8 +21,8 @@ pub struct Definition {
 }
 
 impl Definition {
-    pub fn spec(&self) -> &ProcessSpec {
-        &self.plan.spec
+    pub fn spec(&self) -> ProcessSpec {
+        self.plan.spec()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The validated, indexed form of a process that the engine runs. Tasks of all
 //! workflows are numbered `0..n` in one list; dependencies are indices into it.
-use crate::spec::{ProcessSpec, RetryPolicy};
+use crate::spec::{FailurePolicy, ProcessSpec, RetryPolicy};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -8,8 +8,12 @@ use std::sync::Arc;
 /// A process that passed validation.
 #[derive(Clone, Debug)]
 pub struct ProcessPlan {
-    /// The spec as submitted, for the registry and for display.
-    pub spec: Arc<ProcessSpec>,
+    /// The process's name.
+    pub name: Arc<str>,
+    pub failure_policy: FailurePolicy,
+    /// The spec as submitted, as JSON: kept as text because a plan lives as long as its
+    /// run, and the text is a fraction of the size of the parsed spec.
+    pub spec_json: Arc<str>,
     pub workflows: Vec<WorkflowPlan>,
     /// The workflows' tasks, then the compensation tasks (see [`TaskPlan::compensates`]).
     pub tasks: Vec<TaskPlan>,
@@ -58,6 +62,11 @@ pub fn compensation_name(task: &str) -> String {
 }
 
 impl ProcessPlan {
+    /// The spec as submitted, parsed back from its JSON.
+    pub fn spec(&self) -> ProcessSpec {
+        serde_json::from_str(&self.spec_json).expect("a plan's spec JSON came from a spec")
+    }
+
     /// Finds a task by workflow and task name.
     pub fn find(&self, workflow: &str, task: &str) -> Option<u32> {
         let w = self.workflows.iter().find(|w| &*w.name == workflow)?;

@@ -66,6 +66,21 @@ pub fn check_json(text: &str, max: usize) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|e| format!("is not valid JSON: {e}"))
 }
 
+/// Shares one `Arc<str>` among equal strings.
+#[derive(Default)]
+struct Interner(HashMap<String, Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(s.to_string(), a.clone());
+        a
+    }
+}
+
 struct Checker {
     violations: Vec<Violation>,
 }
@@ -173,6 +188,8 @@ pub fn validate_process(
     let mut workflows = Vec::with_capacity(spec.workflows.len());
     let mut tasks: Vec<TaskPlan> = Vec::with_capacity(total);
 
+    // Kinds, queues and parameters repeat across tasks: one allocation each per plan.
+    let mut interned = Interner::default();
     for (wi, w) in spec.workflows.iter().enumerate() {
         let wf = format!("workflows[{wi}]");
         c.name(format!("{wf}.name"), &w.name);
@@ -279,10 +296,10 @@ pub fn validate_process(
             tasks.push(TaskPlan {
                 workflow: wi as u32,
                 name: Arc::from(t.name.as_str()),
-                kind: Arc::from(t.kind.as_str()),
-                params_json: Arc::from(t.params.to_string()),
+                kind: interned.get(&t.kind),
+                params_json: interned.get(&t.params.to_string()),
                 priority: t.priority,
-                queue: Arc::from(t.queue.as_str()),
+                queue: interned.get(&t.queue),
                 deps: deps.into_iter().map(|d| d + base).collect(),
                 dependents: Vec::new(),
                 retry,
@@ -309,10 +326,10 @@ pub fn validate_process(
             tasks.push(TaskPlan {
                 workflow: wi as u32,
                 name: name.clone(),
-                kind: Arc::from(comp.kind.as_str()),
-                params_json: Arc::from(comp.params.to_string()),
+                kind: interned.get(&comp.kind),
+                params_json: interned.get(&comp.params.to_string()),
                 priority: t.priority,
-                queue: Arc::from(queue),
+                queue: interned.get(queue),
                 deps: Vec::new(),
                 dependents: Vec::new(),
                 retry,
@@ -336,7 +353,14 @@ pub fn validate_process(
     for (i, ds) in dag::dependents(&deps).into_iter().enumerate() {
         tasks[i].dependents = ds;
     }
-    Ok(ProcessPlan { spec: Arc::new(spec.clone()), workflows, tasks, deadline_ms: spec.deadline })
+    Ok(ProcessPlan {
+        name: Arc::from(spec.name.as_str()),
+        failure_policy: spec.failure_policy,
+        spec_json: Arc::from(serde_json::to_string(spec).expect("a spec always serializes")),
+        workflows,
+        tasks,
+        deadline_ms: spec.deadline,
+    })
 }
 
 #[cfg(test)]

@@ -303,7 +303,7 @@ impl Driver {
                 let result = self.engine.start_run(req, now).map_err(from_engine);
                 if let Ok((id, true)) = &result {
                     let run = self.engine.run(*id).expect("just started");
-                    tracing::info!(run_id = %id, process = %run.plan.spec.name, tasks = run.tasks.len(), "run started");
+                    tracing::info!(run_id = %id, process = %run.plan.name, tasks = run.tasks.len(), "run started");
                     metrics::run_started();
                 }
                 self.after_commit(move || {

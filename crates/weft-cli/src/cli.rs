@@ -3,6 +3,7 @@
 use crate::output::OutputFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 use weft_model::{RunId, RunStatus, WorkerId};
 
 #[derive(Debug, Parser)]
@@ -66,8 +67,13 @@ pub enum Command {
         #[arg(long, default_value = "cancelled with weftctl")]
         reason: String,
     },
-    /// Show workers (liveness, load, slots) and queue depths.
+    /// Show workers (liveness, load, slots, heartbeat lag, failure rate, penalties) and
+    /// queues (depth by priority, free slots).
     Workers,
+    /// A live view of the cluster until Ctrl-C: workers, queues, run counts and the latest
+    /// anomalies and liveness changes, refreshed every --interval. Redraws in place on a
+    /// terminal; otherwise prints one snapshot per interval, separated by a blank line.
+    Top(TopArgs),
     /// Stream heartbeats or events as they happen, one line each, until Ctrl-C.
     Watch {
         #[command(subcommand)]
@@ -144,6 +150,29 @@ impl From<StatusArg> for RunStatus {
             StatusArg::Cancelled => RunStatus::Cancelled,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// How often to refresh, from 100ms to 60s (e.g. 500ms, 2s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Print one snapshot and exit; with `-o json`, the cluster status as JSON.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// The shortest and longest `top --interval`.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("not a duration ({e}): expected something like 500ms or 2s"))?;
+    if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) {
+        return Err("must be between 100ms and 60s".to_string());
+    }
+    Ok(interval)
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +304,22 @@ mod tests {
     }
 
     #[test]
+    fn top_interval_defaults_to_a_second_and_accepts_100ms_to_60s() {
+        let Command::Top(args) = parse(&["top"]).unwrap().command else { panic!("expected top") };
+        assert_eq!(args.interval, Duration::from_secs(1));
+        assert!(!args.once);
+        for (text, expected) in [("100ms", 100), ("2s", 2_000), ("1m", 60_000), (" 750ms ", 750)] {
+            let Command::Top(args) = parse(&["top", "--interval", text, "--once"]).unwrap().command else {
+                panic!("expected top")
+            };
+            assert_eq!(args.interval, Duration::from_millis(expected), "{text}");
+            assert!(args.once);
+        }
+        let err = parse(&["top", "--interval", "50ms"]).unwrap_err().to_string();
+        assert!(err.contains("must be between 100ms and 60s"), "{err}");
+    }
+
+    #[test]
     fn bad_values_are_usage_errors_naming_the_flag() {
         for (args, flag) in [
             (&["submit", "f.yaml", "--input", "{nope"][..], "--input"),
@@ -289,6 +334,11 @@ mod tests {
             (&["bench", "--size", "huge"][..], "--size"),
             (&["bench", "--s1-run-size", "0"][..], "--s1-run-size"),
             (&["bench", "--keep"][..], "--start-cluster"),
+            (&["top", "--interval", "50ms"][..], "--interval"),
+            (&["top", "--interval", "61s"][..], "--interval"),
+            (&["top", "--interval", "0s"][..], "--interval"),
+            (&["top", "--interval", "soon"][..], "--interval"),
+            (&["top", "--interval", "5"][..], "--interval"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");

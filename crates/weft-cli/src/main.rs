@@ -3,7 +3,7 @@
 //! Layout:
 //! - [`bench`]: `weftctl bench`, BENCH.md's scenarios against a cluster.
 //! - [`cli`]: clap definitions of every flag and subcommand.
-//! - [`commands`]: one function per subcommand (runs and definitions; workers and watches).
+//! - [`commands`]: one function per subcommand (runs and definitions; workers, top and watches).
 //! - [`dev`]: `weftctl dev`, a local cluster of child processes.
 //! - [`procs`]: the child processes of `dev` and `bench`, with a kill-on-drop guard.
 //! - [`follow`]: following a run to its end (progress, then summary), shared by

@@ -59,6 +59,19 @@ fn an_unreachable_coordinator_exits_1_with_a_hint() {
 }
 
 #[test]
+fn top_names_a_bad_interval_and_exits_1_when_no_coordinator_answers() {
+    let out = weftctl(&["top", "--interval", "10ms"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--interval") && stderr.contains("between 100ms and 60s"), "{stderr}");
+    let address = format!("127.0.0.1:{}", free_port());
+    let out = weftctl(&["--coordinator", &address, "top", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&format!("coordinator unreachable at http://{address}")));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn validate_checks_locally() {
     let out = weftctl(&["validate", "examples/order-fulfilment.yaml"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

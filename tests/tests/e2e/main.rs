@@ -9,3 +9,4 @@ mod leave;
 mod monitoring;
 mod scheduling;
 mod support;
+mod top;

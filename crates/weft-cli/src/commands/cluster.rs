@@ -5,10 +5,8 @@ use crate::exit;
 use crate::follow::{interrupted, worker_names};
 use crate::output::{OutputFormat, out, print_json, print_json_line};
 use crate::views::WorkerNames;
-use crate::views::cluster::{
-    ClusterView, EventView, HeartbeatView, anomaly_line, cluster_text, heartbeat_line, run_event_line,
-    worker_event_line,
-};
+use crate::views::cluster::{ClusterView, cluster_text};
+use crate::views::events::{EventView, HeartbeatView, anomaly_line, heartbeat_line, run_event_line, worker_event_line};
 use std::time::{Duration, Instant};
 use weft_client::{Client, Subscription, pb};
 

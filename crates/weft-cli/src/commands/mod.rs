@@ -1,11 +1,12 @@
 //! One function per subcommand; each returns the process exit code.
 //!
 //! - [`runs`]: submit, validate, register, start, definitions, runs, run, history, cancel.
-//! - [`cluster`]: workers and the `watch` streams.
+//! - [`cluster`]: workers and the `watch` streams; [`top`]: the live view of the cluster.
 //! - `dev` and `bench` live in their own modules ([`crate::dev`], [`crate::bench`]): they
 //!   manage child processes.
 pub mod cluster;
 pub mod runs;
+pub mod top;
 
 use crate::cli::{Cli, Command};
 use crate::output::OutputFormat;
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::History { id } => runs::history(&ctx, id).await,
         Command::Cancel { id, reason } => runs::cancel(&ctx, id, &reason).await,
         Command::Workers => cluster::workers(&ctx).await,
+        Command::Top(args) => top::top(&ctx, args).await,
         Command::Watch { what } => cluster::watch(&ctx, what).await,
         Command::Dev(args) => crate::dev::run(args, ctx.output).await,
         Command::Bench(args) => crate::bench::run(args, &ctx).await,

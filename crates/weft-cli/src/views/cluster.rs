@@ -1,7 +1,8 @@
-//! Workers, queues, heartbeats and cluster events as JSON views, tables and stream lines.
-use super::{WorkerNames, event_kind_name, liveness_name};
-use crate::output::{Table, bytes, clock, duration, render_fields, rfc3339};
+//! Workers and queues as JSON views and tables (`weftctl workers`; `top` shares the cells).
+use super::liveness_name;
+use crate::output::{Table, bytes, duration, render_fields, rfc3339};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use weft_client::pb;
 
 #[derive(Debug, Serialize)]
@@ -30,43 +31,66 @@ pub struct WorkerView {
     pub last_heartbeat_at: Option<String>,
     /// Age of the last heartbeat by the coordinator's clock; `None` if there was none yet.
     pub heartbeat_age_ms: Option<u64>,
+    /// Delay of the last heartbeat beyond the heartbeat interval (0 when on time).
+    pub heartbeat_lag_ms: i64,
+    /// Slow or failing: the coordinator gives it fewer new attempts until it recovers.
+    pub penalized: bool,
+    /// Why it is penalized; `None` when it is not.
+    pub penalty_reason: Option<String>,
+    /// Share of its recent attempts that failed, 0 to 1.
+    pub failure_rate: f64,
     pub version: String,
     /// `run/workflow/task/attempt` of every attempt the worker holds.
     pub attempts: Vec<String>,
+    /// Its latest heartbeats (up to 20) as the coordinator received them, oldest first.
+    pub recent: Vec<HeartbeatSampleView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeartbeatSampleView {
+    pub at: Option<String>,
+    pub at_ms: i64,
+    /// Slots in use.
+    pub used: u32,
+    pub cpu_percent: f32,
+    pub memory_used_bytes: u64,
+    /// Time since the previous heartbeat.
+    pub gap_ms: i64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct QueueView {
     pub queue: String,
     pub depth: u32,
+    /// Ready tasks by priority, highest first.
+    pub by_priority: Vec<PriorityDepthView>,
+    /// Free slots of live workers serving the queue.
+    pub free_slots: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PriorityDepthView {
+    pub priority: i32,
+    pub depth: u32,
 }
 
 impl ClusterView {
     pub fn new(s: &pb::ClusterStatus) -> Self {
         ClusterView {
-            workers: s
-                .workers
+            workers: s.workers.iter().map(|w| WorkerView::new(w, s.now_ms)).collect(),
+            queues: s
+                .queues
                 .iter()
-                .map(|w| WorkerView {
-                    worker_id: w.worker_id.clone(),
-                    name: w.name.clone(),
-                    liveness: liveness_name(w.liveness),
-                    queues: w.queues.clone(),
-                    kinds: w.kinds.clone(),
-                    slots: w.slots,
-                    running: w.running,
-                    load: w.load,
-                    cpu_percent: w.cpu_percent,
-                    memory_used_bytes: w.memory_used_bytes,
-                    memory_total_bytes: w.memory_total_bytes,
-                    speed: w.speed,
-                    last_heartbeat_at: rfc3339(w.last_heartbeat_ms),
-                    heartbeat_age_ms: heartbeat_age(s.now_ms, w.last_heartbeat_ms),
-                    version: w.version.clone(),
-                    attempts: w.attempts.iter().map(pb::AttemptRef::key).collect(),
+                .map(|q| QueueView {
+                    queue: q.queue.clone(),
+                    depth: q.depth,
+                    by_priority: by_priority(q)
+                        .into_iter()
+                        .map(|(priority, depth)| PriorityDepthView { priority, depth })
+                        .collect(),
+                    free_slots: q.free_slots,
                 })
                 .collect(),
-            queues: s.queues.iter().map(|q| QueueView { queue: q.queue.clone(), depth: q.depth }).collect(),
             runs_running: s.runs_running,
             runs_finished: s.runs_finished,
             now: rfc3339(s.now_ms),
@@ -74,11 +98,131 @@ impl ClusterView {
     }
 }
 
-fn heartbeat_age(now_ms: i64, last_ms: i64) -> Option<u64> {
+impl WorkerView {
+    fn new(w: &pb::WorkerStatus, now_ms: i64) -> Self {
+        WorkerView {
+            worker_id: w.worker_id.clone(),
+            name: w.name.clone(),
+            liveness: liveness_name(w.liveness),
+            queues: w.queues.clone(),
+            kinds: w.kinds.clone(),
+            slots: w.slots,
+            running: w.running,
+            load: w.load,
+            cpu_percent: w.cpu_percent,
+            memory_used_bytes: w.memory_used_bytes,
+            memory_total_bytes: w.memory_total_bytes,
+            speed: w.speed,
+            last_heartbeat_at: rfc3339(w.last_heartbeat_ms),
+            heartbeat_age_ms: heartbeat_age(now_ms, w.last_heartbeat_ms),
+            heartbeat_lag_ms: w.heartbeat_lag_ms,
+            penalized: w.penalized,
+            penalty_reason: w.penalized.then(|| w.penalty_reason.clone()),
+            failure_rate: w.failure_rate,
+            version: w.version.clone(),
+            attempts: w.attempts.iter().map(pb::AttemptRef::key).collect(),
+            recent: w
+                .recent
+                .iter()
+                .map(|h| HeartbeatSampleView {
+                    at: rfc3339(h.at_ms),
+                    at_ms: h.at_ms,
+                    used: h.used,
+                    cpu_percent: h.cpu_percent,
+                    memory_used_bytes: h.memory_used_bytes,
+                    gap_ms: h.gap_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Age of the last heartbeat by the coordinator's clock; `None` if there was none yet.
+pub fn heartbeat_age(now_ms: i64, last_ms: i64) -> Option<u64> {
     (last_ms > 0).then(|| now_ms.saturating_sub(last_ms).max(0) as u64)
 }
 
-/// Workers, then queue depths, then run counts.
+/// (priority, depth) pairs, highest priority first, without empty entries.
+fn by_priority(q: &pb::QueueStatus) -> Vec<(i32, u32)> {
+    let mut pairs: Vec<(i32, u32)> =
+        q.by_priority.iter().filter(|p| p.depth > 0).map(|p| (p.priority, p.depth)).collect();
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0));
+    pairs
+}
+
+/// `10:2 0:1`: ready tasks per priority (priority:depth), highest priority first.
+pub fn by_priority_cell(q: &pb::QueueStatus) -> String {
+    by_priority(q).iter().map(|(p, d)| format!("{p}:{d}")).collect::<Vec<_>>().join(" ")
+}
+
+/// `1.0GiB/24.0GiB`, or the used memory alone when the total is unknown.
+pub fn memory_cell(w: &pb::WorkerStatus) -> String {
+    if w.memory_total_bytes > 0 {
+        format!("{}/{}", bytes(w.memory_used_bytes), bytes(w.memory_total_bytes))
+    } else {
+        bytes(w.memory_used_bytes)
+    }
+}
+
+/// How late the worker's last heartbeat was beyond the interval: `0ms` when on time.
+pub fn lag_cell(w: &pb::WorkerStatus) -> String {
+    duration(w.heartbeat_lag_ms.max(0) as u64)
+}
+
+/// Share of recent attempts that failed, as a whole percentage.
+pub fn failure_cell(w: &pb::WorkerStatus) -> String {
+    format!("{:.0}%", w.failure_rate.clamp(0.0, 1.0) * 100.0)
+}
+
+/// The penalty reason of a penalized worker (`penalized` if it gave none); empty otherwise.
+pub fn penalty_cell(w: &pb::WorkerStatus) -> String {
+    match (w.penalized, w.penalty_reason.trim()) {
+        (false, _) => String::new(),
+        (true, "") => "penalized".to_string(),
+        (true, reason) => reason.to_string(),
+    }
+}
+
+/// Every queue worth showing, by name: the ones with ready tasks as the coordinator reports
+/// them, and the ones workers serve with nothing waiting (depth 0). The coordinator reports
+/// only the former, so the free slots of the latter are counted here the way it counts
+/// them: slots of live workers serving the queue (halved, at least 1, while penalized)
+/// minus the attempts they hold.
+pub fn queue_rows(s: &pb::ClusterStatus) -> Vec<pb::QueueStatus> {
+    let mut rows: BTreeMap<&str, pb::QueueStatus> = s.queues.iter().map(|q| (q.queue.as_str(), q.clone())).collect();
+    for w in &s.workers {
+        for queue in &w.queues {
+            rows.entry(queue.as_str()).or_insert_with(|| pb::QueueStatus {
+                queue: queue.clone(),
+                free_slots: idle_free_slots(s, queue),
+                ..Default::default()
+            });
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn idle_free_slots(s: &pb::ClusterStatus, queue: &str) -> u32 {
+    s.workers
+        .iter()
+        .filter(|w| w.liveness == pb::WorkerLiveness::Live as i32 && w.queues.iter().any(|q| q == queue))
+        .map(|w| {
+            let slots = if w.penalized { (w.slots / 2).max(1) } else { w.slots };
+            slots.saturating_sub(w.running)
+        })
+        .sum()
+}
+
+/// `QUEUE  DEPTH  BY PRIORITY  FREE SLOTS`, one row per [`queue_rows`] entry.
+pub fn queues_table(s: &pb::ClusterStatus) -> Table {
+    let mut queues = Table::new(&["queue", "depth", "by priority", "free slots"]);
+    for q in queue_rows(s) {
+        queues.row(vec![q.queue.clone(), q.depth.to_string(), by_priority_cell(&q), q.free_slots.to_string()]);
+    }
+    queues
+}
+
+/// Workers, then queues, then run counts.
 pub fn cluster_text(s: &pb::ClusterStatus) -> String {
     let mut workers = Table::new(&[
         "name",
@@ -92,13 +236,11 @@ pub fn cluster_text(s: &pb::ClusterStatus) -> String {
         "cpu",
         "mem",
         "heartbeat",
+        "lag",
+        "failed",
+        "penalty",
     ]);
     for w in &s.workers {
-        let memory = if w.memory_total_bytes > 0 {
-            format!("{}/{}", bytes(w.memory_used_bytes), bytes(w.memory_total_bytes))
-        } else {
-            bytes(w.memory_used_bytes)
-        };
         workers.row(vec![
             w.name.clone(),
             w.worker_id.clone(),
@@ -109,19 +251,19 @@ pub fn cluster_text(s: &pb::ClusterStatus) -> String {
             w.running.to_string(),
             format!("{:.0}%", w.load * 100.0),
             format!("{:.1}%", w.cpu_percent),
-            memory,
+            memory_cell(w),
             heartbeat_age(s.now_ms, w.last_heartbeat_ms)
                 .map(|ms| format!("{} ago", duration(ms)))
                 .unwrap_or("never".into()),
+            lag_cell(w),
+            failure_cell(w),
+            penalty_cell(w),
         ]);
     }
     let mut text = if workers.is_empty() { "no workers\n".to_string() } else { workers.render() };
     text.push('\n');
-    let mut queues = Table::new(&["queue", "depth"]);
-    for q in &s.queues {
-        queues.row(vec![q.queue.clone(), q.depth.to_string()]);
-    }
-    text.push_str(&if queues.is_empty() { "no queued tasks\n".to_string() } else { queues.render() });
+    let queues = queues_table(s);
+    text.push_str(&if queues.is_empty() { "no queues\n".to_string() } else { queues.render() });
     text.push('\n');
     text.push_str(&render_fields(&[
         ("runs running", s.runs_running.to_string()),
@@ -130,191 +272,74 @@ pub fn cluster_text(s: &pb::ClusterStatus) -> String {
     text
 }
 
-#[derive(Debug, Serialize)]
-pub struct HeartbeatView {
-    pub worker_id: String,
-    pub worker_name: Option<String>,
-    pub sent_at: Option<String>,
-    pub slots: u32,
-    pub used: u32,
-    pub cpu_percent: f32,
-    pub memory_used_bytes: u64,
-    pub memory_total_bytes: u64,
-    pub running: Vec<String>,
-    pub version: String,
-}
-
-impl HeartbeatView {
-    pub fn new(h: &pb::Heartbeat, names: &WorkerNames) -> Self {
-        HeartbeatView {
-            worker_id: h.worker_id.clone(),
-            worker_name: names.name(&h.worker_id).map(str::to_string),
-            sent_at: rfc3339(h.sent_at_ms),
-            slots: h.slots,
-            used: h.used,
-            cpu_percent: h.cpu_percent,
-            memory_used_bytes: h.memory_used_bytes,
-            memory_total_bytes: h.memory_total_bytes,
-            running: h.running.iter().map(pb::AttemptRef::key).collect(),
-            version: h.version.clone(),
-        }
-    }
-}
-
-/// `22:13:20.123  w-1  slots 1/4  cpu 12.5%  mem 1.0GiB/24.0GiB  running run/wf/task/1`
-pub fn heartbeat_line(h: &pb::Heartbeat, names: &WorkerNames) -> String {
-    let mut line = format!(
-        "{}  {}  slots {}/{}  cpu {:.1}%  mem {}/{}",
-        clock(h.sent_at_ms),
-        names.label(&h.worker_id),
-        h.used,
-        h.slots,
-        h.cpu_percent,
-        bytes(h.memory_used_bytes),
-        bytes(h.memory_total_bytes)
-    );
-    if !h.running.is_empty() {
-        let running: Vec<String> = h.running.iter().map(pb::AttemptRef::key).collect();
-        line.push_str(&format!("  running {}", running.join(" ")));
-    }
-    line
-}
-
-/// One cluster event as JSON: `{"type": "run", ...}` or `{"type": "worker", ...}`.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EventView {
-    Run {
-        run_id: String,
-        seq: u64,
-        at: Option<String>,
-        kind: String,
-        workflow: String,
-        task: String,
-        attempt: u32,
-        worker_id: String,
-        detail: String,
-    },
-    Worker {
-        worker_id: String,
-        name: String,
-        liveness: String,
-        at: Option<String>,
-        detail: String,
-    },
-    Anomaly {
-        kind: String,
-        at: Option<String>,
-        worker_id: String,
-        run_id: String,
-        workflow: String,
-        task: String,
-        queue: String,
-        value: f64,
-        detail: String,
-    },
-}
-
-/// `late_heartbeat`, `stuck_task`, ...
-pub fn anomaly_kind_name(kind: i32) -> String {
-    pb::AnomalyKind::try_from(kind)
-        .map(|k| k.as_str_name().trim_start_matches("ANOMALY_KIND_").to_lowercase())
-        .unwrap_or_else(|_| format!("unknown({kind})"))
-}
-
-/// `22:13:20.123  anomaly stuck_task  detail`
-pub fn anomaly_line(a: &pb::Anomaly) -> String {
-    format!("{}  anomaly {}  {}", clock(a.at_ms), anomaly_kind_name(a.kind), a.detail.replace('\n', " "))
-}
-
-impl EventView {
-    pub fn new(event: &pb::ClusterEvent) -> Option<Self> {
-        Some(match event.event.as_ref()? {
-            pb::cluster_event::Event::Run(e) => EventView::Run {
-                run_id: e.run_id.clone(),
-                seq: e.seq,
-                at: rfc3339(e.at_ms),
-                kind: event_kind_name(e.kind),
-                workflow: e.workflow.clone(),
-                task: e.task.clone(),
-                attempt: e.attempt,
-                worker_id: e.worker_id.clone(),
-                detail: e.detail.clone(),
-            },
-            pb::cluster_event::Event::Worker(w) => EventView::Worker {
-                worker_id: w.worker_id.clone(),
-                name: w.name.clone(),
-                liveness: liveness_name(w.liveness),
-                at: rfc3339(w.at_ms),
-                detail: w.detail.clone(),
-            },
-            pb::cluster_event::Event::Anomaly(a) => EventView::Anomaly {
-                kind: anomaly_kind_name(a.kind),
-                at: rfc3339(a.at_ms),
-                worker_id: a.worker_id.clone(),
-                run_id: a.run_id.clone(),
-                workflow: a.workflow.clone(),
-                task: a.task.clone(),
-                queue: a.queue.clone(),
-                value: a.value,
-                detail: a.detail.clone(),
-            },
-        })
-    }
-}
-
-/// `22:13:20.123  run 0190…  #3  task_running  shipping/pack  attempt 1  on w-1  detail`
-pub fn run_event_line(e: &pb::RunEvent, names: &WorkerNames) -> String {
-    let mut line = format!("{}  run {}  #{}  {}", clock(e.at_ms), e.run_id, e.seq, event_kind_name(e.kind));
-    if !e.task.is_empty() {
-        line.push_str(&format!("  {}/{}", e.workflow, e.task));
-    }
-    if e.attempt > 0 {
-        line.push_str(&format!("  attempt {}", e.attempt));
-    }
-    if !e.worker_id.is_empty() {
-        line.push_str(&format!("  on {}", names.label(&e.worker_id)));
-    }
-    if !e.detail.is_empty() {
-        line.push_str(&format!("  {}", e.detail.replace('\n', " ")));
-    }
-    line
-}
-
-/// `22:13:20.123  worker w-1 (0190…)  dead  missed 5 heartbeats`
-pub fn worker_event_line(w: &pb::WorkerEvent) -> String {
-    let mut line = format!("{}  worker {} ({})  {}", clock(w.at_ms), w.name, w.worker_id, liveness_name(w.liveness));
-    if !w.detail.is_empty() {
-        line.push_str(&format!("  {}", w.detail.replace('\n', " ")));
-    }
-    line
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn status() -> pb::ClusterStatus {
+    /// A penalized worker with history, a healthy idle one on another queue, and a
+    /// `default` queue with tasks at two priorities.
+    pub(crate) fn status() -> pb::ClusterStatus {
+        let t0 = 1_700_000_000_000;
         pb::ClusterStatus {
-            workers: vec![pb::WorkerStatus {
-                worker_id: "0190bbbb-0000-7000-8000-0000deadbeef".into(),
-                name: "w-1".into(),
-                liveness: pb::WorkerLiveness::Live as i32,
-                queues: vec!["default".into(), "gpu".into()],
-                kinds: vec!["noop".into(), "shell".into()],
-                slots: 4,
-                running: 1,
-                load: 0.25,
-                cpu_percent: 12.5,
-                memory_used_bytes: 1 << 30,
-                memory_total_bytes: 24 << 30,
-                last_heartbeat_ms: 1_700_000_000_000,
-                ..Default::default()
+            workers: vec![
+                pb::WorkerStatus {
+                    worker_id: "0190bbbb-0000-7000-8000-0000deadbeef".into(),
+                    name: "w-1".into(),
+                    liveness: pb::WorkerLiveness::Live as i32,
+                    queues: vec!["default".into(), "gpu".into()],
+                    kinds: vec!["noop".into(), "shell".into()],
+                    slots: 4,
+                    running: 1,
+                    load: 0.25,
+                    cpu_percent: 12.5,
+                    memory_used_bytes: 1 << 30,
+                    memory_total_bytes: 24 << 30,
+                    last_heartbeat_ms: t0,
+                    recent: vec![
+                        pb::HeartbeatSample {
+                            at_ms: t0 - 1_000,
+                            used: 2,
+                            cpu_percent: 10.0,
+                            memory_used_bytes: 1 << 30,
+                            gap_ms: 1_000,
+                        },
+                        pb::HeartbeatSample {
+                            at_ms: t0,
+                            used: 1,
+                            cpu_percent: 12.5,
+                            memory_used_bytes: 1 << 30,
+                            gap_ms: 1_000,
+                        },
+                    ],
+                    penalized: true,
+                    penalty_reason: "failing: 60% of recent attempts failed".into(),
+                    failure_rate: 0.6,
+                    heartbeat_lag_ms: 250,
+                    ..Default::default()
+                },
+                pb::WorkerStatus {
+                    worker_id: "0190cccc-0000-7000-8000-00000000cafe".into(),
+                    name: "w-2".into(),
+                    liveness: pb::WorkerLiveness::Live as i32,
+                    queues: vec!["billing".into()],
+                    kinds: vec!["noop".into()],
+                    slots: 2,
+                    last_heartbeat_ms: t0 + 100,
+                    ..Default::default()
+                },
+            ],
+            queues: vec![pb::QueueStatus {
+                queue: "default".into(),
+                depth: 3,
+                by_priority: vec![
+                    pb::PriorityDepth { priority: 0, depth: 2 },
+                    pb::PriorityDepth { priority: 10, depth: 1 },
+                ],
+                free_slots: 1,
             }],
-            queues: vec![pb::QueueStatus { queue: "default".into(), depth: 3, ..Default::default() }],
             runs_running: 1,
             runs_finished: 7,
-            now_ms: 1_700_000_000_400,
+            now_ms: t0 + 400,
         }
     }
 
@@ -322,50 +347,62 @@ mod tests {
     fn workers_table_reads_well() {
         let text = cluster_text(&status());
         let expected = "\
-NAME  WORKER ID                             LIVENESS  QUEUES       KINDS       SLOTS  RUNNING  LOAD  CPU    MEM             HEARTBEAT
-w-1   0190bbbb-0000-7000-8000-0000deadbeef  live      default,gpu  noop,shell  4      1        25%   12.5%  1.0GiB/24.0GiB  400ms ago
+NAME  WORKER ID                             LIVENESS  QUEUES       KINDS       SLOTS  RUNNING  LOAD  CPU    MEM             HEARTBEAT  LAG    FAILED  PENALTY
+w-1   0190bbbb-0000-7000-8000-0000deadbeef  live      default,gpu  noop,shell  4      1        25%   12.5%  1.0GiB/24.0GiB  400ms ago  250ms  60%     failing: 60% of recent attempts failed
+w-2   0190cccc-0000-7000-8000-00000000cafe  live      billing      noop        2      0        0%    0.0%   0B              300ms ago  0ms    0%
 
-QUEUE    DEPTH
-default  3
+QUEUE    DEPTH  BY PRIORITY  FREE SLOTS
+billing  0                   2
+default  3      10:1 0:2     1
+gpu      0                   1
 
 runs running   1
 runs finished  7
 ";
         assert_eq!(text, expected);
-        let json = serde_json::to_value(ClusterView::new(&status())).unwrap();
-        assert_eq!(json["workers"][0]["heartbeat_age_ms"], 400);
-        assert_eq!(json["workers"][0]["liveness"], "live");
     }
 
     #[test]
-    fn event_lines_and_json() {
-        let names = WorkerNames::from_status(&status());
-        let run_event = pb::RunEvent {
-            run_id: "r1".into(),
-            seq: 3,
-            at_ms: 1_700_000_000_123,
-            kind: pb::EventKind::TaskRunning as i32,
-            workflow: "shipping".into(),
-            task: "pack".into(),
-            attempt: 1,
-            worker_id: "0190bbbb-0000-7000-8000-0000deadbeef".into(),
-            detail: String::new(),
-        };
+    fn workers_json_has_health_and_recent_heartbeats() {
+        let json = serde_json::to_value(ClusterView::new(&status())).unwrap();
+        let w1 = &json["workers"][0];
+        assert_eq!(w1["heartbeat_age_ms"], 400);
+        assert_eq!(w1["liveness"], "live");
+        assert_eq!(w1["penalized"], true);
+        assert_eq!(w1["penalty_reason"], "failing: 60% of recent attempts failed");
+        assert_eq!(w1["failure_rate"], 0.6);
+        assert_eq!(w1["heartbeat_lag_ms"], 250);
+        assert_eq!(w1["recent"].as_array().unwrap().len(), 2);
         assert_eq!(
-            run_event_line(&run_event, &names),
-            "22:13:20.123  run r1  #3  task_running  shipping/pack  attempt 1  on w-1"
+            w1["recent"][1],
+            serde_json::json!({
+                "at": "2023-11-14T22:13:20.000Z", "at_ms": 1_700_000_000_000i64, "used": 1,
+                "cpu_percent": 12.5, "memory_used_bytes": 1u64 << 30, "gap_ms": 1000
+            })
         );
-        let event = pb::ClusterEvent { event: Some(pb::cluster_event::Event::Run(run_event)) };
-        let json = serde_json::to_value(EventView::new(&event).unwrap()).unwrap();
-        assert_eq!(json["type"], "run");
-        assert_eq!(json["kind"], "task_running");
-        let worker = pb::WorkerEvent {
-            worker_id: "id".into(),
-            name: "w-2".into(),
-            liveness: pb::WorkerLiveness::Dead as i32,
-            at_ms: 1_700_000_000_123,
-            detail: "lease expired".into(),
-        };
-        assert_eq!(worker_event_line(&worker), "22:13:20.123  worker w-2 (id)  dead  lease expired");
+        assert_eq!(json["workers"][1]["penalty_reason"], serde_json::Value::Null);
+        // JSON keeps what the coordinator reported: only queues with ready tasks.
+        assert_eq!(
+            json["queues"],
+            serde_json::json!([{
+                "queue": "default", "depth": 3, "free_slots": 1,
+                "by_priority": [{"priority": 10, "depth": 1}, {"priority": 0, "depth": 2}]
+            }])
+        );
+    }
+
+    #[test]
+    fn idle_queues_count_free_slots_like_the_coordinator() {
+        let mut s = status();
+        s.queues.clear();
+        let rows = queue_rows(&s);
+        let free: Vec<(&str, u32, u32)> = rows.iter().map(|q| (q.queue.as_str(), q.depth, q.free_slots)).collect();
+        // w-1 is penalized: half of 4 slots, minus the 1 it holds.
+        assert_eq!(free, vec![("billing", 0, 2), ("default", 0, 1), ("gpu", 0, 1)]);
+        s.workers[1].liveness = pb::WorkerLiveness::Dead as i32;
+        assert_eq!(queue_rows(&s)[0].free_slots, 0, "dead workers have no free slots");
+        assert_eq!(penalty_cell(&s.workers[1]), "");
+        s.workers[1].penalized = true;
+        assert_eq!(penalty_cell(&s.workers[1]), "penalized");
     }
 }

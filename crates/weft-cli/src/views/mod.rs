@@ -1,12 +1,16 @@
 //! What commands print: one `Serialize` view struct per output (the `--output json` form)
 //! and a table or line rendering of the same data.
 //!
-//! - [`run`]: runs, tasks and definitions.
+//! - [`run`]: runs, tasks and definitions; [`estimate`]: a run's estimate and compensation.
 //! - [`history`]: a run's recorded events.
-//! - [`cluster`]: workers, queues, heartbeats and cluster events.
+//! - [`cluster`]: workers and queues; [`events`]: heartbeats and cluster events.
+//! - [`top`]: the snapshot `weftctl top` redraws.
 pub mod cluster;
+pub mod estimate;
+pub mod events;
 pub mod history;
 pub mod run;
+pub mod top;
 
 use std::collections::HashMap;
 use weft_client::pb;

@@ -1,4 +1,5 @@
 //! Runs, tasks and definitions as JSON views and tables.
+use super::estimate::{EstimateView, estimate_text};
 use super::{WorkerNames, run_status_name, task_state_name};
 use crate::output::{Table, duration, json_value, render_fields, rfc3339, span_ms, truncate};
 use serde::Serialize;
@@ -27,6 +28,11 @@ pub struct RunView {
     pub tasks_succeeded: u32,
     pub tasks_failed: u32,
     pub input: serde_json::Value,
+    /// True when compensations ran because a workflow failed.
+    pub compensated: bool,
+    /// The cost model's estimate, when the coordinator sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<EstimateView>,
     /// Empty (and left out) in list results.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub workflows: Vec<WorkflowView>,
@@ -87,6 +93,8 @@ impl RunView {
             tasks_succeeded: run.tasks_succeeded,
             tasks_failed: run.tasks_failed,
             input: json_value(&run.input_json),
+            compensated: run.compensated,
+            estimate: run.estimate.as_ref().map(EstimateView::new),
             workflows: run
                 .workflows
                 .iter()
@@ -126,8 +134,18 @@ fn non_empty(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-/// The detail view of one run: its fields, then one row per task.
+/// The detail view of one run: its fields, whether it was compensated and its estimate
+/// (predicted finish relative to now), then one row per task.
 pub fn run_detail(run: &pb::Run, names: &WorkerNames) -> String {
+    run_detail_at(run, names, now_ms())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// [`run_detail`] as of `now_ms` (epoch milliseconds).
+pub fn run_detail_at(run: &pb::Run, names: &WorkerNames, now_ms: i64) -> String {
     let definition = if run.definition_name.is_empty() {
         "(inline spec)".to_string()
     } else {
@@ -146,6 +164,11 @@ pub fn run_detail(run: &pb::Run, names: &WorkerNames) -> String {
         ("tasks", format!("{} total, {} succeeded, {} failed", run.tasks_total, run.tasks_succeeded, run.tasks_failed)),
         ("input", if json_value(&run.input_json).is_null() { String::new() } else { truncate(&run.input_json, 100) }),
     ]);
+    let estimate = estimate_text(run, now_ms);
+    if !estimate.is_empty() {
+        text.push('\n');
+        text.push_str(&estimate);
+    }
     let tasks = task_table(run, names);
     if !tasks.is_empty() {
         text.push('\n');

@@ -150,3 +150,36 @@ async fn cancelling_a_run_stops_its_running_task() {
     let t = tasks(&run);
     assert_eq!(t["slow/after"].state, pb::TaskState::Cancelled as i32);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checking_and_reflection_are_served() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let cluster = Cluster::start(&[]).await;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.grpc)).unwrap().connect().await.unwrap();
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "weft.v1.WorkflowService", "weft.v1.WorkerService", "weft.v1.MonitorService"] {
+        let answer = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        assert_eq!(answer.status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
+    let answer = answers.message().await.unwrap().expect("an answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else { panic!("{answer:?}") };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in
+        ["weft.v1.WorkflowService", "weft.v1.WorkerService", "weft.v1.MonitorService", "grpc.health.v1.Health"]
+    {
+        assert!(names.iter().any(|n| n == service), "{service} missing from {names:?}");
+    }
+}

@@ -239,7 +239,19 @@ impl Client {
     /// The events of one run from sequence number `from_seq` on (0 or 1: from the start).
     /// The stream ends after the run's final event.
     pub async fn watch_run(&self, run_id: RunId, from_seq: u64) -> Result<Subscription<pb::RunEvent>, Error> {
-        let request = pb::WatchRunRequest { run_id: run_id.to_string(), from_seq };
+        self.watch_run_kinds(run_id, from_seq, &[]).await
+    }
+
+    /// [`Client::watch_run`], but only events of `kinds` (every kind when empty); the run's
+    /// final event always comes. `&[TaskSucceeded, TaskFailed]` follows results only.
+    pub async fn watch_run_kinds(
+        &self,
+        run_id: RunId,
+        from_seq: u64,
+        kinds: &[pb::EventKind],
+    ) -> Result<Subscription<pb::RunEvent>, Error> {
+        let kinds = kinds.iter().map(|k| *k as i32).collect();
+        let request = pb::WatchRunRequest { run_id: run_id.to_string(), from_seq, kinds };
         Ok(Subscription { inner: self.workflow.clone().watch_run(request).await?.into_inner() })
     }
 

@@ -74,6 +74,15 @@ async fn a_runs_event_stream_shows_every_state_change_in_order() {
     let mut resumed = client.watch_run(started.run_id, 5).await.unwrap();
     let first = resumed.next().await.unwrap().unwrap();
     assert_eq!(first.seq, 5);
+    // Asking for results only: one event per task, then the final one.
+    let mut results = client.watch_run_kinds(started.run_id, 0, &[pb::EventKind::TaskSucceeded]).await.unwrap();
+    let mut kinds = Vec::new();
+    while let Some(e) = results.next().await {
+        kinds.push(e.unwrap().kind);
+    }
+    assert_eq!(kinds.len(), 7, "{kinds:?}");
+    assert!(kinds[..6].iter().all(|k| *k == pb::EventKind::TaskSucceeded as i32));
+    assert_eq!(kinds[6], pb::EventKind::RunSucceeded as i32);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,10 +72,12 @@ pub enum Command {
         reason: String,
         reply: Reply<pb::Run>,
     },
-    /// History from `from_seq` now, live events into `tx` after.
+    /// History from `from_seq` now, live events into `tx` after; only kinds in the
+    /// `kinds` bit mask (by `EventKind` value), final events always.
     WatchRun {
         id: RunId,
         from_seq: u64,
+        kinds: u32,
         tx: EventTx,
         reply: Reply<Vec<pb::RunEvent>>,
     },
@@ -331,14 +333,14 @@ impl Driver {
                 let _ = reply
                     .send(result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine)));
             }
-            Command::WatchRun { id, from_seq, tx, reply } => match self.engine.events_from(id, from_seq) {
+            Command::WatchRun { id, from_seq, kinds, tx, reply } => match self.engine.events_from(id, from_seq) {
                 Ok(history) => {
                     let finished = history.last().is_some_and(|e| e.kind.is_run_final())
                         || self.engine.run(id).is_ok_and(|r| r.status.is_final());
                     let next_seq = history.last().map_or(from_seq.max(1), |e| e.seq + 1);
-                    let history = history.iter().map(event_to_pb).collect();
+                    let history = history.iter().map(event_to_pb).filter(|e| watchers::wanted(kinds, e.kind)).collect();
                     if !finished {
-                        self.watchers.add_run(id, next_seq, tx);
+                        self.watchers.add_run(id, next_seq, kinds, tx);
                     }
                     let _ = reply.send(Ok(history));
                 }

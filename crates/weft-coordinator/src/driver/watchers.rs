@@ -12,10 +12,20 @@ use crate::convert::event_to_pb;
 
 #[derive(Default)]
 pub struct Watchers {
-    /// Per run: (next sequence number the watcher wants, its sender).
-    runs: HashMap<RunId, Vec<(u64, EventTx)>>,
+    /// Per run: (next sequence number the watcher wants, the kinds it wants, its sender).
+    runs: HashMap<RunId, Vec<(u64, u32, EventTx)>>,
     events: Vec<(Option<RunId>, ClusterEventTx)>,
     heartbeats: Vec<(Option<WorkerId>, HeartbeatTx)>,
+}
+
+/// Whether a watcher asking for `kinds` (a bit per `EventKind` value) gets an event of
+/// `kind`. The run's final event always goes out: it ends the stream.
+pub fn wanted(kinds: u32, kind: i32) -> bool {
+    let is_final = matches!(
+        pb::EventKind::try_from(kind),
+        Ok(pb::EventKind::RunSucceeded | pb::EventKind::RunFailed | pb::EventKind::RunCancelled)
+    );
+    is_final || (0..32).contains(&kind) && kinds & (1 << kind) != 0
 }
 
 /// Keeps the senders that took the message.
@@ -37,8 +47,8 @@ fn delivered<T>(r: Result<(), TrySendError<T>>) -> bool {
 impl Watchers {
     /// `next_seq`: the first event this watcher has not been given yet (it got the history
     /// before it, which may include events not yet durable when it subscribed).
-    pub fn add_run(&mut self, run: RunId, next_seq: u64, tx: EventTx) {
-        self.runs.entry(run).or_default().push((next_seq, tx));
+    pub fn add_run(&mut self, run: RunId, next_seq: u64, kinds: u32, tx: EventTx) {
+        self.runs.entry(run).or_default().push((next_seq, kinds, tx));
     }
 
     pub fn add_events(&mut self, run: Option<RunId>, tx: ClusterEventTx) {
@@ -56,12 +66,12 @@ impl Watchers {
         }
         let pb_event = event_to_pb(event);
         if let Some(txs) = self.runs.get_mut(&event.run) {
-            txs.retain_mut(|(next_seq, tx)| {
+            txs.retain_mut(|(next_seq, kinds, tx)| {
                 if event.seq < *next_seq {
                     return true;
                 }
                 *next_seq = event.seq + 1;
-                delivered(tx.try_send(Ok(pb_event.clone())))
+                !wanted(*kinds, pb_event.kind) || delivered(tx.try_send(Ok(pb_event.clone())))
             });
             // The final event ends the stream: dropping the senders closes it.
             if event.kind.is_run_final() || txs.is_empty() {

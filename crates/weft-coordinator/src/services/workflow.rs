@@ -191,10 +191,28 @@ impl Services {
         let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let from_seq = req.from_seq;
-        let history = self.handle.ask(|reply| Command::WatchRun { id, from_seq, tx, reply }).await?;
+        let kinds = kinds_mask(&req.kinds)?;
+        let history = self.handle.ask(|reply| Command::WatchRun { id, from_seq, kinds, tx, reply }).await?;
         // History first, then live events; the driver registered `tx` in the same step it
         // read the history, so nothing is missed or repeated.
         let stream = tokio_stream::iter(history.into_iter().map(Ok)).chain(ReceiverStream::new(rx));
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// The event kinds a watcher wants, as a bit per `EventKind` value; all bits when none given.
+fn kinds_mask(kinds: &[i32]) -> Result<u32, Status> {
+    if kinds.is_empty() {
+        return Ok(u32::MAX);
+    }
+    let mut mask = 0u32;
+    for (i, &k) in kinds.iter().enumerate() {
+        match pb::EventKind::try_from(k) {
+            Ok(kind) if kind != pb::EventKind::Unspecified => mask |= 1 << (kind as i32),
+            _ => {
+                return Err(invalid(&ValidationError::single(format!("kinds[{i}]"), format!("unknown event kind {k}"))));
+            }
+        }
+    }
+    Ok(mask)
 }

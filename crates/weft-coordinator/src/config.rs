@@ -47,6 +47,10 @@ pub struct Args {
     /// Finished runs are removed from memory and store after this long.
     #[arg(long, env = "WEFT_RETENTION", default_value = "7d")]
     pub retention: String,
+    /// Threads of the async runtime. 1 (the default) serves everything from one thread, the
+    /// fastest on small machines; the store's commits always have a thread of their own.
+    #[arg(long, env = "WEFT_THREADS", default_value_t = 1)]
+    pub threads: usize,
     /// Log filter, RUST_LOG syntax. Heartbeat lines are on target `weft::heartbeat`:
     /// `info,weft::heartbeat=off` silences them.
     #[arg(long, env = "WEFT_LOG", default_value = "info")]
@@ -78,6 +82,7 @@ pub struct Config {
     pub lease_timeout: Duration,
     pub disconnect_grace: Duration,
     pub aging_step: u32,
+    pub threads: usize,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -128,6 +133,9 @@ impl TryFrom<Args> for Config {
         if disconnect_grace > lease_timeout {
             return Err(err("disconnect-grace", "must not be longer than --lease-timeout"));
         }
+        if !(1..=256).contains(&a.threads) {
+            return Err(err("threads", format!("is {}, must be 1 to 256", a.threads)));
+        }
         if a.aging_step == 0 {
             return Err(err("aging-step", "must be at least 1"));
         }
@@ -163,6 +171,7 @@ impl TryFrom<Args> for Config {
             lease_timeout,
             disconnect_grace,
             aging_step: a.aging_step,
+            threads: a.threads,
             log_format: a.log_format.parse().map_err(|e: String| err("log-format", e))?,
             log: a.log,
         })
@@ -213,5 +222,6 @@ mod tests {
         assert_eq!(parse(&["--retention", "0s"]).unwrap_err().flag, "retention");
         assert_eq!(parse(&["--data-dir", "memory"]).unwrap().data_dir, DataDir::Memory);
         assert_eq!(parse(&["--disconnect-grace", "6s"]).unwrap_err().flag, "disconnect-grace");
+        assert_eq!(parse(&["--threads", "0"]).unwrap_err().flag, "threads");
     }
 }

@@ -3,8 +3,7 @@ use clap::Parser;
 use std::io::Write;
 use weft_coordinator::{Args, Config, Listeners};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cfg = match Config::try_from(Args::parse()) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -12,6 +11,10 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    weft_telemetry::runtime(cfg.threads)?.block_on(serve(cfg))
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
     weft_telemetry::init(&cfg.log, cfg.log_format)?;
     let listeners = Listeners::bind(&cfg).await?;
     let state = match weft_coordinator::open_state(&cfg) {

@@ -23,8 +23,8 @@ fn run(n: u128) -> RunRecord {
     RunRecord {
         id: RunId::from_u128(n),
         spec_json: format!("{{\"name\":\"p{n}\"}}"),
-        definition: (n % 2 == 0).then(|| ("def".to_string(), 3)),
-        idempotency_key: (n % 3 == 0).then(|| format!("key-{n}")),
+        definition: n.is_multiple_of(2).then(|| ("def".to_string(), 3)),
+        idempotency_key: n.is_multiple_of(3).then(|| format!("key-{n}")),
         input_json: "null".into(),
         created_at: 1_000 + n as i64,
         status: RunStatus::Running,

@@ -3,6 +3,21 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// Builds the async runtime of a weft binary. With one thread everything runs on the
+/// calling thread: no cross-thread wake-ups, which on a small machine is the fastest for
+/// processes that mostly wait on sockets, timers and child processes (measured in
+/// BENCHMARKS.md). More threads suit CPU-heavy custom task handlers.
+pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    builder.enable_all().build()
+}
+
 /// Target of the one-line-per-heartbeat log. Switch it with `weft::heartbeat=info|off`.
 pub const HEARTBEAT_TARGET: &str = "weft::heartbeat";
 

@@ -17,6 +17,12 @@ pub struct Args {
         value_delimiter = ',')]
     pub coordinators: Vec<String>,
 
+    /// Threads of the async runtime: 1 (the default) runs everything on one thread, the
+    /// fastest for the built-in kinds, which wait on processes, timers and sockets; more
+    /// for CPU-heavy custom task handlers.
+    #[arg(long, env = "WEFT_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+
     /// Name shown in cluster views [default: HOSTNAME-PID].
     #[arg(long, env = "WEFT_NAME")]
     pub name: Option<String>,

@@ -210,7 +210,10 @@ fn kinds_mask(kinds: &[i32]) -> Result<u32, Status> {
         match pb::EventKind::try_from(k) {
             Ok(kind) if kind != pb::EventKind::Unspecified => mask |= 1 << (kind as i32),
             _ => {
-                return Err(invalid(&ValidationError::single(format!("kinds[{i}]"), format!("unknown event kind {k}"))));
+                return Err(invalid(&ValidationError::single(
+                    format!("kinds[{i}]"),
+                    format!("unknown event kind {k}"),
+                )));
             }
         }
     }

@@ -110,14 +110,15 @@ async fn top_once_names_the_worker_its_slots_and_queues_and_run_shows_the_estima
     assert_succeeded(&run);
     // Wait for a heartbeat after the run, so the snapshot shows the worker idle with history.
     let after = run.finished_at_ms;
+    let worker_id = id.parse().expect("a worker id");
+    let mut heartbeats = client.watch_heartbeats(Some(worker_id)).await.unwrap();
     tokio::time::timeout(WAIT, async {
-        loop {
-            let status = client.cluster_status().await.unwrap();
-            if status.workers.iter().any(|w| w.worker_id == id && w.recent.iter().any(|h| h.at_ms > after)) {
+        while let Some(hb) = heartbeats.next().await {
+            if hb.unwrap().sent_at_ms > after {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        panic!("the heartbeat stream ended");
     })
     .await
     .expect("a heartbeat after the run");

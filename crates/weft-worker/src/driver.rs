@@ -372,7 +372,7 @@ impl Driver {
             running.stop.get_or_insert(Stop::Cancelled);
             running.cancel.cancel();
         } else if self.outbox.remove(&key).is_some() {
-            debug!(attempt = %key, "cancelled after it finished; dropping its unsent status");
+            debug!(attempt = %key, "cancelled after it finished; forgetting its final status (the coordinator no longer wants it)");
         }
     }
 

@@ -64,6 +64,7 @@ pub fn history_table(events: &[pb::RunEvent], names: &WorkerNames) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::views::test_fixtures::names;
 
     const T0: i64 = 1_700_000_000_000;
 
@@ -85,17 +86,6 @@ mod tests {
             e(3, pb::EventKind::TaskRetrying, "charge", 1, "0190cccc-0000-7000-8000-00000000cafe", "lease\nlost"),
             e(4, pb::EventKind::RunSucceeded, "", 0, "", ""),
         ]
-    }
-
-    fn names() -> WorkerNames {
-        WorkerNames::from_status(&pb::ClusterStatus {
-            workers: vec![pb::WorkerStatus {
-                worker_id: "0190bbbb-0000-7000-8000-0000deadbeef".into(),
-                name: "w-1".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
     }
 
     #[test]

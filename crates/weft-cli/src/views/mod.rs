@@ -72,6 +72,25 @@ impl WorkerNames {
     }
 }
 
+/// Fixtures shared by the views' tests.
+#[cfg(test)]
+pub(crate) mod test_fixtures {
+    use super::WorkerNames;
+    use weft_client::pb;
+
+    /// Names for one worker, `w-1`.
+    pub fn names() -> WorkerNames {
+        WorkerNames::from_status(&pb::ClusterStatus {
+            workers: vec![pb::WorkerStatus {
+                worker_id: "0190bbbb-0000-7000-8000-0000deadbeef".into(),
+                name: "w-1".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

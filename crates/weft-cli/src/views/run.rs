@@ -282,6 +282,7 @@ pub fn definitions_table(definitions: &[pb::Definition]) -> Table {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::views::test_fixtures::names;
 
     /// A finished run with one succeeded and one failed task, as GetRun returns it.
     pub(crate) fn sample_run() -> pb::Run {
@@ -331,17 +332,6 @@ pub(crate) mod tests {
             }],
             ..Default::default()
         }
-    }
-
-    fn names() -> WorkerNames {
-        WorkerNames::from_status(&pb::ClusterStatus {
-            workers: vec![pb::WorkerStatus {
-                worker_id: "0190bbbb-0000-7000-8000-0000deadbeef".into(),
-                name: "w-1".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
     }
 
     #[test]

@@ -408,7 +408,8 @@ async fn a_hung_worker_loses_its_attempt_and_its_late_report_is_refused() {
     let dropped = |v: &Value| {
         v["attempt"] == attempt_key.as_str()
             && (v["message"] == "final status acknowledged" && v["outcome"] == 3
-                || v["message"] == "cancelled after it finished; dropping its unsent status")
+                || v["message"]
+                    == "cancelled after it finished; forgetting its final status (the coordinator no longer wants it)")
     };
     let a_saw = await_json_lines(&mut a_log, &[("A drops its report of attempt 1", &dropped)]).await;
     let status = client.cluster_status().await.unwrap();

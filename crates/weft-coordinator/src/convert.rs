@@ -269,3 +269,14 @@ pub fn worker_to_pb(w: &Worker, attempts: Vec<pb::AttemptRef>, recent: Vec<pb::H
         heartbeat_lag_ms: w.health.lag_ms,
     }
 }
+
+/// How the store was opened, for cluster status.
+pub fn store_status(info: &weft_store::StoreInfo) -> pb::StoreStatus {
+    pb::StoreStatus {
+        backend: info.backend.to_string(),
+        durability: info.durability.as_str().to_string(),
+        location: info.location.clone(),
+        filesystem: info.filesystem.clone(),
+        setting: info.setting.clone(),
+    }
+}

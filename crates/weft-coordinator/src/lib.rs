@@ -71,6 +71,16 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
         }
         config::DataDir::Path(dir) => Box::new(weft_store_sqlite::SqliteStore::open(dir, cfg.durability)?),
     };
+    let info = store.info();
+    // Say what an acknowledgement is worth, as the backend reports it (not as asked).
+    tracing::info!(
+        backend = info.backend,
+        durability = info.durability.as_str(),
+        setting = %info.setting,
+        location = %info.location,
+        filesystem = %info.filesystem,
+        "store opened"
+    );
     let started = std::time::Instant::now();
     let snapshot = store.load().context("loading the store")?;
     let mut engine = weft_engine::Engine::new(cfg.engine());
@@ -109,9 +119,10 @@ pub async fn run(
         });
     }
     let listener = listeners.grpc;
+    let store = convert::store_status(&state.store.info());
     let committer = weft_store::GroupCommitter::start(state.store, cfg.group_commit, metrics::commit)
         .context("starting the store's commit thread")?;
-    let (driver, handle) = driver::Driver::new(state.engine, state.clock, committer, cfg.retention);
+    let (driver, handle) = driver::Driver::new(state.engine, state.clock, committer, store, cfg.retention);
     let (failed_tx, mut failed_rx) = watch::channel(false);
     let driver_task = tokio::spawn(async move {
         let result = driver.run(stop_rx).await;
@@ -135,11 +146,18 @@ pub async fn run(
     weft_net::set_serving::<WorkerServiceServer<services::Services>>(&health).await;
     weft_net::set_serving::<MonitorServiceServer<services::Services>>(&health).await;
 
+    let health_on_stop = health.clone();
     let stop = async move {
         tokio::select! {
             _ = shutdown => {}
             _ = failed_rx.changed() => {}
         }
+        // Tell health checkers first (a watcher sees NOT_SERVING before the stream ends),
+        // then stop taking requests.
+        weft_net::set_not_serving::<WorkflowServiceServer<services::Services>>(&health_on_stop).await;
+        weft_net::set_not_serving::<WorkerServiceServer<services::Services>>(&health_on_stop).await;
+        weft_net::set_not_serving::<MonitorServiceServer<services::Services>>(&health_on_stop).await;
+        weft_net::set_node_serving(&health_on_stop, false).await;
     };
     let served = weft_net::serve(router, listener, stop).await;
     let _ = stop_tx.send(true);

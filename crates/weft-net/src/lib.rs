@@ -45,6 +45,17 @@ pub async fn set_serving<S: NamedService>(reporter: &HealthReporter) {
     reporter.set_serving::<S>().await;
 }
 
+/// Marks a service as not serving in the health service.
+pub async fn set_not_serving<S: NamedService>(reporter: &HealthReporter) {
+    reporter.set_not_serving::<S>().await;
+}
+
+/// Marks the whole node (the empty service name) as serving or not.
+pub async fn set_node_serving(reporter: &HealthReporter, serving: bool) {
+    let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+    reporter.set_service_status("", status).await;
+}
+
 /// Serves on an already bound listener until `shutdown` resolves. Accepted sockets get
 /// TCP_NODELAY: small request/response messages must not wait for Nagle's algorithm.
 pub async fn serve(router: Router, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {

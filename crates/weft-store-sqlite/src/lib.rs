@@ -8,6 +8,7 @@
 //!   data directory is refused at start.
 //! - A damaged file is reported as [`Error::Corrupt`] (a `quick_check` runs at open).
 mod codec;
+mod mounts;
 mod schema;
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -33,6 +34,7 @@ pub const DB_FILE: &str = "weft.db";
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    info: weft_store::StoreInfo,
 }
 
 fn backend(e: rusqlite::Error) -> Error {
@@ -69,7 +71,22 @@ impl SqliteStore {
             return Err(Error::Corrupt { path: shown, reason: check });
         }
         schema::migrate(&conn, &shown)?;
-        Ok(SqliteStore { conn, path })
+        // Report what SQLite actually does, not what was asked for.
+        let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(corrupt)?;
+        let (setting, durability) = match synchronous {
+            0 => ("OFF", weft_store::Durability::None),
+            1 => ("NORMAL", weft_store::Durability::Relaxed),
+            2 => ("FULL", weft_store::Durability::Full),
+            _ => ("EXTRA", weft_store::Durability::Full),
+        };
+        let info = weft_store::StoreInfo {
+            backend: "sqlite",
+            durability,
+            location: shown.clone(),
+            filesystem: mounts::filesystem_of(dir).unwrap_or_default(),
+            setting: format!("synchronous={setting}"),
+        };
+        Ok(SqliteStore { conn, path, info })
     }
 
     pub fn path(&self) -> &Path {
@@ -91,6 +108,10 @@ fn classify(path: &str, e: rusqlite::Error) -> Error {
 }
 
 impl Store for SqliteStore {
+    fn info(&self) -> weft_store::StoreInfo {
+        self.info.clone()
+    }
+
     fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
         let tx = self.conn.transaction().map_err(backend)?;
         {

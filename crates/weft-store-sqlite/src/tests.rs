@@ -49,3 +49,17 @@ fn a_second_opener_is_refused() {
     let err = SqliteStore::open(dir.path(), Durability::Full).err().expect("second open fails");
     assert!(err.to_string().contains("in use by another coordinator"), "{err}");
 }
+
+#[test]
+fn info_reports_the_durability_sqlite_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = SqliteStore::open(&dir.path().join("full"), Durability::Full).unwrap();
+    let info = full.info();
+    assert_eq!((info.backend, info.durability), ("sqlite", weft_store::Durability::Full));
+    assert_eq!(info.setting, "synchronous=FULL");
+    assert!(info.location.ends_with("weft.db"), "{}", info.location);
+    assert!(!info.filesystem.is_empty(), "the temp dir's filesystem is known");
+    let relaxed = SqliteStore::open(&dir.path().join("relaxed"), Durability::Relaxed).unwrap();
+    assert_eq!(relaxed.info().durability, weft_store::Durability::Relaxed);
+    assert_eq!(relaxed.info().setting, "synchronous=NORMAL");
+}

@@ -2,6 +2,10 @@
 //! (or within the configured window) are merged and committed together, so durability
 //! costs one disk sync per group rather than one per change. Callbacks run in submission
 //! order once their group is durable.
+//!
+//! Fail-stop: once a commit fails, every later group fails too without touching the store.
+//! A later commit that happened to succeed would make changes durable after ones that were
+//! lost, and an answer released for it would describe a state the store never had.
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -59,6 +63,7 @@ impl GroupCommitter {
     ) -> std::io::Result<GroupCommitter> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new().name("weft-store-commit".into()).spawn(move || {
+            let mut failed: Option<String> = None;
             while let Ok(first) = rx.recv() {
                 let mut group = first.batch;
                 let mut dones = vec![first.done];
@@ -74,9 +79,22 @@ impl GroupCommitter {
                     dones.push(job.done);
                     batches += 1;
                 }
-                let started = Instant::now();
-                let result = store.commit(&group).map_err(|e| e.to_string());
-                observe(CommitStats { batches, records: records(&group), took: started.elapsed() });
+                let result = match &failed {
+                    Some(reason) => Err(format!("an earlier commit failed: {reason}")),
+                    // Nothing to write (answers that only wait for earlier groups): no sync.
+                    None if group.is_empty() => Ok(()),
+                    None => {
+                        let started = Instant::now();
+                        let result = store.commit(&group).map_err(|e| e.to_string());
+                        observe(CommitStats { batches, records: records(&group), took: started.elapsed() });
+                        result
+                    }
+                };
+                if let Err(reason) = &result
+                    && failed.is_none()
+                {
+                    failed = Some(reason.clone());
+                }
                 for done in dones {
                     done(result.clone());
                 }
@@ -126,6 +144,76 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    /// Fails every commit from the `fail_from`-th on (counting from 0), and counts them.
+    struct Flaky {
+        inner: MemoryStore,
+        commits: Arc<Mutex<usize>>,
+        fail_from: usize,
+    }
+
+    impl Store for Flaky {
+        fn info(&self) -> crate::StoreInfo {
+            self.inner.info()
+        }
+        fn commit(&mut self, batch: &Batch) -> Result<(), crate::Error> {
+            let mut n = self.commits.lock().unwrap();
+            *n += 1;
+            if *n > self.fail_from {
+                return Err(crate::Error::Backend("disk full".into()));
+            }
+            self.inner.commit(batch)
+        }
+        fn load(&mut self) -> Result<crate::Snapshot, crate::Error> {
+            self.inner.load()
+        }
+    }
+
+    fn wait_all(rx: &mpsc::Receiver<(u128, Result<(), String>)>, n: usize) -> Vec<(u128, Result<(), String>)> {
+        (0..n).map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("callback ran")).collect()
+    }
+
+    #[test]
+    fn after_a_failed_commit_no_later_group_is_committed_or_acknowledged() {
+        let commits = Arc::new(Mutex::new(0));
+        let store = Flaky { inner: MemoryStore::new(), commits: commits.clone(), fail_from: 1 };
+        let committer = GroupCommitter::start(Box::new(store), GroupCommitConfig::default(), |_| {}).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let submit = |i: u128| {
+            let tx = tx.clone();
+            committer.submit(batch(i), Box::new(move |r| tx.send((i, r)).unwrap()));
+        };
+        submit(0);
+        assert_eq!(wait_all(&rx, 1), vec![(0, Ok(()))]);
+        submit(1);
+        let (_, second) = wait_all(&rx, 1).remove(0);
+        assert!(second.unwrap_err().contains("disk full"));
+        // The store would accept these if asked; it must not be asked.
+        for i in 2..5 {
+            submit(i);
+        }
+        for (i, r) in wait_all(&rx, 3) {
+            let reason = r.expect_err("a group after the failure is refused");
+            assert!(reason.contains("earlier commit failed") && reason.contains("disk full"), "{i}: {reason}");
+        }
+        assert_eq!(*commits.lock().unwrap(), 2, "nothing was written after the failure");
+    }
+
+    #[test]
+    fn empty_batches_wait_their_turn_without_a_commit() {
+        let commits = Arc::new(Mutex::new(0));
+        let store = Flaky { inner: MemoryStore::new(), commits: commits.clone(), fail_from: usize::MAX };
+        let committer = GroupCommitter::start(Box::new(store), GroupCommitConfig::default(), |_| {}).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for i in 0..20u128 {
+            let tx = tx.clone();
+            let b = if i % 2 == 0 { batch(i) } else { Batch::default() };
+            committer.submit(b, Box::new(move |r| tx.send((i, r)).unwrap()));
+        }
+        let order: Vec<u128> = wait_all(&rx, 20).into_iter().map(|(i, r)| r.map(|()| i).unwrap()).collect();
+        assert_eq!(order, (0..20).collect::<Vec<_>>(), "callbacks in submission order");
+        assert!(*commits.lock().unwrap() <= 10, "only groups with records are committed");
     }
 
     #[test]

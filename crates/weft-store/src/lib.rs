@@ -136,8 +136,48 @@ pub enum Error {
     Backend(String),
 }
 
+/// How much a successful commit promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is on stable storage before it returns: survives a machine crash.
+    Full,
+    /// Commits reach the OS at once and stable storage at checkpoints: survives a crash of
+    /// the coordinator, not of the machine.
+    Relaxed,
+    /// Kept in memory: lost when the coordinator stops.
+    None,
+}
+
+impl Durability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Relaxed => "relaxed",
+            Durability::None => "none",
+        }
+    }
+}
+
+/// What a store is and how it was opened, as shown to operators and benchmarks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// "sqlite", "memory", ...
+    pub backend: &'static str,
+    /// What a commit promises, as read back from the backend (not as requested).
+    pub durability: Durability,
+    /// Where the data lives (a file path; empty for memory).
+    pub location: String,
+    /// The filesystem type holding `location`, when known.
+    pub filesystem: String,
+    /// The backend's own setting behind `durability` (SQLite: `synchronous=FULL`).
+    pub setting: String,
+}
+
 /// A durable home for the coordinator's state.
 pub trait Store: Send {
+    /// What this store is and what its commits promise.
+    fn info(&self) -> StoreInfo;
+
     /// Applies the batch atomically. When it returns Ok, the batch survives a crash
     /// (unless the backend was opened in a mode documented as less durable).
     fn commit(&mut self, batch: &Batch) -> Result<(), Error>;

@@ -19,6 +19,16 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
+    fn info(&self) -> crate::StoreInfo {
+        crate::StoreInfo {
+            backend: "memory",
+            durability: crate::Durability::None,
+            location: String::new(),
+            filesystem: String::new(),
+            setting: String::new(),
+        }
+    }
+
     fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
         for d in &batch.definitions {
             self.definitions.insert((d.name.clone(), d.version), d.clone());

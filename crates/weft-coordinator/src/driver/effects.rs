@@ -18,8 +18,6 @@ impl Driver {
             std::mem::take(&mut self.new_definitions),
             std::mem::take(&mut self.expired),
         );
-        let mut events = Vec::new();
-        let mut worker_events = Vec::new();
         let mut workers_changed = false;
         for effect in effects {
             match effect {
@@ -47,7 +45,7 @@ impl Driver {
                     if event.kind.is_run_final() {
                         tracing::info!(run_id = %event.run, outcome = ?event.kind, reason = %event.detail, "run finished");
                     }
-                    events.push(event);
+                    self.outbox.events.runs.push(event);
                 }
                 Effect::Worker(event) => {
                     workers_changed = true;
@@ -59,7 +57,7 @@ impl Driver {
                             tracing::warn!(worker_id = %event.worker, name = %event.name, liveness = ?event.liveness, detail = %event.detail, "worker liveness")
                         }
                     }
-                    worker_events.push(worker_event_to_pb(&event));
+                    self.outbox.events.workers.push(worker_event_to_pb(&event));
                 }
                 Effect::Anomaly(anomaly) => {
                     workers_changed = true;
@@ -75,31 +73,13 @@ impl Driver {
                         "{}",
                         anomaly.detail
                     );
-                    self.watchers.anomaly(anomaly_to_pb(&anomaly));
+                    self.outbox.events.anomalies.push(anomaly_to_pb(&anomaly));
                 }
             }
         }
-        let deferred = std::mem::take(&mut self.deferred);
-        if !(batch.is_empty() && deferred.is_empty() && events.is_empty() && worker_events.is_empty()) {
-            // Everything goes through the commit thread, even with nothing to write, so
-            // answers leave in the order their changes were made durable.
-            let committed = self.committed_tx.clone();
-            self.committer.submit(
-                batch,
-                Box::new(move |result| match result {
-                    Ok(()) => {
-                        for answer in deferred {
-                            answer();
-                        }
-                        let _ = committed.send(Ok((events, worker_events)));
-                    }
-                    Err(reason) => {
-                        // Dropping the held answers tells their callers the coordinator is going away.
-                        drop(deferred);
-                        let _ = committed.send(Err(reason));
-                    }
-                }),
-            );
+        let outbox = std::mem::take(&mut self.outbox);
+        if let Some(events) = self.commits.submit(batch, outbox) {
+            self.publish(events);
         }
         // Gauges are read off the whole engine: a few times a second is plenty, but at once
         // when a worker's state changed, so that they agree with the events just sent.

@@ -2,6 +2,10 @@
 //! (a command plus, where an answer is needed, a oneshot reply); it applies each command,
 //! then performs the effects the engine produced: pushes assignments and cancellations down
 //! worker sessions, fans events out to watchers, and sleeps until the engine's next deadline.
+//!
+//! Every answer, reads included, and every event leaves through [`commit_order`]: only
+//! once the changes applied before it are durable (read-committed).
+mod commit_order;
 mod effects;
 mod watchers;
 
@@ -16,6 +20,7 @@ use crate::clock::Clock;
 use crate::convert::{self, ack_to_pb, attempt_to_pb, event_to_pb, run_to_pb};
 use crate::metrics;
 use crate::status::{from_engine, shutting_down};
+use commit_order::{CommitOrder, Outbox};
 use watchers::Watchers;
 use weft_store::GroupCommitter;
 
@@ -27,7 +32,8 @@ pub type EventTx = mpsc::Sender<Result<pb::RunEvent, Status>>;
 pub type ClusterEventTx = mpsc::Sender<Result<pb::ClusterEvent, Status>>;
 pub type HeartbeatTx = mpsc::Sender<Result<pb::Heartbeat, Status>>;
 
-type Reply<T> = oneshot::Sender<Result<T, Status>>;
+/// Where a command's answer goes: a domain result, mapped to a gRPC status by the handler.
+type Reply<T> = oneshot::Sender<Result<T, weft_engine::Error>>;
 
 /// Definitions page: (definitions, next page token).
 pub type DefinitionPage = (Vec<pb::Definition>, String);
@@ -138,30 +144,25 @@ impl Handle {
         let _ = self.tx.send(cmd);
     }
 
-    /// Sends a command and waits for its answer.
+    /// Sends a command and waits for its answer; engine errors become gRPC statuses here,
+    /// once for every handler. A dropped reply means the coordinator is stopping (or its
+    /// store failed and nothing more is acknowledged).
     pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Status> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).map_err(|_| shutting_down())?;
-        rx.await.map_err(|_| shutting_down())?
+        rx.await.map_err(|_| shutting_down())?.map_err(from_engine)
     }
 }
 
 /// Heartbeats kept per worker for cluster views.
 const RECENT_HEARTBEATS: usize = 20;
 
-/// An answer held back until the changes it acknowledges are durable.
-type Deferred = Box<dyn FnOnce() + Send>;
-
-/// Sent by the commit thread when a group is durable (with the events it made visible)
-/// or failed.
-type Committed = Result<(Vec<weft_engine::RunEvent>, Vec<pb::WorkerEvent>), String>;
-
 pub struct Driver {
     engine: Engine,
-    committer: GroupCommitter,
-    committed_tx: mpsc::UnboundedSender<Committed>,
-    committed_rx: mpsc::UnboundedReceiver<Committed>,
-    deferred: Vec<Deferred>,
+    commits: CommitOrder,
+    /// What the current step would show; released by `commits` after the step is durable.
+    outbox: Outbox,
+    store: pb::StoreStatus,
     new_definitions: Vec<(std::sync::Arc<str>, u32)>,
     expired: Vec<RunId>,
     retention: std::time::Duration,
@@ -181,16 +182,15 @@ impl Driver {
         engine: Engine,
         clock: Clock,
         committer: GroupCommitter,
+        store: pb::StoreStatus,
         retention: std::time::Duration,
     ) -> (Driver, Handle) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (committed_tx, committed_rx) = mpsc::unbounded_channel();
         let driver = Driver {
             engine,
-            committer,
-            committed_tx,
-            committed_rx,
-            deferred: Vec::new(),
+            commits: CommitOrder::new(committer),
+            outbox: Outbox::default(),
+            store,
             new_definitions: Vec::new(),
             expired: Vec::new(),
             retention,
@@ -235,21 +235,15 @@ impl Driver {
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                     self.engine.tick(self.clock.now());
                 }
-                committed = self.committed_rx.recv() => match committed {
-                    Some(Ok((events, worker_events))) => {
-                        for event in &events {
-                            self.watchers.run_event(event);
-                        }
-                        for event in worker_events {
-                            self.watchers.worker_event(event);
-                        }
+                committed = self.commits.committed() => match committed {
+                    Ok(events) => {
+                        self.publish(events);
                         continue;
                     }
-                    Some(Err(reason)) => {
+                    Err(reason) => {
                         tracing::error!(%reason, "store commit failed; stopping: nothing more can be acknowledged");
                         return Err(reason);
                     }
-                    None => {}
                 },
                 _ = retention.tick() => {
                     let cutoff = self.clock.now() - self.retention.as_millis() as weft_model::Millis;
@@ -264,32 +258,47 @@ impl Driver {
             self.perform_effects();
         }
         // Let the commit thread finish what it has, so no acknowledged change is lost.
-        drop(self.committer);
+        self.commits.finish();
         tracing::debug!("driver stopped");
         Ok(())
     }
 
-    /// Holds an answer until everything applied so far is durable.
-    fn after_commit(&mut self, answer: impl FnOnce() + Send + 'static) {
-        self.deferred.push(Box::new(answer));
+    /// Answers a request once everything applied so far is durable: the only way a reply
+    /// leaves the driver.
+    fn answer<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T, weft_engine::Error>) {
+        self.outbox.answers.push(Box::new(move || {
+            // The caller may have gone away; nothing to do then.
+            let _ = reply.send(result);
+        }));
+    }
+
+    /// Hands durable events to their watchers.
+    fn publish(&mut self, events: commit_order::Events) {
+        for event in &events.runs {
+            self.watchers.run_event(event);
+        }
+        for event in events.workers {
+            self.watchers.worker_event(event);
+        }
+        for anomaly in events.anomalies {
+            self.watchers.anomaly(anomaly);
+        }
     }
 
     fn apply(&mut self, cmd: Command) {
         let now = self.clock.now();
         match cmd {
             Command::RegisterDefinition { name, spec, reply } => {
-                let result = self.engine.register_definition(&name, spec, now).map_err(from_engine);
+                let result = self.engine.register_definition(&name, spec, now);
                 if let Ok((version, true)) = &result {
                     self.new_definitions.push((std::sync::Arc::from(name.as_str()), *version));
                 }
-                self.after_commit(move || {
-                    let _ = reply.send(result);
-                });
+                self.answer(reply, result);
             }
             Command::GetDefinition { name, version, reply } => {
                 let v = (version != 0).then_some(version);
-                let _ =
-                    reply.send(self.engine.definition(&name, v).map(convert::definition_to_pb).map_err(from_engine));
+                let result = self.engine.definition(&name, v).map(convert::definition_to_pb);
+                self.answer(reply, result);
             }
             Command::ListDefinitions { prefix, after, limit, reply } => {
                 let after = after.as_ref().map(|(n, v)| (n.as_str(), *v));
@@ -298,27 +307,26 @@ impl Driver {
                     (true, Some(d)) => format!("{}@{}", d.name, d.version),
                     _ => String::new(),
                 };
-                let _ = reply.send(Ok((page.into_iter().map(convert::definition_to_pb).collect(), token)));
+                let page = page.into_iter().map(convert::definition_to_pb).collect();
+                self.answer(reply, Ok((page, token)));
             }
             Command::StartRun { source, key, input_json, reply } => {
                 let req = StartRun { id: RunId::new_v7(), source, idempotency_key: key, input_json };
-                let result = self.engine.start_run(req, now).map_err(from_engine);
-                if let Ok((id, true)) = &result {
-                    let run = self.engine.run(*id).expect("just started");
+                let result = self.engine.start_run(req, now);
+                if let Ok((id, true)) = &result
+                    && let Ok(run) = self.engine.run(*id)
+                {
                     tracing::info!(run_id = %id, process = %run.plan.name, tasks = run.tasks.len(), "run started");
                     metrics::run_started();
                 }
-                self.after_commit(move || {
-                    let _ = reply.send(result);
-                });
+                self.answer(reply, result);
             }
             Command::GetRun { id, reply } => {
-                let run = self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine);
-                let run = run.map(|mut run| {
+                let run = self.engine.run(id).map(|r| run_to_pb(r, true)).map(|mut run| {
                     run.estimate = self.engine.estimate(id, now).ok().map(|e| convert::estimate_to_pb(&e));
                     run
                 });
-                let _ = reply.send(run);
+                self.answer(reply, run);
             }
             Command::ListRuns { filter, after, limit, reply } => {
                 let (page, more) = self.engine.list_runs(&filter, after, limit);
@@ -326,12 +334,13 @@ impl Driver {
                     (true, Some(r)) => r.id.to_string(),
                     _ => String::new(),
                 };
-                let _ = reply.send(Ok((page.into_iter().map(|r| run_to_pb(r, false)).collect(), token)));
+                let page = page.into_iter().map(|r| run_to_pb(r, false)).collect();
+                self.answer(reply, Ok((page, token)));
             }
             Command::CancelRun { id, reason, reply } => {
-                let result = self.engine.cancel_run(id, &reason, now).map_err(from_engine);
-                let _ = reply
-                    .send(result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)).map_err(from_engine)));
+                let result = self.engine.cancel_run(id, &reason, now);
+                let result = result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)));
+                self.answer(reply, result);
             }
             Command::WatchRun { id, from_seq, kinds, tx, reply } => match self.engine.events_from(id, from_seq) {
                 Ok(history) => {
@@ -339,21 +348,21 @@ impl Driver {
                         || self.engine.run(id).is_ok_and(|r| r.status.is_final());
                     let next_seq = history.last().map_or(from_seq.max(1), |e| e.seq + 1);
                     let history = history.iter().map(event_to_pb).filter(|e| watchers::wanted(kinds, e.kind)).collect();
+                    // Live events are published only once durable, and the history is
+                    // answered only once durable too: the stream never shows more than disk.
                     if !finished {
                         self.watchers.add_run(id, next_seq, kinds, tx);
                     }
-                    let _ = reply.send(Ok(history));
+                    self.answer(reply, Ok(history));
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(from_engine(e)));
-                }
+                Err(e) => self.answer(reply, Err(e)),
             },
             Command::History { id, from_seq, limit, reply } => {
-                let page = self.engine.events_from(id, from_seq).map_err(from_engine).map(|events| {
+                let page = self.engine.events_from(id, from_seq).map(|events| {
                     let next = if events.len() > limit { events[limit].seq } else { 0 };
                     (events.iter().take(limit).map(event_to_pb).collect(), next)
                 });
-                let _ = reply.send(page);
+                self.answer(reply, page);
             }
             Command::WatchEvents { run, tx } => self.watchers.add_events(run, tx),
             Command::WatchHeartbeats { worker, tx } => self.watchers.add_heartbeats(worker, tx),
@@ -371,16 +380,14 @@ impl Driver {
                 // Registered must be the first message, before any assignment.
                 let _ = tx.send(Ok(registered));
                 let name = reg.name.clone();
-                match self.engine.register_worker(reg, now) {
-                    Ok(()) => {
-                        tracing::info!(worker_id = %id, name = %name, session = self.next_session, "worker session opened");
-                        self.sessions.insert(id, (self.next_session, tx));
-                        let _ = reply.send(Ok(self.next_session));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(from_engine(e)));
-                    }
+                let result = self.engine.register_worker(reg, now);
+                if result.is_ok() {
+                    tracing::info!(worker_id = %id, name = %name, session = self.next_session, "worker session opened");
+                    self.sessions.insert(id, (self.next_session, tx));
                 }
+                // Sessions are not stored, but the attempts a worker says it holds may be
+                // taken back into the engine: answered after the commit, like everything.
+                self.answer(reply, result.map(|()| self.next_session));
             }
             Command::WorkerDrain { id, session } => self.engine.worker_draining(id, session, now),
             Command::WorkerClosed { id, session } => {
@@ -412,12 +419,13 @@ impl Driver {
                 let answer =
                     pb::ReportAck { attempt: status.attempt, state: status.state, outcome: ack_to_pb(outcome) as i32 };
                 // A result is acknowledged only once recorded: until then the worker keeps it.
-                self.after_commit(move || {
+                self.outbox.answers.push(Box::new(move || {
                     let _ = ack.send(Ok(answer));
-                });
+                }));
             }
             Command::ClusterStatus { reply } => {
-                let _ = reply.send(Ok(self.cluster_status(now)));
+                let status = self.cluster_status(now);
+                self.answer(reply, Ok(status));
             }
         }
     }
@@ -489,7 +497,14 @@ impl Driver {
             })
             .collect();
         let (running, finished) = self.engine.run_counts();
-        pb::ClusterStatus { workers, queues, runs_running: running as u32, runs_finished: finished as u32, now_ms: now }
+        pb::ClusterStatus {
+            workers,
+            queues,
+            runs_running: running as u32,
+            runs_finished: finished as u32,
+            now_ms: now,
+            store: Some(self.store.clone()),
+        }
     }
 
     fn attempt_of(&self, r: weft_engine::TaskRef) -> weft_engine::AttemptId {

@@ -30,6 +30,9 @@ use weft_proto::pb::workflow_service_server::WorkflowServiceServer;
 
 pub use config::{Args, Config};
 
+/// How long a stopping coordinator lets open connections finish before closing them.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Largest message accepted: a spec of up to `MAX_SPEC_BYTES` plus framing.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -106,6 +109,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_for_serve = stop_tx.clone();
     if let Some(listener) = listeners.metrics {
         let handle = metrics::install_recorder()?;
         let mut stop = stop_rx.clone();
@@ -158,8 +162,25 @@ pub async fn run(
         weft_net::set_not_serving::<WorkerServiceServer<services::Services>>(&health_on_stop).await;
         weft_net::set_not_serving::<MonitorServiceServer<services::Services>>(&health_on_stop).await;
         weft_net::set_node_serving(&health_on_stop, false).await;
+        // Stopping the driver ends worker sessions and watch streams, which a graceful
+        // shutdown would otherwise wait for.
+        let _ = stop_for_serve.send(true);
     };
-    let served = weft_net::serve(router, listener, stop).await;
+    let mut stopping = stop_tx.subscribe();
+    let serving = weft_net::serve(router, listener, stop);
+    tokio::pin!(serving);
+    let served = tokio::select! {
+        served = &mut serving => served,
+        // Streams the driver does not own (a health watch) must not keep a stopping
+        // coordinator alive, least of all one whose store failed.
+        _ = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closing them");
+            Ok(())
+        }
+    };
     let _ = stop_tx.send(true);
     let driven = driver_task.await.context("driver task")?;
     driven.map_err(|reason| anyhow::anyhow!("store commit failed: {reason}"))?;

@@ -29,7 +29,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics = listeners.metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     tracing::info!(grpc = %grpc, metrics = ?metrics, "coordinator serving");
     // One machine-readable line on stdout: tests and `weftctl dev` start us on port 0.
-    let ready = serde_json::json!({ "grpc": grpc.to_string(), "metrics": metrics.map(|a| a.to_string()) });
+    let ready = serde_json::json!({
+        "grpc": grpc.to_string(),
+        "metrics": metrics.map(|a| a.to_string()),
+        "pid": std::process::id(),
+    });
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{ready}")?;
     stdout.flush()?;

@@ -340,6 +340,7 @@ pub(crate) mod tests {
             runs_running: 1,
             runs_finished: 7,
             now_ms: t0 + 400,
+            store: None,
         }
     }
 

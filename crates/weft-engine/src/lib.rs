@@ -22,6 +22,7 @@ pub mod query;
 pub mod reports;
 pub mod restore;
 mod runs;
+pub mod stored;
 mod timers;
 pub mod types;
 pub mod workers;
@@ -30,8 +31,9 @@ pub use effects::{AckOutcome, Assignment, AttemptId, Effect, EventKind, RunEvent
 pub use error::Error;
 pub use monitor::{Anomaly, AnomalyKind, Penalty};
 pub use reports::Reported;
-pub use restore::{RestoredRun, RestoredTask};
+pub use restore::RestoredRun;
 pub use runs::{RunSource, StartRun};
+pub use stored::{ChangeSet, StoredDefinition, StoredRun, StoredTask, StoredView};
 pub use types::{Definition, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration};
 pub use weft_model::Millis;
 pub use workers::HeartbeatInfo;
@@ -87,6 +89,8 @@ pub struct Engine {
     /// When the monitor next checks for stuck tasks and growing backlogs.
     pub(crate) next_monitor: Millis,
     effects: Vec<Effect>,
+    /// Durable state changed since the last `take_changes`.
+    pub(crate) dirty: stored::Dirty,
 }
 
 impl Engine {
@@ -104,6 +108,7 @@ impl Engine {
             monitor: Default::default(),
             next_monitor: 0,
             effects: Vec::new(),
+            dirty: Default::default(),
         }
     }
 

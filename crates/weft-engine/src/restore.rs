@@ -8,54 +8,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use weft_model::{Millis, ProcessPlan, RunId, RunStatus, TaskState, WorkerId};
 
+use crate::stored::{StoredRun, StoredTask};
 use crate::timers::Timer;
 use crate::types::{Definition, Run, TaskError, TaskRef, TaskRun, Worker, WorkflowRun};
 use crate::{Engine, RunEvent};
 
-/// A task's stored state: the durable fields of a [`TaskRun`].
-#[derive(Clone, Debug)]
-pub struct RestoredTask {
-    pub state: TaskState,
-    pub attempt: u32,
-    pub worker: Option<WorkerId>,
-    pub ready_at: Option<Millis>,
-    pub started_at: Option<Millis>,
-    pub finished_at: Option<Millis>,
-    pub result: Option<Arc<str>>,
-    pub error: Option<TaskError>,
-    pub retry_at: Option<Millis>,
-}
-
-impl From<&TaskRun> for RestoredTask {
-    fn from(t: &TaskRun) -> Self {
-        RestoredTask {
-            state: t.state,
-            attempt: t.attempt,
-            worker: t.worker,
-            ready_at: t.ready_at,
-            started_at: t.started_at,
-            finished_at: t.finished_at,
-            result: t.result.clone(),
-            error: t.error.clone(),
-            retry_at: t.retry_at,
-        }
-    }
-}
-
-/// A run's stored state.
+/// A run read back from the store: its records, and its plan rebuilt from `run.spec_json`.
 #[derive(Clone, Debug)]
 pub struct RestoredRun {
-    pub id: RunId,
+    pub run: StoredRun,
     pub plan: Arc<ProcessPlan>,
-    pub definition: Option<(Arc<str>, u32)>,
-    pub status: RunStatus,
-    pub reason: String,
-    pub idempotency_key: Option<String>,
-    pub input_json: Arc<str>,
-    pub created_at: Millis,
-    pub finished_at: Option<Millis>,
-    /// By task index; `None` for a task never written (still pending).
-    pub tasks: Vec<Option<RestoredTask>>,
+    /// Tasks as stored, in any order; a task never written is pending.
+    pub tasks: Vec<StoredTask>,
+    /// The history, in order.
     pub events: Vec<RunEvent>,
 }
 
@@ -68,41 +33,33 @@ impl Engine {
     }
 
     /// Puts a stored run back. Call [`Engine::tick`] afterwards to dispatch.
-    pub fn restore_run(&mut self, r: RestoredRun, now: Millis) {
-        let plan = r.plan.clone();
+    pub fn restore_run(&mut self, restored: RestoredRun, now: Millis) {
+        let RestoredRun { run: r, plan, tasks: stored_tasks, events } = restored;
         let running = r.status == RunStatus::Running;
-        let mut tasks: Vec<TaskRun> = r
-            .tasks
+        let mut stored: Vec<StoredTask> = (0..plan.tasks.len() as u32).map(|i| StoredTask::pending(r.id, i)).collect();
+        for t in stored_tasks {
+            // Records of tasks the plan does not have were refused when the store was read.
+            if let Some(slot) = stored.get_mut(t.index as usize) {
+                *slot = t;
+            }
+        }
+        let mut tasks: Vec<TaskRun> = stored
             .into_iter()
-            .chain(std::iter::repeat(None))
-            .take(plan.tasks.len())
-            .map(|t| {
-                let t = t.unwrap_or(RestoredTask {
-                    state: TaskState::Pending,
-                    attempt: 0,
-                    worker: None,
-                    ready_at: None,
-                    started_at: None,
-                    finished_at: None,
-                    result: None,
-                    error: None,
-                    retry_at: None,
-                });
-                TaskRun {
-                    state: t.state,
-                    attempt: t.attempt,
-                    worker: t.worker,
-                    waiting_on: 0,
-                    ready_at: t.ready_at,
-                    started_at: t.started_at,
-                    finished_at: t.finished_at,
-                    result: t.result,
-                    error: t.error,
-                    ticket: None,
-                    retry_at: t.retry_at,
-                }
+            .map(|t| TaskRun {
+                state: t.state,
+                attempt: t.attempt,
+                worker: t.worker,
+                waiting_on: 0,
+                ready_at: t.ready_at,
+                started_at: t.started_at,
+                finished_at: t.finished_at,
+                result: t.result,
+                error: t.error,
+                ticket: None,
+                retry_at: t.retry_at,
             })
             .collect();
+        let mut bumped = Vec::new();
         for (i, tp) in plan.tasks.iter().enumerate() {
             tasks[i].waiting_on =
                 tp.deps.iter().filter(|&&d| tasks[d as usize].state != TaskState::Succeeded).count() as u32;
@@ -114,6 +71,7 @@ impl Engine {
                 || (t.state == TaskState::Pending && t.waiting_on == 0 && tp.compensates.is_none());
             if running && dispatchable {
                 t.attempt += 1;
+                bumped.push(i as u32);
             }
         }
         let workflows = plan
@@ -173,11 +131,16 @@ impl Engine {
                 finished_at: r.finished_at,
                 tasks,
                 workflows,
-                events: r.events,
+                events,
                 compensations: Default::default(),
                 compensated: false,
             },
         );
+        // The skipped attempt numbers are state too: store them, so that a second crash
+        // before the tasks run does not hand out the same numbers again.
+        for i in bumped {
+            self.mark_task(TaskRef { run: id, task: i });
+        }
         if running {
             self.restore_timers_and_compensations(id, now);
         }
@@ -263,7 +226,11 @@ impl Engine {
         let active = plan.tasks.iter().zip(&run.tasks).any(|(tp, t)| {
             tp.compensates.is_some() && matches!(t.state, TaskState::Ready | TaskState::Assigned | TaskState::Running)
         });
-        if !active && let Some(next) = run.compensations.pop_front() {
+        let next = if active { None } else { run.compensations.pop_front() };
+        for &(_, comp) in &pending {
+            self.mark_task(TaskRef { run: id, task: comp });
+        }
+        if let Some(next) = next {
             self.make_ready(TaskRef { run: id, task: next }, now);
         }
     }
@@ -292,6 +259,7 @@ impl Engine {
             {
                 self.idempotency.remove(&key);
             }
+            self.mark_expired(*id);
         }
         expired
     }

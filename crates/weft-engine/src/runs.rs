@@ -60,6 +60,7 @@ impl Engine {
         }
         let version = versions.len() as u32 + 1;
         versions.push(Definition { name: Arc::from(name), version, plan: Arc::new(plan), created_at: now });
+        self.mark_definition(Arc::from(name), version);
         Ok((version, true))
     }
 
@@ -210,6 +211,13 @@ impl Engine {
             detail,
         };
         run.events.push(event.clone());
+        // Every change of a task or run is recorded as an event; the task's (or run's)
+        // record is stored with it.
+        match task {
+            Some(i) => self.mark_task(TaskRef { run: run_id, task: i }),
+            None => self.mark_run(run_id),
+        }
+        self.mark_event(event.clone());
         self.emit(Effect::Event(event));
     }
 
@@ -272,6 +280,7 @@ impl Engine {
             // A compensation that failed for good: say so, and go on undoing the rest.
             let run = self.runs.get_mut(&r.run).expect("exists");
             run.reason.push_str(&format!("; compensation `{}` failed: {}", tp.name, error.message));
+            self.mark_run(r.run);
             self.next_compensation(r.run, now);
             return;
         }
@@ -287,6 +296,8 @@ impl Engine {
         run.workflows[wi as usize].status = RunStatus::Failed;
         if run.reason.is_empty() {
             run.reason = reason;
+            // The reason is stored before the run ends: compensations may run long.
+            self.mark_run(r.run);
         }
         let mut undone = vec![wi];
         if fail_fast {

@@ -1,8 +1,9 @@
 //! Rows to records and back: enums as small stable integers, ids as 16-byte blobs.
 use rusqlite::{Connection, Row};
 use uuid::Uuid;
+use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
-use weft_store::{DefinitionRecord, Error, EventRecord, RunRecord, Snapshot, TaskRecord};
+use weft_store::{Error, RunEvent, Snapshot, StoredDefinition, StoredRun, StoredTask};
 
 pub fn run_status_code(s: RunStatus) -> u8 {
     match s {
@@ -81,10 +82,10 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, Error> {
         "definitions",
         "SELECT name, version, spec, created_at FROM definitions ORDER BY name, version",
         |r| {
-            Ok(Ok(DefinitionRecord {
-                name: r.get(0)?,
+            Ok(Ok(StoredDefinition {
+                name: r.get::<_, String>(0)?.into(),
                 version: r.get(1)?,
-                spec_json: r.get(2)?,
+                spec_json: r.get::<_, String>(2)?.into(),
                 created_at: r.get(3)?,
             }))
         },
@@ -99,12 +100,12 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, Error> {
             let def_name: Option<String> = r.get(2)?;
             let def_version: Option<u32> = r.get(3)?;
             Ok((|| {
-                Ok(RunRecord {
+                Ok(StoredRun {
                     id: RunId(uuid("runs", r.get(0)?)?),
-                    spec_json: r.get(1)?,
-                    definition: def_name.zip(def_version),
+                    spec_json: r.get::<_, String>(1)?.into(),
+                    definition: def_name.map(Into::into).zip(def_version),
                     idempotency_key: r.get(4)?,
-                    input_json: r.get(5)?,
+                    input_json: r.get::<_, String>(5)?.into(),
                     created_at: r.get(6)?,
                     status: run_status(status).ok_or_else(|| bad("runs", format!("status {status}")))?,
                     reason: r.get(8)?,
@@ -124,7 +125,7 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, Error> {
             let error: Option<String> = r.get(9)?;
             let retryable: Option<bool> = r.get(10)?;
             Ok((|| {
-                Ok(TaskRecord {
+                Ok(StoredTask {
                     run: RunId(uuid("tasks", r.get(0)?)?),
                     index: r.get(1)?,
                     state: task_state(state).ok_or_else(|| bad("tasks", format!("state {state}")))?,
@@ -133,8 +134,8 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, Error> {
                     ready_at: r.get(5)?,
                     started_at: r.get(6)?,
                     finished_at: r.get(7)?,
-                    result_json: r.get(8)?,
-                    error: error.map(|m| (m, retryable.unwrap_or(false))),
+                    result: r.get::<_, Option<String>>(8)?.map(Into::into),
+                    error: error.map(|message| TaskError { message, retryable: retryable.unwrap_or(false) }),
                     retry_at: r.get(11)?,
                 })
             })()
@@ -146,14 +147,15 @@ pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, Error> {
         "events",
         "SELECT run, seq, at, kind, workflow, task, attempt, worker, detail FROM events ORDER BY run, seq",
         |r| {
+            let kind: u8 = r.get(3)?;
             Ok((|| {
-                Ok(EventRecord {
+                Ok(RunEvent {
                     run: RunId(uuid("events", r.get(0)?)?),
                     seq: r.get::<_, i64>(1)? as u64,
                     at: r.get(2)?,
-                    kind: r.get(3)?,
-                    workflow: r.get(4)?,
-                    task: r.get(5)?,
+                    kind: EventKind::from_code(kind).ok_or_else(|| bad("events", format!("kind {kind}")))?,
+                    workflow: r.get::<_, String>(4)?.into(),
+                    task: r.get::<_, String>(5)?.into(),
                     attempt: r.get(6)?,
                     worker: opt_uuid("events", r.get(7)?)?.map(WorkerId),
                     detail: r.get(8)?,

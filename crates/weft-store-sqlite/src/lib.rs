@@ -121,7 +121,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             for d in &batch.definitions {
-                def.execute(params![d.name, d.version, d.spec_json, d.created_at]).map_err(backend)?;
+                def.execute(params![&*d.name, d.version, &*d.spec_json, d.created_at]).map_err(backend)?;
             }
             let mut run = tx
                 .prepare_cached(
@@ -132,11 +132,11 @@ impl Store for SqliteStore {
             for r in &batch.runs {
                 run.execute(params![
                     r.id.0.as_bytes(),
-                    r.spec_json,
-                    r.definition.as_ref().map(|d| &d.0),
+                    &*r.spec_json,
+                    r.definition.as_ref().map(|d| &*d.0),
                     r.definition.as_ref().map(|d| d.1),
                     r.idempotency_key,
-                    r.input_json,
+                    &*r.input_json,
                     r.created_at,
                     run_status_code(r.status),
                     r.reason,
@@ -160,9 +160,9 @@ impl Store for SqliteStore {
                     t.ready_at,
                     t.started_at,
                     t.finished_at,
-                    t.result_json,
-                    t.error.as_ref().map(|e| &e.0),
-                    t.error.as_ref().map(|e| e.1),
+                    t.result.as_deref(),
+                    t.error.as_ref().map(|e| &e.message),
+                    t.error.as_ref().map(|e| e.retryable),
                     t.retry_at,
                 ])
                 .map_err(backend)?;
@@ -179,16 +179,16 @@ impl Store for SqliteStore {
                         e.run.0.as_bytes(),
                         e.seq as i64,
                         e.at,
-                        e.kind,
-                        e.workflow,
-                        e.task,
+                        e.kind.code(),
+                        &*e.workflow,
+                        &*e.task,
                         e.attempt,
                         e.worker.map(|w| w.0.as_bytes().to_vec()),
                         e.detail,
                     ])
                     .map_err(backend)?;
             }
-            for id in &batch.deleted_runs {
+            for id in &batch.expired {
                 for table in [
                     "DELETE FROM tasks WHERE run = ?1",
                     "DELETE FROM events WHERE run = ?1",

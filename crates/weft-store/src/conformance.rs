@@ -1,7 +1,8 @@
 //! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] with a
 //! function that opens a store: `open(true)` a new, empty one; `open(false)` the same one
 //! again (for durable backends, as after a restart).
-use crate::{Batch, DefinitionRecord, EventRecord, RunRecord, Store, TaskRecord};
+use crate::{Batch, RunEvent, Store, StoredDefinition, StoredRun, StoredTask};
+use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
 
 pub type Opener<'a> = &'a mut dyn FnMut(bool) -> Box<dyn Store>;
@@ -19,11 +20,11 @@ pub fn run_all(open: Opener<'_>, durable: bool) {
     }
 }
 
-fn run(n: u128) -> RunRecord {
-    RunRecord {
+fn run(n: u128) -> StoredRun {
+    StoredRun {
         id: RunId::from_u128(n),
-        spec_json: format!("{{\"name\":\"p{n}\"}}"),
-        definition: n.is_multiple_of(2).then(|| ("def".to_string(), 3)),
+        spec_json: format!("{{\"name\":\"p{n}\"}}").into(),
+        definition: n.is_multiple_of(2).then(|| ("def".into(), 3)),
         idempotency_key: n.is_multiple_of(3).then(|| format!("key-{n}")),
         input_json: "null".into(),
         created_at: 1_000 + n as i64,
@@ -33,8 +34,8 @@ fn run(n: u128) -> RunRecord {
     }
 }
 
-fn task(run: u128, index: u32) -> TaskRecord {
-    TaskRecord {
+fn task(run: u128, index: u32) -> StoredTask {
+    StoredTask {
         run: RunId::from_u128(run),
         index,
         state: TaskState::Ready,
@@ -43,20 +44,20 @@ fn task(run: u128, index: u32) -> TaskRecord {
         ready_at: Some(5),
         started_at: None,
         finished_at: None,
-        result_json: None,
+        result: None,
         error: None,
         retry_at: None,
     }
 }
 
-fn event(run: u128, seq: u64) -> EventRecord {
-    EventRecord {
+fn event(run: u128, seq: u64) -> RunEvent {
+    RunEvent {
         run: RunId::from_u128(run),
         seq,
         at: 10 + seq as i64,
-        kind: 2,
+        kind: EventKind::TaskReady,
         workflow: "w".into(),
-        task: format!("t{seq}"),
+        task: format!("t{seq}").into(),
         attempt: 1,
         worker: Some(WorkerId::from_u128(99)),
         detail: "d".into(),
@@ -77,19 +78,19 @@ fn records_round_trip(open: Opener<'_>) {
     full.worker = Some(WorkerId::from_u128(7));
     full.started_at = Some(6);
     full.finished_at = Some(7);
-    full.result_json = Some("{\"ok\":true}".into());
-    full.error = Some(("boom: ünïcode".into(), true));
+    full.result = Some("{\"ok\":true}".into());
+    full.error = Some(TaskError { message: "boom: ünïcode".into(), retryable: true });
     full.retry_at = Some(9);
     let mut finished = run(2);
     finished.status = RunStatus::Failed;
     finished.reason = "workflow `w` failed".into();
     finished.finished_at = Some(77);
     let batch = Batch {
-        definitions: vec![DefinitionRecord { name: "def".into(), version: 1, spec_json: "{}".into(), created_at: 3 }],
+        definitions: vec![StoredDefinition { name: "def".into(), version: 1, spec_json: "{}".into(), created_at: 3 }],
         runs: vec![run(1), finished.clone()],
         tasks: vec![full.clone(), task(1, 1)],
-        events: vec![event(1, 1), EventRecord { worker: None, ..event(1, 2) }],
-        deleted_runs: vec![],
+        events: vec![event(1, 1), RunEvent { worker: None, kind: EventKind::RunCompensating, ..event(1, 2) }],
+        expired: vec![],
     };
     s.commit(&batch).expect("commit");
     let snap = s.load().expect("load");
@@ -107,7 +108,7 @@ fn upserts_replace(open: Opener<'_>) {
     done.finished_at = Some(50);
     let mut t = task(1, 0);
     t.state = TaskState::Succeeded;
-    t.result_json = Some("1".into());
+    t.result = Some("1".into());
     s.commit(&Batch { runs: vec![done.clone()], tasks: vec![t.clone()], ..Default::default() }).unwrap();
     let snap = s.load().unwrap();
     assert_eq!(snap.runs, vec![done]);
@@ -123,7 +124,7 @@ fn deleting_a_run_removes_its_tasks_and_events(open: Opener<'_>) {
         ..Default::default()
     })
     .unwrap();
-    s.commit(&Batch { deleted_runs: vec![RunId::from_u128(1)], ..Default::default() }).unwrap();
+    s.commit(&Batch { expired: vec![RunId::from_u128(1)], ..Default::default() }).unwrap();
     let snap = s.load().unwrap();
     assert_eq!(snap.runs, vec![run(2)]);
     assert_eq!(snap.tasks, vec![task(2, 0)]);

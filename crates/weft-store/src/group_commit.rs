@@ -51,7 +51,7 @@ pub struct GroupCommitter {
 }
 
 fn records(b: &Batch) -> usize {
-    b.definitions.len() + b.runs.len() + b.tasks.len() + b.events.len() + b.deleted_runs.len()
+    b.records()
 }
 
 impl GroupCommitter {
@@ -125,13 +125,13 @@ impl Drop for GroupCommitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MemoryStore, RunRecord};
+    use crate::{MemoryStore, StoredRun};
     use std::sync::{Arc, Mutex};
     use weft_model::{RunId, RunStatus};
 
     fn batch(n: u128) -> Batch {
         Batch {
-            runs: vec![RunRecord {
+            runs: vec![StoredRun {
                 id: RunId::from_u128(n),
                 spec_json: "{}".into(),
                 definition: None,

@@ -6,8 +6,9 @@
 //! - [`MemoryStore`]: keeps records in memory (tests, and `--data-dir memory`: not durable).
 //! - [`conformance`]: the behaviour every backend must show; each backend's tests call it.
 //!
-//! The records are plain data (ids, numbers, JSON text) so that a backend needs to know
-//! nothing of the engine.
+//! The records are the engine's own ([`weft_engine::stored`]): the engine emits a
+//! [`ChangeSet`] per step, a backend writes exactly that and reads the same types back, so a
+//! stored task has one representation from the engine to the disk and back.
 
 pub mod conformance;
 pub mod group_commit;
@@ -16,108 +17,19 @@ mod memory;
 pub use group_commit::{CommitStats, GroupCommitConfig, GroupCommitter};
 pub use memory::MemoryStore;
 
-use weft_model::{Millis, RunId, RunStatus, TaskState, WorkerId};
+pub use weft_engine::{ChangeSet, RunEvent, StoredDefinition, StoredRun, StoredTask};
 
-/// A registered definition version.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DefinitionRecord {
-    pub name: String,
-    pub version: u32,
-    /// The process spec as JSON.
-    pub spec_json: String,
-    pub created_at: Millis,
-}
+/// Changes applied together, all or nothing: exactly what the engine emits per step.
+pub type Batch = ChangeSet;
 
-/// A run: written when it starts and again when it ends.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunRecord {
-    pub id: RunId,
-    /// The process spec as JSON.
-    pub spec_json: String,
-    pub definition: Option<(String, u32)>,
-    pub idempotency_key: Option<String>,
-    pub input_json: String,
-    pub created_at: Millis,
-    pub status: RunStatus,
-    pub reason: String,
-    pub finished_at: Option<Millis>,
-}
-
-/// The latest state of one task of a run (replaced on every change).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TaskRecord {
-    pub run: RunId,
-    /// Index of the task in the run's plan.
-    pub index: u32,
-    pub state: TaskState,
-    pub attempt: u32,
-    pub worker: Option<WorkerId>,
-    pub ready_at: Option<Millis>,
-    pub started_at: Option<Millis>,
-    pub finished_at: Option<Millis>,
-    pub result_json: Option<String>,
-    /// Last error: message and whether it was retryable.
-    pub error: Option<(String, bool)>,
-    /// When a retry backoff ends, if the task waits for one.
-    pub retry_at: Option<Millis>,
-}
-
-/// One entry of a run's history.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EventRecord {
-    pub run: RunId,
-    pub seq: u64,
-    pub at: Millis,
-    /// The engine's event kind, as a stable number (see `weft-engine`'s `EventKind`).
-    pub kind: u8,
-    pub workflow: String,
-    pub task: String,
-    pub attempt: u32,
-    pub worker: Option<WorkerId>,
-    pub detail: String,
-}
-
-/// Changes applied together: all or nothing.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Batch {
-    pub definitions: Vec<DefinitionRecord>,
-    /// Inserted or replaced by id.
-    pub runs: Vec<RunRecord>,
-    /// Inserted or replaced by (run, index).
-    pub tasks: Vec<TaskRecord>,
-    /// Appended; (run, seq) is unique.
-    pub events: Vec<EventRecord>,
-    /// Runs removed with their tasks and events (retention).
-    pub deleted_runs: Vec<RunId>,
-}
-
-impl Batch {
-    pub fn is_empty(&self) -> bool {
-        self.definitions.is_empty()
-            && self.runs.is_empty()
-            && self.tasks.is_empty()
-            && self.events.is_empty()
-            && self.deleted_runs.is_empty()
-    }
-
-    /// Appends `other`'s changes after this batch's.
-    pub fn extend(&mut self, other: Batch) {
-        self.definitions.extend(other.definitions);
-        self.runs.extend(other.runs);
-        self.tasks.extend(other.tasks);
-        self.events.extend(other.events);
-        self.deleted_runs.extend(other.deleted_runs);
-    }
-}
-
-/// Everything a coordinator needs to resume. Tasks and events are ordered by run, then
-/// by index or sequence number.
+/// Everything a coordinator needs to resume, as the engine's stored records. Tasks and
+/// events are ordered by run, then by index or sequence number.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    pub definitions: Vec<DefinitionRecord>,
-    pub runs: Vec<RunRecord>,
-    pub tasks: Vec<TaskRecord>,
-    pub events: Vec<EventRecord>,
+    pub definitions: Vec<StoredDefinition>,
+    pub runs: Vec<StoredRun>,
+    pub tasks: Vec<StoredTask>,
+    pub events: Vec<RunEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]

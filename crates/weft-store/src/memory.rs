@@ -1,15 +1,15 @@
 //! An in-memory store: same behaviour as a durable backend, minus the durability.
 use std::collections::BTreeMap;
 
-use crate::{Batch, DefinitionRecord, Error, EventRecord, RunRecord, Snapshot, Store, TaskRecord};
+use crate::{Batch, Error, RunEvent, Snapshot, Store, StoredDefinition, StoredRun, StoredTask};
 use weft_model::RunId;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    definitions: BTreeMap<(String, u32), DefinitionRecord>,
-    runs: BTreeMap<RunId, RunRecord>,
-    tasks: BTreeMap<(RunId, u32), TaskRecord>,
-    events: BTreeMap<(RunId, u64), EventRecord>,
+    definitions: BTreeMap<(String, u32), StoredDefinition>,
+    runs: BTreeMap<RunId, StoredRun>,
+    tasks: BTreeMap<(RunId, u32), StoredTask>,
+    events: BTreeMap<(RunId, u64), RunEvent>,
 }
 
 impl MemoryStore {
@@ -31,7 +31,7 @@ impl Store for MemoryStore {
 
     fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
         for d in &batch.definitions {
-            self.definitions.insert((d.name.clone(), d.version), d.clone());
+            self.definitions.insert((d.name.to_string(), d.version), d.clone());
         }
         for r in &batch.runs {
             self.runs.insert(r.id, r.clone());
@@ -42,7 +42,7 @@ impl Store for MemoryStore {
         for e in &batch.events {
             self.events.insert((e.run, e.seq), e.clone());
         }
-        for id in &batch.deleted_runs {
+        for id in &batch.expired {
             self.runs.remove(id);
             self.tasks.retain(|(run, _), _| run != id);
             self.events.retain(|(run, _), _| run != id);

@@ -7,17 +7,13 @@ use weft_proto::pb;
 
 use super::Driver;
 use crate::convert::{anomaly_to_pb, assignment_to_pb, attempt_to_pb, worker_event_to_pb};
-use crate::{metrics, persist};
+use crate::metrics;
 
 impl Driver {
     pub(super) fn perform_effects(&mut self) {
         let effects = self.engine.take_effects();
-        let batch = persist::batch_for(
-            &self.engine,
-            &effects,
-            std::mem::take(&mut self.new_definitions),
-            std::mem::take(&mut self.expired),
-        );
+        // What this step made durable-to-be: exactly what the engine says it changed.
+        let batch = self.engine.take_changes();
         let mut workers_changed = false;
         for effect in effects {
             match effect {

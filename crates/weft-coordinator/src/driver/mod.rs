@@ -163,8 +163,6 @@ pub struct Driver {
     /// What the current step would show; released by `commits` after the step is durable.
     outbox: Outbox,
     store: pb::StoreStatus,
-    new_definitions: Vec<(std::sync::Arc<str>, u32)>,
-    expired: Vec<RunId>,
     retention: std::time::Duration,
     clock: Clock,
     rx: mpsc::UnboundedReceiver<Command>,
@@ -191,8 +189,6 @@ impl Driver {
             commits: CommitOrder::new(committer),
             outbox: Outbox::default(),
             store,
-            new_definitions: Vec::new(),
-            expired: Vec::new(),
             retention,
             clock,
             rx,
@@ -250,7 +246,6 @@ impl Driver {
                     let expired = self.engine.expire_finished_runs(cutoff);
                     if !expired.is_empty() {
                         tracing::info!(runs = expired.len(), "removed runs past the retention period");
-                        self.expired.extend(expired);
                     }
                 }
                 _ = shutdown.changed() => break,
@@ -290,9 +285,6 @@ impl Driver {
         match cmd {
             Command::RegisterDefinition { name, spec, reply } => {
                 let result = self.engine.register_definition(&name, spec, now);
-                if let Ok((version, true)) = &result {
-                    self.new_definitions.push((std::sync::Arc::from(name.as_str()), *version));
-                }
                 self.answer(reply, result);
             }
             Command::GetDefinition { name, version, reply } => {

@@ -4,7 +4,7 @@ use super::*;
 mod faults;
 mod monitoring;
 mod simulation;
-use crate::restore::{RestoredRun, RestoredTask};
+use crate::restore::RestoredRun;
 use proptest::prelude::*;
 use weft_model::{FailurePolicy, ProcessSpec, RunStatus, TaskSpec, TaskState, WorkflowSpec};
 
@@ -376,16 +376,9 @@ proptest! {
 /// What a store would hold for `run`, as the coordinator writes it.
 pub(crate) fn stored(run: &Run) -> RestoredRun {
     RestoredRun {
-        id: run.id,
+        run: StoredRun::of(run),
         plan: run.plan.clone(),
-        definition: run.definition.clone(),
-        status: run.status,
-        reason: run.reason.clone(),
-        idempotency_key: run.idempotency_key.clone(),
-        input_json: run.input_json.clone(),
-        created_at: run.created_at,
-        finished_at: run.finished_at,
-        tasks: run.tasks.iter().map(|t| Some(RestoredTask::from(t))).collect(),
+        tasks: run.tasks.iter().enumerate().map(|(i, t)| StoredTask::of(run.id, i as u32, t)).collect(),
         events: run.events.clone(),
     }
 }
@@ -497,8 +490,8 @@ fn after_a_restart_a_dispatchable_task_never_reuses_an_attempt_number() {
     let a = env.assignments();
     // Stored before "a" was assigned: the assignment of attempt 1 may still have gone out.
     let mut before = stored(env.engine.run(run).unwrap());
-    before.tasks[0].as_mut().unwrap().state = TaskState::Ready;
-    before.tasks[0].as_mut().unwrap().attempt = 0;
+    before.tasks[0].state = TaskState::Ready;
+    before.tasks[0].attempt = 0;
     let mut restored = Env::new();
     restored.engine.restore_run(before, restored.now);
     restored.worker(1, 1, &["default"], &["noop"]);

@@ -228,11 +228,20 @@ pub struct BenchArgs {
     /// BENCH.md's sizes (full), or much smaller ones that check the benchmark works (small).
     #[arg(long, value_enum, default_value_t = BenchSize::Full)]
     pub size: BenchSize,
-    /// Start BENCH.md's topology for each repeat (a coordinator on a durable data dir and
-    /// two one-slot workers on 127.0.0.1) from the binaries next to weftctl, instead of
-    /// using the cluster at --coordinator. s5, memory and restart need it.
+    /// Start BENCH.md's topology for each repeat (a coordinator with its --data-dir in a
+    /// fresh directory under $TMPDIR, and two one-slot workers, on 127.0.0.1) from the
+    /// binaries next to weftctl, instead of using the cluster at --coordinator. s5, memory
+    /// and restart need it. Either way the report shows the store the coordinator reports
+    /// and calls the numbers durable only if every commit is fsync'd (durability full) to a
+    /// filesystem that is not in memory (tmpfs is not).
     #[arg(long)]
     pub start_cluster: bool,
+    /// With --start-cluster: one more argument for every coordinator started; repeat it for
+    /// several, e.g. `--coordinator-arg=--durability=relaxed` (the report then says NOT
+    /// durable, and restart fails). A --data-dir given here replaces the bench's own, so
+    /// repeats share it.
+    #[arg(long = "coordinator-arg", value_name = "ARG", allow_hyphen_values = true, requires = "start_cluster")]
+    pub coordinator_args: Vec<String>,
     /// With --start-cluster: directory holding weft-coordinator and weft-worker; defaults
     /// to weftctl's own.
     #[arg(long, env = "WEFT_BIN_DIR", value_name = "DIR")]
@@ -320,6 +329,24 @@ mod tests {
     }
 
     #[test]
+    fn bench_passes_coordinator_args_through_one_per_flag() {
+        let args = [
+            "bench",
+            "--start-cluster",
+            "--coordinator-arg",
+            "--durability",
+            "--coordinator-arg=relaxed",
+            "--repeat",
+            "1",
+        ];
+        let Command::Bench(bench) = parse(&args).unwrap().command else { panic!("expected bench") };
+        assert_eq!(bench.coordinator_args, ["--durability", "relaxed"]);
+        assert_eq!(bench.repeat, 1);
+        let Command::Bench(bench) = parse(&["bench"]).unwrap().command else { panic!("expected bench") };
+        assert!(bench.coordinator_args.is_empty());
+    }
+
+    #[test]
     fn bad_values_are_usage_errors_naming_the_flag() {
         for (args, flag) in [
             (&["submit", "f.yaml", "--input", "{nope"][..], "--input"),
@@ -334,6 +361,7 @@ mod tests {
             (&["bench", "--size", "huge"][..], "--size"),
             (&["bench", "--s1-run-size", "0"][..], "--s1-run-size"),
             (&["bench", "--keep"][..], "--start-cluster"),
+            (&["bench", "--coordinator-arg=--durability=relaxed"][..], "--start-cluster"),
             (&["top", "--interval", "50ms"][..], "--interval"),
             (&["top", "--interval", "61s"][..], "--interval"),
             (&["top", "--interval", "0s"][..], "--interval"),

@@ -1,6 +1,9 @@
 //! The clusters benchmarks run on: BENCH.md's topology started from the binaries next to
-//! weftctl (one coordinator on 127.0.0.1:0 with a durable `--data-dir`, two one-slot
-//! workers), or a cluster someone else runs. Process handling is [`crate::procs`].
+//! weftctl (one coordinator on 127.0.0.1:0 with a `--data-dir` in a fresh temporary
+//! directory, two one-slot workers), or a cluster someone else runs. Process handling is
+//! [`crate::procs`]. Whether the store is durable is what the coordinator reports
+//! ([`Cluster::store`]), not what the bench asked for.
+use super::store::{self, Store};
 use crate::procs::{Binaries, CoordinatorReady, Procs, Started, WorkerReady};
 use anyhow::{Context as _, bail};
 use std::cell::Cell;
@@ -16,22 +19,20 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What clap says when the coordinator does not know a flag.
 const UNKNOWN_DATA_DIR: &str = "unexpected argument '--data-dir'";
 
-/// Starts clusters for trials. Knows whether the coordinator has a durable store.
+/// Starts clusters for trials. Knows whether the coordinator accepts `--data-dir`.
 pub struct Launcher {
     binaries: Binaries,
-    /// `None` until the first coordinator start has found out.
-    durable: Cell<Option<bool>>,
+    /// Whether coordinators accept the bench's `--data-dir`; `None` until the first start
+    /// has found out.
+    data_dir: Cell<Option<bool>>,
+    /// More arguments for every coordinator (`--coordinator-arg`).
+    coordinator_args: Vec<String>,
     keep: bool,
 }
 
 impl Launcher {
-    pub fn new(binaries: Binaries, keep: bool) -> Self {
-        Launcher { binaries, durable: Cell::new(None), keep }
-    }
-
-    /// Whether coordinators run on a durable store (`--data-dir`); `None` before the first start.
-    pub fn durable(&self) -> Option<bool> {
-        self.durable.get()
+    pub fn new(binaries: Binaries, coordinator_args: Vec<String>, keep: bool) -> Self {
+        Launcher { binaries, data_dir: Cell::new(None), coordinator_args, keep }
     }
 
     /// A coordinator and `workers` one-slot workers, each ready (a worker prints its ready
@@ -47,7 +48,8 @@ impl Launcher {
             coordinator: None,
             workers: Vec::new(),
             started: 0,
-            durable: false,
+            own_data_dir: false,
+            coordinator_args: self.coordinator_args.clone(),
             coordinator_program: self.binaries.coordinator.clone(),
             worker_program: self.binaries.worker.clone(),
             startup: Duration::ZERO,
@@ -61,10 +63,14 @@ impl Launcher {
     }
 
     async fn start_coordinator(&self, cluster: &mut Cluster) -> anyhow::Result<()> {
-        if self.durable.get() != Some(false) {
+        if names_data_dir(&self.coordinator_args) {
+            // The caller chose the store: pass theirs, not ours.
+            self.data_dir.set(Some(false));
+        }
+        if self.data_dir.get() != Some(false) {
             match cluster.start_coordinator(true).await {
                 Ok(()) => {
-                    self.durable.set(Some(true));
+                    self.data_dir.set(Some(true));
                     return Ok(());
                 }
                 Err(e) if format!("{e:#}").contains(UNKNOWN_DATA_DIR) => {
@@ -72,7 +78,7 @@ impl Launcher {
                         "warning: this weft-coordinator rejects --data-dir (it has no durable store yet): benchmarking \
                          its in-memory state instead; these are not durable numbers, and `restart` has nothing to reload"
                     );
-                    self.durable.set(Some(false));
+                    self.data_dir.set(Some(false));
                     // The refused child has exited: start afresh under the same name.
                     cluster.procs = Procs::default();
                     cluster.started = 0;
@@ -95,7 +101,10 @@ pub struct Cluster {
     workers: Vec<(String, Started<WorkerReady>)>,
     /// Coordinators started so far (names the next one).
     started: u32,
-    durable: bool,
+    /// Whether the coordinator got the bench's `--data-dir`.
+    own_data_dir: bool,
+    /// More arguments for every coordinator (`--coordinator-arg`).
+    coordinator_args: Vec<String>,
     coordinator_program: PathBuf,
     worker_program: PathBuf,
     startup: Duration,
@@ -125,9 +134,9 @@ impl Cluster {
         self.startup
     }
 
-    /// Whether the coordinator keeps its state in a data directory.
-    pub fn durable(&self) -> bool {
-        self.durable
+    /// The current coordinator's store, as it reports it (`GetClusterStatus`).
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        store::read(&self.client().await?).await
     }
 
     /// When the current coordinator was spawned and when it printed its ready line.
@@ -144,24 +153,22 @@ impl Cluster {
         self.dir.path().join("data")
     }
 
-    /// Bytes of the files in the data directory (0 without one).
-    pub fn data_dir_bytes(&self) -> u64 {
-        dir_bytes(&self.data_dir())
-    }
-
-    async fn start_coordinator(&mut self, durable: bool) -> anyhow::Result<()> {
+    /// Starts a coordinator with the bench's `--data-dir` (`own_data_dir`) and the extra
+    /// arguments.
+    async fn start_coordinator(&mut self, own_data_dir: bool) -> anyhow::Result<()> {
         self.started += 1;
         let name = if self.started == 1 { "coordinator".to_string() } else { format!("coordinator-{}", self.started) };
         let mut args: Vec<String> =
             ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"].map(String::from).to_vec();
-        if durable {
+        if own_data_dir {
             args.extend(["--data-dir".to_string(), self.data_dir().display().to_string()]);
         }
+        args.extend(self.coordinator_args.iter().cloned());
         let program = self.coordinator_program.clone();
         let started = self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;
         self.coordinator_name = name;
         self.coordinator = Some(started);
-        self.durable = durable;
+        self.own_data_dir = own_data_dir;
         Ok(())
     }
 
@@ -193,13 +200,13 @@ impl Cluster {
         self.procs.kill(&name).await
     }
 
-    /// SIGKILLs the coordinator, then starts a new one on the same data directory (and
-    /// the same durability); returns once it printed its ready line. Workers are left as
+    /// SIGKILLs the coordinator, then starts a new one with the same arguments (so on the
+    /// same data directory); returns once it printed its ready line. Workers are left as
     /// they are (they would reconnect to the old address): start new ones.
     pub async fn restart_coordinator(&mut self) -> anyhow::Result<()> {
         let name = self.coordinator_name.clone();
         self.procs.kill(&name).await?;
-        self.start_coordinator(self.durable).await
+        self.start_coordinator(self.own_data_dir).await
     }
 
     /// Memory of the current coordinator, if it runs.
@@ -264,7 +271,13 @@ fn parse_status(status: &str) -> Option<Memory> {
     Some(Memory { rss: field("VmRSS:")?, peak: field("VmHWM:")? })
 }
 
-fn dir_bytes(path: &Path) -> u64 {
+/// Whether coordinator arguments set the data directory themselves.
+fn names_data_dir(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--data-dir" || a.starts_with("--data-dir="))
+}
+
+/// Bytes of the files under `path`, recursively (0 if it is missing).
+pub fn dir_bytes(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else { return 0 };
     entries
         .flatten()
@@ -303,29 +316,54 @@ mod tests {
     async fn a_coordinator_without_data_dir_is_used_in_memory_with_a_warning() {
         let refuses = coordinator(r#"echo "error: unexpected argument '--data-dir' found" >&2; exit 2"#);
         let (_bins, binaries) = fake_binaries(&refuses);
-        let launcher = Launcher::new(binaries, false);
-        assert_eq!(launcher.durable(), None);
+        let launcher = Launcher::new(binaries, Vec::new(), false);
+        assert_eq!(launcher.data_dir.get(), None);
         for _ in 0..2 {
             let cluster = launcher.start(0).await.unwrap();
-            assert!(!cluster.durable());
+            assert!(!cluster.own_data_dir);
             assert_eq!(cluster.address(), "127.0.0.1:1");
             cluster.stop().await;
-            assert_eq!(launcher.durable(), Some(false));
+            assert_eq!(launcher.data_dir.get(), Some(false));
         }
     }
 
     #[tokio::test]
-    async fn a_coordinator_with_data_dir_is_durable_and_its_other_errors_are_not_hidden() {
+    async fn a_coordinator_gets_a_data_dir_and_its_other_errors_are_not_hidden() {
         let (_bins, binaries) = fake_binaries(&coordinator("true"));
-        let launcher = Launcher::new(binaries, false);
+        let launcher = Launcher::new(binaries, Vec::new(), false);
         let cluster = launcher.start(0).await.unwrap();
-        assert!(cluster.durable() && launcher.durable() == Some(true));
+        assert!(cluster.own_data_dir && launcher.data_dir.get() == Some(true));
         cluster.stop().await;
 
         let broken = coordinator(r#"echo "weft-coordinator: --data-dir: store is corrupt" >&2; exit 1"#);
         let (_bins, binaries) = fake_binaries(&broken);
-        let err = Launcher::new(binaries, false).start(0).await.err().expect("a broken store is an error");
+        let err = Launcher::new(binaries, Vec::new(), false).start(0).await.err().expect("a broken store is an error");
         assert!(format!("{err:#}").contains("store is corrupt"), "{err:#}");
+    }
+
+    #[tokio::test]
+    async fn coordinator_args_are_passed_and_their_data_dir_replaces_the_benchs() {
+        let out = tempfile::tempdir().unwrap();
+        let args_file = out.path().join("args");
+        let records = format!(r#"printf '%s\n' "$@" >> {}; {READY}"#, args_file.display());
+        let (_bins, binaries) = fake_binaries(&records);
+        let relaxed = vec!["--durability".to_string(), "relaxed".to_string()];
+        let cluster = Launcher::new(binaries, relaxed, false).start(0).await.unwrap();
+        cluster.stop().await;
+        let args = std::fs::read_to_string(&args_file).unwrap();
+        assert!(args.contains("--data-dir\n") && args.ends_with("--durability\nrelaxed\n"), "{args}");
+
+        std::fs::remove_file(&args_file).unwrap();
+        let (_bins, binaries) = fake_binaries(&records);
+        let launcher = Launcher::new(binaries, vec!["--data-dir=memory".to_string()], false);
+        let mut cluster = launcher.start(0).await.unwrap();
+        cluster.restart_coordinator().await.unwrap();
+        cluster.stop().await;
+        let args = std::fs::read_to_string(&args_file).unwrap();
+        assert_eq!(args.matches("--data-dir").count(), 2, "only theirs, at each start: {args}");
+        assert_eq!(args.matches("--data-dir=memory").count(), 2, "{args}");
+        assert_eq!(launcher.data_dir.get(), Some(false));
+        assert!(names_data_dir(&["--data-dir".into(), "/x".into()]) && !names_data_dir(&["--data-dirt".into()]));
     }
 
     #[test]

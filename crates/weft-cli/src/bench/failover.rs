@@ -27,6 +27,7 @@ async fn measure(
     kill_after: Duration,
 ) -> anyhow::Result<Trial> {
     let client = cluster.client().await?;
+    let store = cluster.store().await?;
     let run_id = start(&client, &sleeper("bench-s5", sleep.as_millis() as u64)).await?;
     let mut events = Cursor::new(&client, run_id);
     let kind = |e: &pb::RunEvent, k: pb::EventKind| e.kind == k as i32;
@@ -87,5 +88,6 @@ async fn measure(
         .fact("outcome", outcome)
         .fact("attempts", attempts)
         .fact("rerun_on_the_other_worker", !rerun_worker.is_empty() && rerun_worker != victim);
+    trial.store = Some(store);
     Ok(trial)
 }

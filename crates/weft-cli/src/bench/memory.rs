@@ -1,7 +1,7 @@
 //! Memory with many queued tasks: a coordinator with no worker accepts `tasks` no-op tasks
 //! (runs of `per_run`), then its resident memory is read from /proc. Bytes per task are
 //! the growth over the idle coordinator's RSS, divided by the tasks.
-use super::cluster::Launcher;
+use super::cluster::{Launcher, dir_bytes};
 use super::report::Trial;
 use super::workload::{queued, submit_bulk};
 use anyhow::{Context as _, bail};
@@ -15,6 +15,7 @@ pub async fn memory(launcher: &Launcher, tasks: usize, per_run: usize) -> anyhow
     let mut cluster = launcher.start(0).await?;
     let result = async {
         let client = cluster.client().await?;
+        let store = cluster.store().await?;
         let idle = cluster.coordinator_memory().context("reading the coordinator's /proc/PID/status")?;
         let begun = Instant::now();
         submit_bulk(&client, tasks, per_run, CONCURRENCY).await?;
@@ -33,8 +34,8 @@ pub async fn memory(launcher: &Launcher, tasks: usize, per_run: usize) -> anyhow
             .metric("idle_rss_mib", idle.rss as f64 / MIB, "MiB")
             .metric("submit_s", submit, "s")
             .metric("submit_tasks_per_s", tasks as f64 / submit, "tasks/s");
-        if cluster.durable() {
-            let disk = cluster.data_dir_bytes();
+        if let Some(dir) = store.directory() {
+            let disk = dir_bytes(&dir);
             trial.metric("disk_mib", disk as f64 / MIB, "MiB").metric(
                 "disk_bytes_per_task",
                 disk as f64 / tasks as f64,
@@ -42,6 +43,7 @@ pub async fn memory(launcher: &Launcher, tasks: usize, per_run: usize) -> anyhow
             );
         }
         trial.fact("queued", depth);
+        trial.store = Some(store);
         Ok(trial)
     }
     .await;

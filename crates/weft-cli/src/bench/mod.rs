@@ -5,11 +5,15 @@
 //! - [`workload`]: the specs they submit and how runs are followed to their end.
 //! - [`cluster`]: BENCH.md's topology started from the binaries (for `--start-cluster`).
 //! - [`report`]: medians and spreads over repeats, the table and the JSON lines.
+//! - [`store`]: the store each trial ran on, as the coordinator reports it, and whether
+//!   that is durable.
 //!
 //! With `--start-cluster` every repeat gets a fresh cluster, so repeats do not see each
 //! other's leftovers and peak memory belongs to one repeat; start-up is reported, not timed.
 //! Without it s1–s4 run on the cluster at `--coordinator`, and the scenarios that must
-//! kill or restart processes are skipped with a note.
+//! kill or restart processes are skipped with a note. Either way every trial first asks the
+//! coordinator for its store; the report calls the numbers durable only if it said
+//! `durability: full` (on a filesystem that is not in memory), and `restart` fails otherwise.
 mod cluster;
 mod dags;
 mod failover;
@@ -17,6 +21,7 @@ mod latency;
 mod memory;
 mod report;
 mod restart;
+mod store;
 mod throughput;
 mod workload;
 
@@ -30,6 +35,7 @@ use cluster::{Cluster, Launcher};
 use report::{ScenarioReport, Trial};
 use serde_json::json;
 use std::time::Duration;
+use store::Store;
 use weft_client::Client;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -111,6 +117,8 @@ enum Site<'a> {
 struct Session {
     client: Client,
     cluster: Option<Cluster>,
+    /// The store the coordinator reported when the session opened.
+    store: Store,
     /// CPU seconds used before the trial: (weftctl, coordinator, workers).
     cpu_before: (Option<f64>, Option<f64>, f64),
 }
@@ -124,13 +132,16 @@ impl Session {
                 (cluster.client().await?, Some(cluster))
             }
         };
+        let store = store::read(&client).await?;
         let (coordinator, workers) = cluster.as_mut().map_or((None, 0.0), Cluster::cpu);
-        Ok(Session { client, cluster, cpu_before: (cluster::cpu_seconds(std::process::id()), coordinator, workers) })
+        let cpu_before = (cluster::cpu_seconds(std::process::id()), coordinator, workers);
+        Ok(Session { client, cluster, store, cpu_before })
     }
 
     /// Adds what the processes say: CPU used during the trial, the cluster's start-up and
     /// (`with_memory`) peak memory. Then stops the cluster.
     async fn close(self, trial: &mut Trial, with_memory: bool) {
+        trial.store = Some(self.store);
         let (client_before, coordinator_before, workers_before) = self.cpu_before;
         if let (Some(before), Some(now)) = (client_before, cluster::cpu_seconds(std::process::id())) {
             trial.metric("weftctl_cpu_s", now - before, "s");
@@ -158,10 +169,15 @@ impl Session {
 pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let sizes = Sizes::of(args.size);
     let launcher = match args.start_cluster {
-        true => Some(Launcher::new(Binaries::locate(args.bin_dir.as_deref())?, args.keep)),
+        true => {
+            let binaries = Binaries::locate(args.bin_dir.as_deref())?;
+            Some(Launcher::new(binaries, args.coordinator_args.clone(), args.keep))
+        }
         false => {
-            // Fail early, with the usual hint, when nothing listens there.
-            Client::connect(&ctx.coordinator).await?;
+            // Fail early, with the usual hint, when nothing listens there; say at once
+            // what its store promises (each trial asks again).
+            let client = Client::connect(&ctx.coordinator).await?;
+            eprintln!("{}", store::read(&client).await?.label().text);
             None
         }
     };
@@ -185,7 +201,8 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
         reports.push(report);
     }
     if ctx.output == OutputFormat::Table {
-        let mut text = report::table(&reports).render();
+        let mut text: String = report::store_lines(&reports).into_iter().map(|l| l + "\n").collect();
+        text.push_str(&report::table(&reports).render());
         for r in &reports {
             for note in r.notes.iter().chain(&r.errors) {
                 text.push_str(&format!("{}: {note}\n", r.id));
@@ -218,6 +235,11 @@ async fn run_scenario(
             match trial {
                 Ok(Ok(trial)) => {
                     eprintln!("{id} {i}/{}: {}", args.repeat, trial.summary());
+                    if let Some(store) = &trial.store
+                        && !report.stores().iter().any(|s| s.label() == store.label())
+                    {
+                        eprintln!("{id} {i}/{}: {}", args.repeat, store.label().text);
+                    }
                     report.trials.push(trial);
                 }
                 Ok(Err(e)) => {
@@ -232,10 +254,6 @@ async fn run_scenario(
             }
         }
     }
-    let durable = launcher.and_then(Launcher::durable);
-    if durable == Some(false) {
-        report.note("the coordinator has no --data-dir yet: measured on its in-memory state, not durable");
-    }
     if launcher.is_none() && scenario == BenchScenario::S1 {
         report.note("peak RSS needs --start-cluster (the bench reads /proc/PID/status of processes it started)");
     }
@@ -245,9 +263,6 @@ async fn run_scenario(
             failover::LEASE_TIMEOUT,
             failover::HEARTBEAT_INTERVAL
         ));
-    }
-    if scenario == BenchScenario::Restart && durable == Some(false) {
-        report.note("without a durable store the restarted coordinator is empty: no dispatch to measure");
     }
     report.env = json!({
         "cluster": match site {
@@ -261,7 +276,12 @@ async fn run_scenario(
             }
             .to_string(),
         },
-        "durable": durable,
+        "durable": report.durable(),
+        "store": match report.stores().as_slice() {
+            [] => serde_json::Value::Null,
+            [one] => one.to_json(),
+            several => several.iter().map(|s| s.to_json()).collect(),
+        },
         "weftctl_build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "loadavg_at_start": loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "),

@@ -1,6 +1,8 @@
 //! What a benchmark produces: per-repeat [`Trial`]s of named numbers, gathered in a
 //! [`ScenarioReport`] with their median, min and max, printed as one table row per metric
-//! or one JSON object per scenario.
+//! or one JSON object per scenario. Each trial also keeps the store it ran on, and a
+//! scenario counts as durable only if every trial's store was.
+use super::store::Store;
 use crate::output::Table;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -20,6 +22,9 @@ pub struct Trial {
     pub metrics: Vec<Metric>,
     /// In the order they were added.
     pub facts: Vec<(String, Value)>,
+    /// The coordinator's store as it reported it when the trial began; `None` if the trial
+    /// never asked.
+    pub store: Option<Store>,
 }
 
 impl Trial {
@@ -110,6 +115,18 @@ impl ScenarioReport {
         }
     }
 
+    /// The stores the trials ran on, the first of each label (started clusters differ
+    /// only in their temporary location), in order.
+    pub fn stores(&self) -> Vec<&Store> {
+        distinct(self.trials.iter().filter_map(|t| t.store.as_ref()))
+    }
+
+    /// Whether every trial ran on a durable store; `None` when no trial read its store.
+    pub fn durable(&self) -> Option<bool> {
+        let stores = self.stores();
+        (!stores.is_empty()).then(|| stores.iter().all(|s| s.label().durable))
+    }
+
     /// Stats per metric, in the order the first trial that has it lists it.
     pub fn stats(&self) -> Vec<(&'static str, Stats)> {
         let mut names: Vec<(&'static str, &'static str)> = Vec::new();
@@ -139,6 +156,9 @@ impl ScenarioReport {
                     object.insert(m.name.to_string(), finite(m.value));
                 }
                 object.extend(t.facts.iter().cloned());
+                if let Some(store) = &t.store {
+                    object.insert("store".into(), store.to_json());
+                }
                 Value::Object(object)
             })
             .collect();
@@ -163,6 +183,30 @@ impl ScenarioReport {
             "errors": self.errors,
             "notes": self.notes,
         })
+    }
+}
+
+/// The first store of each label.
+fn distinct<'a>(stores: impl Iterator<Item = &'a Store>) -> Vec<&'a Store> {
+    let mut out: Vec<&Store> = Vec::new();
+    for s in stores {
+        if !out.iter().any(|o| o.label() == s.label()) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// What the text report says about stores, above the table: one line when every scenario
+/// ran on the same kind of store, else one line per scenario and store (`s1: store: ...`).
+pub fn store_lines(reports: &[ScenarioReport]) -> Vec<String> {
+    match distinct(reports.iter().flat_map(|r| r.stores())).as_slice() {
+        [] => Vec::new(),
+        [one] => vec![one.label().text],
+        _ => reports
+            .iter()
+            .flat_map(|r| r.stores().into_iter().map(move |s| format!("{}: {}", r.id, s.label().text)))
+            .collect(),
     }
 }
 
@@ -283,6 +327,42 @@ mod tests {
         assert_eq!(json["summary"]["kill_to_rerun_s"]["unit"], "s");
         assert_eq!(json["params"]["sleep_s"], 5);
         assert_eq!(json["skipped"], Value::Null);
+    }
+
+    fn sqlite(durability: &str, location: &str) -> Store {
+        Store::Reported(weft_client::pb::StoreStatus {
+            backend: "sqlite".into(),
+            durability: durability.into(),
+            location: location.into(),
+            filesystem: "ext4".into(),
+            setting: String::new(),
+        })
+    }
+
+    #[test]
+    fn a_scenario_is_durable_only_if_every_trial_ran_on_a_durable_store() {
+        let mut r = report();
+        assert_eq!(r.durable(), None, "no trial read its store");
+        assert!(store_lines(std::slice::from_ref(&r)).is_empty());
+        for (i, t) in r.trials.iter_mut().enumerate() {
+            t.store = Some(sqlite("full", &format!("/tmp/weft-bench-{i}/data/weft.db")));
+        }
+        assert_eq!(r.durable(), Some(true));
+        assert_eq!(r.stores().len(), 1, "the same store, in three temporary directories");
+        assert_eq!(r.to_json()["repeats"][2]["store"]["location"], "/tmp/weft-bench-2/data/weft.db");
+        assert_eq!(r.to_json()["repeats"][2]["store"]["durable"], true);
+        assert_eq!(store_lines(std::slice::from_ref(&r)), ["store: sqlite (full) on ext4: durable"]);
+
+        r.trials[1].store = Some(sqlite("relaxed", "/tmp/x/weft.db"));
+        assert_eq!(r.durable(), Some(false));
+        let mut other = report();
+        other.id = "s1";
+        other.trials[0].store = Some(sqlite("full", "/tmp/y/weft.db"));
+        let lines = store_lines(&[r, other]);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0], "s5: store: sqlite (full) on ext4: durable");
+        assert!(lines[1].starts_with("s5: store: sqlite (relaxed) on ext4: NOT durable ("), "{lines:?}");
+        assert_eq!(lines[2], "s1: store: sqlite (full) on ext4: durable");
     }
 
     #[test]

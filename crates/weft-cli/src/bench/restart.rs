@@ -4,8 +4,13 @@
 //! answered RPC (GetClusterStatus, which also says how many tasks came back), and the
 //! first TASK_ASSIGNED a watcher sees once a worker is connected (the worker is started
 //! right after the ready line; its own start-up is reported too).
+//!
+//! Reloading is what is measured, so the store must be durable: the scenario fails, before
+//! filling it, unless the coordinator reports `durability: full`, and again if the restarted
+//! one does not, or did not bring back every queued task.
 use super::cluster::Launcher;
 use super::report::Trial;
+use super::store::Store;
 use super::workload::{queued, submit_bulk};
 use anyhow::{Context as _, bail};
 use std::time::{Duration, Instant};
@@ -20,6 +25,7 @@ pub async fn restart(launcher: &Launcher, tasks: usize, per_run: usize) -> anyho
     let mut cluster = launcher.start(0).await?;
     let result = async {
         let client = cluster.client().await?;
+        cluster.store().await?.require_durable("the restart scenario")?;
         submit_bulk(&client, tasks, per_run, CONCURRENCY).await?;
         let depth = queued(&client).await?;
         if depth != tasks as u64 {
@@ -36,30 +42,34 @@ pub async fn restart(launcher: &Launcher, tasks: usize, per_run: usize) -> anyho
             .map_err(|_| anyhow::anyhow!("the restarted coordinator did not answer within {LIMIT:?}"))??;
         let answered = Instant::now();
         let reloaded: u64 = status.queues.iter().map(|q| u64::from(q.depth)).sum();
+        let store = status.store.map_or(Store::Unreported, Store::Reported);
+        store.require_durable("the restarted coordinator")?;
+        if reloaded != depth {
+            bail!("the restarted coordinator reloaded {reloaded} of the {depth} queued tasks from its durable store");
+        }
 
         let mut trial = Trial::default();
         trial.metric("spawn_to_ready_s", secs(ready), "s").metric("spawn_to_first_rpc_s", secs(answered), "s");
-        if reloaded > 0 {
-            let mut events = client.watch_events(None).await?;
-            let worker_id = cluster.add_worker().await?;
-            let first_dispatch = tokio::time::timeout(LIMIT, async {
-                while let Some(event) = events.next().await {
-                    if let Some(pb::cluster_event::Event::Run(e)) = event?.event
-                        && e.kind == pb::EventKind::TaskAssigned as i32
-                    {
-                        return anyhow::Ok(Instant::now());
-                    }
+        let mut events = client.watch_events(None).await?;
+        let worker_id = cluster.add_worker().await?;
+        let first_dispatch = tokio::time::timeout(LIMIT, async {
+            while let Some(event) = events.next().await {
+                if let Some(pb::cluster_event::Event::Run(e)) = event?.event
+                    && e.kind == pb::EventKind::TaskAssigned as i32
+                {
+                    return anyhow::Ok(Instant::now());
                 }
-                bail!("the event stream ended before a task was assigned")
-            })
-            .await
-            .map_err(|_| anyhow::anyhow!("no task was assigned within {LIMIT:?} of the worker's start"))??;
-            trial.metric("spawn_to_first_dispatch_s", secs(first_dispatch), "s");
-            if let Some(d) = cluster.worker_spawn_to_ready(&worker_id) {
-                trial.metric("worker_spawn_to_ready_s", d.as_secs_f64(), "s");
             }
+            bail!("the event stream ended before a task was assigned")
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("no task was assigned within {LIMIT:?} of the worker's start"))??;
+        trial.metric("spawn_to_first_dispatch_s", secs(first_dispatch), "s");
+        if let Some(d) = cluster.worker_spawn_to_ready(&worker_id) {
+            trial.metric("worker_spawn_to_ready_s", d.as_secs_f64(), "s");
         }
-        trial.fact("tasks_before", depth).fact("tasks_reloaded", reloaded).fact("durable", cluster.durable());
+        trial.fact("tasks_before", depth).fact("tasks_reloaded", reloaded);
+        trial.store = Some(store);
         Ok(trial)
     }
     .await;

@@ -1,5 +1,6 @@
 //! `weftctl bench` end to end: every scenario at the small size on clusters it starts
-//! itself, checked for one JSON object each with sane numbers.
+//! itself, checked for one JSON object each with sane numbers; and the store each report
+//! names, durable only when the coordinator says every commit is fsync'd.
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
@@ -9,13 +10,18 @@ use weft_e2e::{binary, ensure_built, repo_root};
 const LIMIT: Duration = Duration::from_secs(150);
 
 /// Runs weftctl to the end within `LIMIT`. On timeout it is interrupted (SIGINT makes it
-/// kill the clusters it started, by pid), given a few seconds to do so, then killed.
+/// kill the clusters it started, by pid), given a few seconds to do so, then killed. The
+/// clusters' directories go under cargo's target dir, on disk even where /tmp is tmpfs (a
+/// store there is not durable, and the report would rightly say so).
 async fn weftctl(args: &[&str]) -> std::process::Output {
     use tokio::io::AsyncReadExt;
     let mut child = tokio::process::Command::new(binary("weftctl"))
         .args(args)
         .current_dir(repo_root())
+        .env("TMPDIR", env!("CARGO_TARGET_TMPDIR"))
         .env_remove("WEFT_COORDINATOR")
+        .env_remove("WEFT_DURABILITY")
+        .env_remove("WEFT_DATA_DIR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,8 +100,66 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
     let restart = &s("restart")["repeats"][0];
     assert!(median(s("restart"), "spawn_to_ready_s") > 0.0, "{restart}");
     assert!(median(s("restart"), "spawn_to_first_rpc_s") >= median(s("restart"), "spawn_to_ready_s"));
-    if restart["durable"] == true {
-        assert_eq!(restart["tasks_reloaded"], 2_000, "{restart}");
-        assert!(median(s("restart"), "spawn_to_first_dispatch_s") >= median(s("restart"), "spawn_to_first_rpc_s"));
+    assert_eq!(restart["tasks_reloaded"], 2_000, "{restart}");
+    assert!(median(s("restart"), "spawn_to_first_dispatch_s") >= median(s("restart"), "spawn_to_first_rpc_s"));
+
+    // Every scenario says it ran on the coordinator's default store, durable, as reported
+    // by the coordinator (the restarted one too).
+    for (id, scenario) in &scenarios {
+        let (env, store) = (&scenario["env"], &scenario["env"]["store"]);
+        assert_eq!(env["durable"], true, "{id}: {env}");
+        assert_eq!((&store["backend"], &store["durability"]), (&"sqlite".into(), &"full".into()), "{id}: {store}");
+        assert_eq!(store["setting"], "synchronous=FULL", "{id}: {store}");
+        assert!(!store["filesystem"].as_str().unwrap().is_empty(), "{id}: the data dir's filesystem: {store}");
+        let label = store["label"].as_str().unwrap();
+        assert!(
+            label.starts_with("store: sqlite synchronous=FULL (full) on ") && label.ends_with(": durable"),
+            "{label}"
+        );
+        assert_eq!(scenario["repeats"][0]["store"]["durable"], true, "{id}");
     }
+}
+
+/// The lines of a text report that speak of the store.
+fn store_lines(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout).lines().filter(|l| l.contains("store: ")).map(String::from).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_labels_a_run_durable_only_on_a_store_with_full_durability() {
+    let bin_dir = ensure_built().to_str().expect("utf-8 path").to_string();
+    let small = ["bench", "--start-cluster", "--size", "small", "--repeat", "1", "--bin-dir", &bin_dir];
+
+    // The default store: the text report says durable, above the table.
+    let out = weftctl(&[&small[..], &["--scenarios", "s2"]].concat()).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines = store_lines(&out.stdout);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("store: sqlite synchronous=FULL (full) on ") && lines[0].ends_with(": durable"));
+
+    // --durability relaxed: NOT durable, saying why; restart refuses to measure it.
+    let relaxed = [&small[..], &["--scenarios", "s2,restart", "--coordinator-arg=--durability=relaxed"]].concat();
+    let out = weftctl(&relaxed).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "restart fails on a relaxed store; stdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines = store_lines(&out.stdout);
+    assert!(lines[0].starts_with("store: sqlite synchronous=NORMAL (relaxed) on "), "{lines:?}");
+    assert!(lines[0].contains(": NOT durable (commits are fsync'd only at checkpoints"), "{lines:?}");
+    assert!(!stdout.contains(": durable"), "{stdout}");
+    let refused = stdout.lines().find(|l| l.starts_with("restart: repeat 1: ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(refused.contains("the restart scenario needs a durable store (durability full)"), "{refused}");
+    assert!(refused.contains("synchronous=NORMAL (relaxed)"), "{refused}");
+
+    // --data-dir memory, as JSON: a memory store, not durable.
+    let memory = [&small[..], &["--scenarios", "s2", "-o", "json", "--coordinator-arg=--data-dir=memory"]].concat();
+    let out = weftctl(&memory).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s2: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let store = &s2["env"]["store"];
+    assert_eq!(s2["env"]["durable"], false, "{s2}");
+    assert_eq!((&store["backend"], &store["durability"]), (&"memory".into(), &"none".into()), "{store}");
+    assert!(store["label"].as_str().unwrap().starts_with("store: memory (none): NOT durable ("), "{store}");
+    assert_eq!(s2["repeats"][0]["store"]["durable"], false, "{s2}");
 }

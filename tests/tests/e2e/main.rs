@@ -8,6 +8,7 @@ mod durability;
 mod fail_stop;
 mod leave;
 mod monitoring;
+mod power_loss;
 mod read_committed;
 mod scheduling;
 mod support;

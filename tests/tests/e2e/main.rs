@@ -10,6 +10,7 @@ mod leave;
 mod monitoring;
 mod power_loss;
 mod read_committed;
+mod routing_and_cancel;
 mod scheduling;
 mod support;
 mod top;

@@ -1,15 +1,12 @@
-//! An in-memory store: same behaviour as a durable backend, minus the durability.
-use std::collections::BTreeMap;
-
-use crate::{Batch, Error, RunEvent, Snapshot, Store, StoredDefinition, StoredRun, StoredTask};
-use weft_model::RunId;
+//! An in-memory store: same behaviour as a durable backend, minus the durability. It keeps
+//! the records as the engine's [`StoredView`], which applies change sets the way every
+//! backend must.
+use crate::{Batch, Error, Snapshot, Store};
+use weft_engine::StoredView;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    definitions: BTreeMap<(String, u32), StoredDefinition>,
-    runs: BTreeMap<RunId, StoredRun>,
-    tasks: BTreeMap<(RunId, u32), StoredTask>,
-    events: BTreeMap<(RunId, u64), RunEvent>,
+    records: StoredView,
 }
 
 impl MemoryStore {
@@ -30,32 +27,17 @@ impl Store for MemoryStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
-        for d in &batch.definitions {
-            self.definitions.insert((d.name.to_string(), d.version), d.clone());
-        }
-        for r in &batch.runs {
-            self.runs.insert(r.id, r.clone());
-        }
-        for t in &batch.tasks {
-            self.tasks.insert((t.run, t.index), t.clone());
-        }
-        for e in &batch.events {
-            self.events.insert((e.run, e.seq), e.clone());
-        }
-        for id in &batch.expired {
-            self.runs.remove(id);
-            self.tasks.retain(|(run, _), _| run != id);
-            self.events.retain(|(run, _), _| run != id);
-        }
+        self.records.apply(batch);
         Ok(())
     }
 
     fn load(&mut self) -> Result<Snapshot, Error> {
+        let r = &self.records;
         Ok(Snapshot {
-            definitions: self.definitions.values().cloned().collect(),
-            runs: self.runs.values().cloned().collect(),
-            tasks: self.tasks.values().cloned().collect(),
-            events: self.events.values().cloned().collect(),
+            definitions: r.definitions.values().cloned().collect(),
+            runs: r.runs.values().cloned().collect(),
+            tasks: r.tasks.values().cloned().collect(),
+            events: r.events.values().cloned().collect(),
         })
     }
 }

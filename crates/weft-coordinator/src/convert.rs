@@ -1,8 +1,8 @@
 //! Engine types to wire messages and back. Decoding names the bad field.
 use std::sync::Arc;
 use weft_engine::{
-    AckOutcome, Assignment, AttemptId, Definition, EventKind, Liveness, Run, RunEvent, Worker, WorkerEvent,
-    WorkerRegistration,
+    AckOutcome, Assignment, AttemptId, Definition, Engine, EventKind, Liveness, Millis, Run, RunEvent, Worker,
+    WorkerEvent, WorkerRegistration,
 };
 use weft_model::{RunId, TaskState, ValidationError, WorkerId};
 use weft_proto::convert::{process_to_pb, run_status_to_pb, task_state_to_pb};
@@ -278,5 +278,50 @@ pub fn store_status(info: &weft_store::StoreInfo) -> pb::StoreStatus {
         location: info.location.clone(),
         filesystem: info.filesystem.clone(),
         setting: info.setting.clone(),
+    }
+}
+
+/// The whole cluster as `GetClusterStatus` shows it: the engine's views, as wire messages.
+pub fn cluster_status(engine: &Engine, now: Millis, store: &pb::StoreStatus) -> pb::ClusterStatus {
+    let workers = engine
+        .workers()
+        .map(|w| {
+            let attempts = engine.attempts_of(w).iter().map(attempt_to_pb).collect();
+            let recent = w
+                .recent
+                .iter()
+                .map(|h| pb::HeartbeatSample {
+                    at_ms: h.at,
+                    used: h.used,
+                    cpu_percent: h.cpu_percent,
+                    memory_used_bytes: h.memory_used_bytes,
+                    gap_ms: h.gap_ms,
+                })
+                .collect();
+            worker_to_pb(w, attempts, recent)
+        })
+        .collect();
+    let queues = engine
+        .queue_views()
+        .into_iter()
+        .map(|q| pb::QueueStatus {
+            queue: q.queue.to_string(),
+            depth: q.depth as u32,
+            by_priority: q
+                .by_priority
+                .iter()
+                .map(|&(priority, depth)| pb::PriorityDepth { priority, depth: depth as u32 })
+                .collect(),
+            free_slots: q.free_slots,
+        })
+        .collect();
+    let (running, finished) = engine.run_counts();
+    pb::ClusterStatus {
+        workers,
+        queues,
+        runs_running: running as u32,
+        runs_finished: finished as u32,
+        now_ms: now,
+        store: Some(store.clone()),
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use weft_model::{RunId, RunStatus};
 
 use crate::types::{Definition, Run, Worker};
-use crate::{Engine, Error, RunEvent};
+use crate::{AttemptId, Engine, Error, RunEvent};
 
 /// Filters for listing runs.
 #[derive(Clone, Debug, Default)]
@@ -76,4 +76,51 @@ impl Engine {
     pub fn run_counts(&self) -> (usize, usize) {
         (self.running_runs, self.runs.len() - self.running_runs)
     }
+
+    /// Every queue with ready tasks: depth, depth by priority, and the free slots serving it.
+    pub fn queue_views(&self) -> Vec<QueueView> {
+        let by_priority = self.queue_depths_by_priority();
+        self.queue_depths()
+            .into_iter()
+            .map(|(queue, depth)| QueueView {
+                by_priority: by_priority
+                    .iter()
+                    .filter(|((q, _), _)| *q == queue)
+                    .map(|((_, priority), n)| (*priority, *n))
+                    .collect(),
+                free_slots: self.free_slots(&queue),
+                queue,
+                depth,
+            })
+            .collect()
+    }
+
+    /// The attempts a worker holds, named (run, workflow, task, attempt number).
+    pub fn attempts_of(&self, w: &Worker) -> Vec<AttemptId> {
+        w.attempts
+            .iter()
+            .filter_map(|r| {
+                let run = self.runs.get(&r.run)?;
+                let task = run.plan.tasks.get(r.task as usize)?;
+                Some(AttemptId {
+                    run: r.run,
+                    workflow: run.plan.workflow_name(r.task).clone(),
+                    task: task.name.clone(),
+                    attempt: run.tasks[r.task as usize].attempt,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A routing queue as cluster views show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueView {
+    pub queue: Arc<str>,
+    /// Ready tasks waiting.
+    pub depth: usize,
+    /// (priority, ready tasks), lowest priority first.
+    pub by_priority: Vec<(i32, usize)>,
+    /// Free slots of live workers serving it.
+    pub free_slots: u32,
 }

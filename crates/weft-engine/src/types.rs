@@ -144,6 +144,22 @@ pub struct Worker {
     pub attempts: BTreeSet<TaskRef>,
     /// What the monitor knows of its health (lateness, failures, penalty).
     pub health: crate::monitor::WorkerHealth,
+    /// Its latest heartbeats, oldest first (at most [`RECENT_HEARTBEATS`]).
+    pub recent: std::collections::VecDeque<HeartbeatSample>,
+}
+
+/// Heartbeats kept per worker for cluster views.
+pub const RECENT_HEARTBEATS: usize = 20;
+
+/// One heartbeat as received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeartbeatSample {
+    pub at: Millis,
+    pub used: u32,
+    pub cpu_percent: f32,
+    pub memory_used_bytes: u64,
+    /// Time since the previous heartbeat.
+    pub gap_ms: Millis,
 }
 
 impl Worker {
@@ -169,6 +185,7 @@ impl Worker {
             memory_total_bytes: 0,
             attempts: BTreeSet::new(),
             health: Default::default(),
+            recent: Default::default(),
         }
     }
 

@@ -10,6 +10,8 @@ use crate::{AttemptId, Effect, Engine, Error, WorkerEvent};
 /// What a heartbeat says.
 #[derive(Clone, Debug, Default)]
 pub struct HeartbeatInfo {
+    /// Slots in use, as the worker counts them.
+    pub used: u32,
     pub cpu_percent: f32,
     pub memory_used_bytes: u64,
     pub memory_total_bytes: u64,
@@ -145,6 +147,16 @@ impl Engine {
         let Some(w) = self.workers.get_mut(&id) else { return false };
         let gap = now - w.last_heartbeat;
         w.last_heartbeat = now;
+        w.recent.push_back(crate::types::HeartbeatSample {
+            at: now,
+            used: info.used,
+            cpu_percent: info.cpu_percent,
+            memory_used_bytes: info.memory_used_bytes,
+            gap_ms: gap,
+        });
+        if w.recent.len() > crate::types::RECENT_HEARTBEATS {
+            w.recent.pop_front();
+        }
         w.cpu_percent = info.cpu_percent;
         w.memory_used_bytes = info.memory_used_bytes;
         w.memory_total_bytes = info.memory_total_bytes;

@@ -17,7 +17,7 @@ use weft_model::{RunId, WorkerId};
 use weft_proto::pb;
 
 use crate::clock::Clock;
-use crate::convert::{self, ack_to_pb, attempt_to_pb, event_to_pb, run_to_pb};
+use crate::convert::{self, ack_to_pb, event_to_pb, run_to_pb};
 use crate::metrics;
 use crate::status::{from_engine, shutting_down};
 use commit_order::{CommitOrder, Outbox};
@@ -154,9 +154,6 @@ impl Handle {
     }
 }
 
-/// Heartbeats kept per worker for cluster views.
-const RECENT_HEARTBEATS: usize = 20;
-
 pub struct Driver {
     engine: Engine,
     commits: CommitOrder,
@@ -170,8 +167,6 @@ pub struct Driver {
     next_session: u64,
     watchers: Watchers,
     gauges_at: weft_model::Millis,
-    /// The latest heartbeats of each worker (a short history for cluster views).
-    recent: HashMap<WorkerId, std::collections::VecDeque<pb::HeartbeatSample>>,
     seen_queues: std::collections::BTreeSet<(std::sync::Arc<str>, i32)>,
 }
 
@@ -196,7 +191,6 @@ impl Driver {
             next_session: 0,
             watchers: Watchers::default(),
             gauges_at: 0,
-            recent: HashMap::new(),
             seen_queues: Default::default(),
         };
         (driver, Handle { tx })
@@ -416,7 +410,7 @@ impl Driver {
                 }));
             }
             Command::ClusterStatus { reply } => {
-                let status = self.cluster_status(now);
+                let status = convert::cluster_status(&self.engine, now, &self.store);
                 self.answer(reply, Ok(status));
             }
         }
@@ -427,6 +421,7 @@ impl Driver {
         let running: Vec<_> =
             hb.running.iter().filter_map(|a| convert::attempt_from_pb("heartbeat.running", Some(a)).ok()).collect();
         let info = HeartbeatInfo {
+            used: hb.used,
             cpu_percent: hb.cpu_percent,
             memory_used_bytes: hb.memory_used_bytes,
             memory_total_bytes: hb.memory_total_bytes,
@@ -447,65 +442,6 @@ impl Driver {
             lag_ms = lag.unwrap_or(0),
             "heartbeat"
         );
-        let samples = self.recent.entry(id).or_default();
-        samples.push_back(pb::HeartbeatSample {
-            at_ms: now,
-            used: hb.used,
-            cpu_percent: hb.cpu_percent,
-            memory_used_bytes: hb.memory_used_bytes,
-            gap_ms: lag.unwrap_or(0),
-        });
-        if samples.len() > RECENT_HEARTBEATS {
-            samples.pop_front();
-        }
         self.watchers.heartbeat(id, &hb);
-    }
-
-    fn cluster_status(&self, now: weft_model::Millis) -> pb::ClusterStatus {
-        let workers = self
-            .engine
-            .workers()
-            .map(|w| {
-                let attempts = w.attempts.iter().map(|r| attempt_to_pb(&self.attempt_of(*r))).collect();
-                let recent = self.recent.get(&w.id).map(|r| r.iter().cloned().collect()).unwrap_or_default();
-                convert::worker_to_pb(w, attempts, recent)
-            })
-            .collect();
-        let queues = self
-            .engine
-            .queue_depths()
-            .into_iter()
-            .map(|(queue, depth)| pb::QueueStatus {
-                by_priority: self
-                    .engine
-                    .queue_depths_by_priority()
-                    .iter()
-                    .filter(|((q, _), _)| *q == queue)
-                    .map(|((_, priority), n)| pb::PriorityDepth { priority: *priority, depth: *n as u32 })
-                    .collect(),
-                free_slots: self.engine.free_slots(&queue),
-                queue: queue.to_string(),
-                depth: depth as u32,
-            })
-            .collect();
-        let (running, finished) = self.engine.run_counts();
-        pb::ClusterStatus {
-            workers,
-            queues,
-            runs_running: running as u32,
-            runs_finished: finished as u32,
-            now_ms: now,
-            store: Some(self.store.clone()),
-        }
-    }
-
-    fn attempt_of(&self, r: weft_engine::TaskRef) -> weft_engine::AttemptId {
-        let run = self.engine.run(r.run).expect("attempts belong to known runs");
-        weft_engine::AttemptId {
-            run: r.run,
-            workflow: run.plan.workflow_name(r.task).clone(),
-            task: run.plan.tasks[r.task as usize].name.clone(),
-            attempt: run.tasks[r.task as usize].attempt,
-        }
     }
 }

@@ -194,3 +194,29 @@ fn the_estimate_predicts_a_known_workload() {
     assert_eq!(r.status, RunStatus::Succeeded);
     assert_eq!(r.finished_at.unwrap() - start, 2_000, "the prediction held");
 }
+
+#[test]
+fn cluster_queries_name_held_attempts_count_queues_and_keep_a_bounded_heartbeat_history() {
+    let mut env = Env::new();
+    let busy = env.worker(1, 1, &["default"], &["noop"]);
+    let (run, _) = env.start(process(vec![chain("w", &["a"]), chain("v", &["b"])]), None).unwrap();
+    let assigned = env.assignments();
+    assert_eq!(assigned.len(), 1, "one slot");
+    let held = env.engine.attempts_of(env.engine.worker(busy).unwrap());
+    assert_eq!(held, vec![assigned[0].1.attempt.clone()], "the held attempt, named");
+    assert_eq!(held[0].run, run);
+    let queues = env.engine.queue_views();
+    assert_eq!(queues.len(), 1);
+    assert_eq!((&*queues[0].queue, queues[0].depth, queues[0].free_slots), ("default", 1, 0));
+    assert_eq!(queues[0].by_priority, vec![(0, 1)]);
+    for i in 0..(crate::types::RECENT_HEARTBEATS as i64 + 5) {
+        env.now += 1_000;
+        let info = HeartbeatInfo { used: 1, cpu_percent: i as f32, ..Default::default() };
+        env.engine.heartbeat(busy, info, env.now);
+    }
+    let recent = &env.engine.worker(busy).unwrap().recent;
+    assert_eq!(recent.len(), crate::types::RECENT_HEARTBEATS, "bounded");
+    let last = recent.back().unwrap();
+    assert_eq!((last.at, last.used, last.gap_ms), (env.now, 1, 1_000));
+    assert_eq!(last.cpu_percent, (crate::types::RECENT_HEARTBEATS + 4) as f32, "the newest kept");
+}

@@ -129,7 +129,8 @@ pub fn definition_to_pb(d: &Definition) -> pb::Definition {
     pb::Definition {
         name: d.name.to_string(),
         version: d.version,
-        spec: Some(process_to_pb(&d.spec())),
+        // A plan made by validation always reads back; a damaged one is shown without its spec.
+        spec: d.spec().ok().map(|s| process_to_pb(&s)),
         created_at_ms: d.created_at,
     }
 }

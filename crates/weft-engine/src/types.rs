@@ -21,7 +21,8 @@ pub struct Definition {
 }
 
 impl Definition {
-    pub fn spec(&self) -> ProcessSpec {
+    /// The spec as registered; an error only for a plan not made by validation.
+    pub fn spec(&self) -> Result<ProcessSpec, serde_json::Error> {
         self.plan.spec()
     }
 }

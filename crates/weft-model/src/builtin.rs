@@ -1,6 +1,10 @@
 //! Parameters of the built-in task kinds. The coordinator validates them at submission
-//! (so a typo fails the request, not the run); workers decode the same structs.
+//! (so a typo fails the request, not the run); workers decode the same structs. Every
+//! size and duration is bounded here ([`crate::limits`]), so no task can ask a worker for
+//! more than a result can carry or for a wait longer than any run may take.
+use crate::limits::{MAX_CAPTURE_BYTES, MAX_HTTP_TIMEOUT_MS, MAX_SLEEP_MS};
 use crate::spec::duration_ms;
+use crate::validate::echo;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,7 +28,7 @@ pub struct NoopParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SleepParams {
-    /// "250ms", "5s" or milliseconds.
+    /// "250ms", "5s" or milliseconds; 0 succeeds at once; at most [`MAX_SLEEP_MS`].
     #[serde(with = "duration_ms")]
     pub duration: Option<u64>,
 }
@@ -41,7 +45,8 @@ pub struct ShellParams {
     /// Working directory; the worker's own when unset.
     #[serde(default)]
     pub cwd: Option<String>,
-    /// Captured bytes kept of stdout and of stderr each (default 64 KiB).
+    /// Captured bytes kept of stdout and of stderr each (default 64 KiB, at most
+    /// [`MAX_CAPTURE_BYTES`]); 0 keeps none.
     #[serde(default)]
     pub max_output_bytes: Option<usize>,
 }
@@ -58,10 +63,10 @@ pub struct HttpParams {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub body: Option<String>,
-    /// Request timeout (default 30 s).
+    /// Request timeout (default 30 s; 1 ms to [`MAX_HTTP_TIMEOUT_MS`]).
     #[serde(default, with = "duration_ms")]
     pub timeout: Option<u64>,
-    /// Bytes of the response body kept (default 64 KiB).
+    /// Bytes of the response body kept (default 64 KiB, at most [`MAX_CAPTURE_BYTES`]); 0 keeps none.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
 }
@@ -76,13 +81,18 @@ pub const DEFAULT_CAPTURE_BYTES: usize = 64 * 1024;
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// Checks the parameters of a built-in kind. `Ok(())` for kinds that are not built in.
+/// The message names the parameter (`` `duration` is ... ``).
 pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<(), String> {
     fn decode<T: serde::de::DeserializeOwned>(params: &serde_json::Value) -> Result<T, String> {
         serde_json::from_value(params.clone()).map_err(|e| e.to_string())
     }
+    fn at_most(name: &str, value: usize, max: usize) -> Result<(), String> {
+        if value > max { Err(format!("`{name}` is {value} bytes, at most {max} allowed")) } else { Ok(()) }
+    }
     match kind {
         NOOP => decode::<NoopParams>(params).map(drop),
         SLEEP => match decode::<SleepParams>(params)?.duration {
+            Some(ms) if ms > MAX_SLEEP_MS => Err(format!("`duration` is {ms} ms, at most {MAX_SLEEP_MS} ms allowed")),
             Some(_) => Ok(()),
             None => Err("missing field `duration`".into()),
         },
@@ -91,17 +101,22 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<(), String
             if p.argv.is_empty() || p.argv[0].is_empty() {
                 return Err("`argv` must name a program".into());
             }
-            Ok(())
+            at_most("max_output_bytes", p.max_output_bytes.unwrap_or(0), MAX_CAPTURE_BYTES)
         }
         HTTP => {
             let p: HttpParams = decode(params)?;
             if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
-                return Err(format!("`url` must start with http:// or https://, got `{}`", p.url));
+                return Err(format!("`url` must start with http:// or https://, got `{}`", echo(&p.url)));
             }
             if !METHODS.contains(&p.method.to_ascii_uppercase().as_str()) {
-                return Err(format!("`method` must be one of {}, got `{}`", METHODS.join(", "), p.method));
+                return Err(format!("`method` must be one of {}, got `{}`", METHODS.join(", "), echo(&p.method)));
             }
-            Ok(())
+            if let Some(ms) = p.timeout
+                && !(1..=MAX_HTTP_TIMEOUT_MS).contains(&ms)
+            {
+                return Err(format!("`timeout` is {ms} ms, must be 1 ms to {MAX_HTTP_TIMEOUT_MS} ms"));
+            }
+            at_most("max_body_bytes", p.max_body_bytes.unwrap_or(0), MAX_CAPTURE_BYTES)
         }
         _ => Ok(()),
     }

@@ -7,11 +7,13 @@
 //! - [`validate`]: turns a spec into a [`plan::ProcessPlan`] or a list of field violations.
 //! - [`plan`]: the validated, indexed form the engine runs.
 //! - [`dag`]: topological order and cycle detection.
+//! - [`json`]: size, depth and syntax checks of JSON from outside, without recursion.
 //! - [`limits`]: every size and range bound in one place.
 
 pub mod builtin;
 pub mod dag;
 pub mod ids;
+pub mod json;
 pub mod limits;
 pub mod plan;
 pub mod spec;

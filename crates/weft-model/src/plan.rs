@@ -62,9 +62,11 @@ pub fn compensation_name(task: &str) -> String {
 }
 
 impl ProcessPlan {
-    /// The spec as submitted, parsed back from its JSON.
-    pub fn spec(&self) -> ProcessSpec {
-        serde_json::from_str(&self.spec_json).expect("a plan's spec JSON came from a spec")
+    /// The spec as submitted, parsed back from its JSON. A plan made by validation always
+    /// parses back (its parameters nest at most `MAX_JSON_DEPTH` levels); the error is for
+    /// plans built by hand or from a damaged store, which must not take the caller down.
+    pub fn spec(&self) -> Result<ProcessSpec, serde_json::Error> {
+        serde_json::from_str(&self.spec_json)
     }
 
     /// Finds a task by workflow and task name.

@@ -18,6 +18,11 @@ pub struct Violation {
 }
 
 /// Every problem found in a request; nothing of it was applied.
+///
+/// Made by [`ValidationError::new`] it is small whatever the request: at most
+/// [`MAX_VIOLATIONS`] violations and [`MAX_VIOLATIONS_BYTES`] of text are listed, each
+/// message cut at [`MAX_VIOLATION_MESSAGE_CHARS`]; a last entry with an empty field says how
+/// many more were found (see [`ValidationError::omitted`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct ValidationError {
     pub violations: Vec<Violation>,
@@ -25,8 +30,80 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError { violations: vec![Violation { field: field.into(), message: message.into() }] }
+        ValidationError::new(vec![Violation { field: field.into(), message: message.into() }])
     }
+
+    /// Keeps the first violations within the bounds and adds one entry saying how many
+    /// were left out. Applying it again changes nothing.
+    pub fn new(violations: Vec<Violation>) -> Self {
+        Self::with_omitted(violations, 0)
+    }
+
+    /// As [`ValidationError::new`], for a caller that already dropped `omitted` violations.
+    pub fn with_omitted(violations: Vec<Violation>, mut omitted: usize) -> Self {
+        let mut kept = Vec::with_capacity(violations.len().min(MAX_VIOLATIONS + 1));
+        let mut bytes = 0;
+        for v in violations {
+            if let Some(n) = omitted_count(&v) {
+                omitted += n;
+                continue;
+            }
+            let v = Violation {
+                field: cut(&v.field, MAX_VIOLATION_MESSAGE_CHARS),
+                message: cut(&v.message, MAX_VIOLATION_MESSAGE_CHARS),
+            };
+            let size = v.field.len() + v.message.len();
+            if kept.len() >= MAX_VIOLATIONS || (!kept.is_empty() && bytes + size > MAX_VIOLATIONS_BYTES) {
+                omitted += 1;
+                continue;
+            }
+            bytes += size;
+            kept.push(v);
+        }
+        if omitted > 0 {
+            kept.push(Violation { field: String::new(), message: format!("{MORE_PREFIX}{omitted}{MORE_SUFFIX}") });
+        }
+        ValidationError { violations: kept }
+    }
+
+    /// The same violations with `prefix.` before each field (`spec.workflows[0].name`).
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        for v in &mut self.violations {
+            if omitted_count(v).is_none() {
+                v.field = if v.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", v.field) };
+            }
+        }
+        self
+    }
+
+    /// How many violations were found but not listed.
+    pub fn omitted(&self) -> usize {
+        self.violations.iter().filter_map(omitted_count).sum()
+    }
+}
+
+const MORE_PREFIX: &str = "and ";
+const MORE_SUFFIX: &str = " more problems not listed";
+
+/// The count of a "how many more" entry made by [`ValidationError::with_omitted`].
+fn omitted_count(v: &Violation) -> Option<usize> {
+    if !v.field.is_empty() {
+        return None;
+    }
+    v.message.strip_prefix(MORE_PREFIX)?.strip_suffix(MORE_SUFFIX)?.parse().ok()
+}
+
+/// `text` cut to `max` characters, ending with `…` when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// A user's value as quoted back in an error: at most [`MAX_ECHO_CHARS`] characters.
+pub fn echo(value: &str) -> String {
+    cut(value, MAX_ECHO_CHARS)
 }
 
 impl fmt::Display for ValidationError {
@@ -35,7 +112,11 @@ impl fmt::Display for ValidationError {
             if i > 0 {
                 f.write_str("; ")?;
             }
-            write!(f, "{}: {}", v.field, v.message)?;
+            if v.field.is_empty() {
+                f.write_str(&v.message)?;
+            } else {
+                write!(f, "{}: {}", v.field, v.message)?;
+            }
         }
         Ok(())
     }
@@ -50,20 +131,15 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("is {} bytes long, at most {MAX_NAME_LEN} allowed", name.len()));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        return Err(format!("`{name}` contains {c:?}; use letters, digits, `_`, `-` and `.`"));
+        return Err(format!("`{}` contains {c:?}; use letters, digits, `_`, `-` and `.`", echo(name)));
     }
     Ok(())
 }
 
-/// Checks a JSON text (run input, a result) against a size bound.
-pub fn check_json(text: &str, max: usize) -> Result<serde_json::Value, String> {
-    if text.len() > max {
-        return Err(format!("is {} bytes, at most {max} allowed", text.len()));
-    }
-    if text.trim().is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_str(text).map_err(|e| format!("is not valid JSON: {e}"))
+/// Checks a JSON text (run input, a result) against a size bound and the depth bound,
+/// without building a value. Empty text means null.
+pub fn check_json(text: &str, max: usize) -> Result<(), String> {
+    crate::json::check_text(text, max)
 }
 
 /// Shares one `Arc<str>` among equal strings.
@@ -83,11 +159,25 @@ impl Interner {
 
 struct Checker {
     violations: Vec<Violation>,
+    /// Found past [`MAX_VIOLATIONS`]: counted, not kept.
+    omitted: usize,
 }
 
 impl Checker {
     fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.violations.push(Violation { field: field.into(), message: message.into() });
+        if self.violations.len() >= MAX_VIOLATIONS {
+            self.omitted += 1;
+        } else {
+            self.violations.push(Violation { field: field.into(), message: message.into() });
+        }
+    }
+
+    fn failed(&self) -> bool {
+        !self.violations.is_empty()
+    }
+
+    fn error(self) -> ValidationError {
+        ValidationError::with_omitted(self.violations, self.omitted)
     }
 
     fn name(&mut self, field: String, name: &str) {
@@ -130,15 +220,20 @@ impl Checker {
         if let Err(e) = check_name(kind) {
             self.fail(field, e);
         } else if !(builtin::KINDS.contains(&kind) || is_known_kind(kind)) {
-            self.fail(field, format!("unknown kind `{kind}`: no built-in executor or connected worker serves it"));
+            self.fail(
+                field,
+                format!("unknown kind `{}`: no built-in executor or connected worker serves it", echo(kind)),
+            );
         }
     }
 
     fn params(&mut self, field: String, kind: &str, params: &serde_json::Value) -> String {
         if !params.is_object() {
             self.fail(field.clone(), "must be a JSON object");
+        } else if let Err(e) = crate::json::check_value_depth(params) {
+            self.fail(field.clone(), e);
         } else if let Err(e) = builtin::check_params(kind, params) {
-            self.fail(field.clone(), format!("bad parameters for kind `{kind}`: {e}"));
+            self.fail(field.clone(), format!("bad parameters for kind `{}`: {e}", echo(kind)));
         }
         let json = params.to_string();
         if json.len() > MAX_PARAMS_BYTES {
@@ -162,7 +257,7 @@ pub fn validate_process(
     spec: &ProcessSpec,
     is_known_kind: &dyn Fn(&str) -> bool,
 ) -> Result<ProcessPlan, ValidationError> {
-    let mut c = Checker { violations: Vec::new() };
+    let mut c = Checker { violations: Vec::new(), omitted: 0 };
     c.name("name".into(), &spec.name);
     if let Some(r) = &spec.default_retry {
         c.retry("default_retry", r);
@@ -178,8 +273,12 @@ pub fn validate_process(
     if total > MAX_TASKS {
         c.fail("workflows", format!("has {total} tasks in all, at most {MAX_TASKS} allowed"));
     }
-    if !c.violations.is_empty() {
-        return Err(ValidationError { violations: c.violations });
+    let edges: usize = spec.workflows.iter().flat_map(|w| &w.tasks).map(|t| t.depends_on.len()).sum();
+    if edges > MAX_DEPENDENCY_EDGES {
+        c.fail("workflows", format!("has {edges} depends_on entries in all, at most {MAX_DEPENDENCY_EDGES} allowed"));
+    }
+    if c.failed() {
+        return Err(c.error());
     }
 
     let default_retry = spec.default_retry.clone().unwrap_or_default();
@@ -198,10 +297,10 @@ pub fn validate_process(
         }
         let workflow_retry = w.default_retry.clone().unwrap_or_default().or(&default_retry);
         if let Some(prev) = workflow_names.insert(&w.name, wi) {
-            c.fail(format!("{wf}.name"), format!("`{}` is also the name of workflows[{prev}]", w.name));
+            c.fail(format!("{wf}.name"), format!("`{}` is also the name of workflows[{prev}]", echo(&w.name)));
         }
         if w.tasks.is_empty() {
-            c.fail(format!("{wf}.tasks"), format!("workflow `{}` has no tasks", w.name));
+            c.fail(format!("{wf}.tasks"), format!("workflow `{}` has no tasks", echo(&w.name)));
         }
         let base = tasks.len() as u32;
         let mut names: HashMap<&str, u32> = HashMap::new();
@@ -211,18 +310,21 @@ pub fn validate_process(
             if let Some(prev) = names.insert(&t.name, ti as u32) {
                 c.fail(
                     format!("{tf}.name"),
-                    format!("`{}` is also the name of tasks[{prev}] of workflow `{}`", t.name, w.name),
+                    format!("`{}` is also the name of tasks[{prev}] of workflow `{}`", echo(&t.name), echo(&w.name)),
                 );
             }
         }
         let mut local_deps: Vec<Vec<u32>> = Vec::with_capacity(w.tasks.len());
+        // `listed[j] == ti` once task ti lists j: finds repeats in one pass, however long the list.
+        let mut listed: Vec<u32> = vec![u32::MAX; w.tasks.len()];
         for (ti, t) in w.tasks.iter().enumerate() {
             let tf = format!("{wf}.tasks[{ti}]");
             c.kind(format!("{tf}.kind"), &t.kind, is_known_kind);
             c.name(format!("{tf}.queue"), &t.queue);
             let params_json = c.params(format!("{tf}.params"), &t.kind, &t.params);
             spec_bytes += params_json.len() + t.name.len() + t.kind.len() + t.queue.len();
-            if t.priority.abs() > MAX_PRIORITY {
+            // A range check, not `abs()`: i32::MIN has no absolute value.
+            if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&t.priority) {
                 c.fail(
                     format!("{tf}.priority"),
                     format!("is {}, must be -{MAX_PRIORITY} to {MAX_PRIORITY}", t.priority),
@@ -269,12 +371,17 @@ pub fn validate_process(
                 }
             }
             for (di, d) in t.depends_on.iter().enumerate() {
-                let df = format!("{tf}.depends_on[{di}]");
+                let df = || format!("{tf}.depends_on[{di}]");
                 match names.get(d.as_str()) {
-                    None => c.fail(df, format!("unknown task `{d}` in workflow `{}`", w.name)),
-                    Some(&j) if j as usize == ti => c.fail(df, format!("task `{d}` depends on itself")),
-                    Some(&j) if deps.contains(&j) => c.fail(df, format!("`{d}` is listed twice")),
-                    Some(&j) => deps.push(j),
+                    None => c.fail(df(), format!("unknown task `{}` in workflow `{}`", echo(d), echo(&w.name))),
+                    Some(&j) if j as usize == ti => c.fail(df(), format!("task `{}` depends on itself", echo(d))),
+                    Some(&j) if listed[j as usize] == ti as u32 => {
+                        c.fail(df(), format!("`{}` is listed twice", echo(d)))
+                    }
+                    Some(&j) => {
+                        listed[j as usize] = ti as u32;
+                        deps.push(j);
+                    }
                 }
             }
             local_deps.push(deps);
@@ -282,8 +389,10 @@ pub fn validate_process(
         if let Err(cycle) = dag::topo_order(&local_deps)
             && !local_deps.iter().enumerate().any(|(i, d)| d.contains(&(i as u32)))
         {
-            let path: Vec<&str> = cycle.iter().map(|&i| w.tasks[i as usize].name.as_str()).collect();
-            c.fail(format!("{wf}.tasks"), format!("dependency cycle: {}", path.join(" -> ")));
+            // A cycle may run through every task: name its first few (the message is cut anyway).
+            let path: Vec<String> = cycle.iter().take(10).map(|&i| echo(&w.tasks[i as usize].name)).collect();
+            let more = if cycle.len() > path.len() { " -> …" } else { "" };
+            c.fail(format!("{wf}.tasks"), format!("dependency cycle: {}{more}", path.join(" -> ")));
         }
         for (ti, (t, deps)) in w.tasks.iter().zip(local_deps).enumerate() {
             let retry = t.retry.clone().unwrap_or_default().or(&workflow_retry).resolve();
@@ -346,8 +455,15 @@ pub fn validate_process(
     if spec_bytes > MAX_SPEC_BYTES {
         c.fail("workflows", format!("spec is {spec_bytes} bytes, at most {MAX_SPEC_BYTES} allowed"));
     }
-    if !c.violations.is_empty() {
-        return Err(ValidationError { violations: c.violations });
+    let spec_json = match serde_json::to_string(spec) {
+        Ok(json) => json,
+        Err(e) => {
+            c.fail("workflows", format!("the spec cannot be encoded as JSON: {e}"));
+            String::new()
+        }
+    };
+    if c.failed() {
+        return Err(c.error());
     }
     let deps: Vec<Vec<u32>> = tasks.iter().map(|t| t.deps.clone()).collect();
     for (i, ds) in dag::dependents(&deps).into_iter().enumerate() {
@@ -356,7 +472,7 @@ pub fn validate_process(
     Ok(ProcessPlan {
         name: Arc::from(spec.name.as_str()),
         failure_policy: spec.failure_policy,
-        spec_json: Arc::from(serde_json::to_string(spec).expect("a spec always serializes")),
+        spec_json: Arc::from(spec_json),
         workflows,
         tasks,
         deadline_ms: spec.deadline,

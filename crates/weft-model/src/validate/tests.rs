@@ -217,3 +217,212 @@ workflows:
     let errs = fields(validate_process(&bad, &known).unwrap_err());
     assert!(errs[0].starts_with("workflows[0].tasks[0].compensate.kind: unknown kind"), "{errs:?}");
 }
+
+/// `levels` nested arrays around a 1, as a value.
+fn nested(levels: usize) -> serde_json::Value {
+    let text = format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+    // serde_json refuses to parse past 128 levels; build deeper values by hand.
+    let mut v = serde_json::json!(1);
+    for _ in 0..levels {
+        v = serde_json::Value::Array(vec![v]);
+    }
+    if levels < 128 {
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+    }
+    v
+}
+
+#[test]
+fn deep_params_are_refused_naming_the_field_and_a_plan_always_reads_back() {
+    // 122 levels was accepted before, and reading the stored spec back then panicked.
+    let mut t = TaskSpec::new("a", "noop");
+    t.params = serde_json::json!({ "result": nested(122) });
+    let mut c = TaskSpec::new("b", "noop");
+    c.compensate = Some(crate::spec::CompensationSpec {
+        kind: "noop".into(),
+        params: serde_json::json!({ "result": nested(40) }),
+        queue: None,
+        retry: None,
+        timeout: None,
+    });
+    let errs = fields(validate_process(&process(vec![wf("w", vec![t, c])]), &known).unwrap_err());
+    assert_eq!(
+        errs,
+        [
+            "workflows[0].tasks[0].params: nests 123 levels deep, at most 32 allowed",
+            "workflows[0].tasks[1].compensate.params: nests 41 levels deep, at most 32 allowed",
+        ]
+    );
+    // The deepest allowed parameters: the plan's spec JSON parses back.
+    let mut t = TaskSpec::new("a", "noop");
+    t.params = serde_json::json!({ "result": nested(crate::limits::MAX_JSON_DEPTH - 1) });
+    let spec = process(vec![wf("w", vec![t])]);
+    let plan = validate_process(&spec, &known).unwrap();
+    assert_eq!(plan.spec().unwrap(), spec);
+}
+
+#[test]
+fn a_plan_whose_spec_json_is_damaged_is_an_error_not_a_panic() {
+    let mut plan = validate_process(&process(vec![wf("w", vec![TaskSpec::new("a", "noop")])]), &known).unwrap();
+    plan.spec_json = format!("{}{}", "[".repeat(200), "]".repeat(200)).into();
+    assert!(plan.spec().is_err());
+}
+
+#[test]
+fn priority_is_a_range_check_even_at_i32_min() {
+    let mut errs = Vec::new();
+    for p in [i32::MIN, i32::MAX, -1001, 1001] {
+        let mut t = TaskSpec::new("a", "noop");
+        t.priority = p;
+        errs.extend(fields(validate_process(&process(vec![wf("w", vec![t])]), &known).unwrap_err()));
+    }
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert_eq!(errs[0], "workflows[0].tasks[0].priority: is -2147483648, must be -1000 to 1000");
+    for p in [-1000, 1000] {
+        let mut t = TaskSpec::new("a", "noop");
+        t.priority = p;
+        assert!(validate_process(&process(vec![wf("w", vec![t])]), &known).is_ok());
+    }
+}
+
+#[test]
+fn explicit_zeros_are_errors_never_defaults() {
+    let mut t = TaskSpec::new("a", "noop");
+    t.timeout = Some(0);
+    t.queue_timeout = Some(0);
+    t.retry = Some(RetrySpec { max_attempts: Some(0), multiplier: Some(0.0), ..Default::default() });
+    let mut h = TaskSpec::new("h", "http");
+    h.params = serde_json::json!({"url": "http://x", "timeout": 0});
+    let errs = fields(validate_process(&process(vec![wf("w", vec![t, h])]), &known).unwrap_err());
+    for field in [
+        "workflows[0].tasks[0].timeout: is 0 ms",
+        "workflows[0].tasks[0].queue_timeout: is 0 ms",
+        "workflows[0].tasks[0].retry.max_attempts: is 0",
+        "workflows[0].tasks[0].retry.multiplier: is 0",
+        "workflows[0].tasks[1].params: bad parameters for kind `http`: `timeout` is 0 ms",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(field)), "{field} not in {errs:?}");
+    }
+    let mut p = process(vec![wf("w", vec![TaskSpec::new("a", "noop")])]);
+    p.deadline = Some(0);
+    assert_eq!(fields(validate_process(&p, &known).unwrap_err()), ["deadline: is 0 ms, must be 1 ms to 604800000 ms"]);
+    // A zero that means what it says is kept: no backoff, an instant sleep, no output kept.
+    let mut t = TaskSpec::new("a", "sleep");
+    t.params = serde_json::json!({"duration": 0});
+    t.retry = Some(RetrySpec { initial_backoff: Some(0), max_backoff: Some(0), ..Default::default() });
+    let mut s = TaskSpec::new("s", "shell");
+    s.params = serde_json::json!({"argv": ["true"], "max_output_bytes": 0});
+    let plan = validate_process(&process(vec![wf("w", vec![t, s])]), &known).unwrap();
+    assert_eq!((plan.tasks[0].retry.initial_backoff_ms, plan.tasks[0].retry.max_backoff_ms), (0, 0));
+}
+
+#[test]
+fn executor_params_are_bounded_naming_the_parameter() {
+    use crate::limits::{MAX_CAPTURE_BYTES, MAX_HTTP_TIMEOUT_MS, MAX_SLEEP_MS};
+    let cases = [
+        (
+            "shell",
+            serde_json::json!({"argv": ["yes"], "max_output_bytes": 1_000_000_000_000u64}),
+            "`max_output_bytes` is",
+        ),
+        (
+            "shell",
+            serde_json::json!({"argv": ["yes"], "max_output_bytes": MAX_CAPTURE_BYTES + 1}),
+            "`max_output_bytes` is",
+        ),
+        ("sleep", serde_json::json!({"duration": "100000000years"}), "`duration` is"),
+        ("sleep", serde_json::json!({"duration": MAX_SLEEP_MS + 1}), "`duration` is"),
+        ("http", serde_json::json!({"url": "http://x", "timeout": "10000years"}), "`timeout` is"),
+        ("http", serde_json::json!({"url": "http://x", "timeout": MAX_HTTP_TIMEOUT_MS + 1}), "`timeout` is"),
+        (
+            "http",
+            serde_json::json!({"url": "http://x", "max_body_bytes": MAX_CAPTURE_BYTES + 1}),
+            "`max_body_bytes` is",
+        ),
+    ];
+    for (kind, params, expected) in cases {
+        let mut t = TaskSpec::new("a", kind);
+        t.params = params.clone();
+        let errs = fields(validate_process(&process(vec![wf("w", vec![t])]), &known).unwrap_err());
+        let want = format!("workflows[0].tasks[0].params: bad parameters for kind `{kind}`: {expected}");
+        assert!(errs.len() == 1 && errs[0].starts_with(&want), "{params}: {errs:?}");
+    }
+    let ok = [
+        ("shell", serde_json::json!({"argv": ["yes"], "max_output_bytes": MAX_CAPTURE_BYTES})),
+        ("sleep", serde_json::json!({"duration": "7days"})),
+        ("http", serde_json::json!({"url": "http://x", "timeout": "1h", "max_body_bytes": MAX_CAPTURE_BYTES})),
+    ];
+    for (kind, params) in ok {
+        let mut t = TaskSpec::new("a", kind);
+        t.params = params;
+        validate_process(&process(vec![wf("w", vec![t])]), &known).unwrap();
+    }
+}
+
+#[test]
+fn violations_are_capped_and_echoed_values_cut() {
+    use crate::limits::{MAX_VIOLATIONS, MAX_VIOLATIONS_BYTES};
+    // 100 tasks of `kind: shel`: 50 listed and one entry saying how many more.
+    let tasks = (0..100).map(|i| TaskSpec::new(format!("t{i}"), "shel")).collect();
+    let err = validate_process(&process(vec![wf("w", tasks)]), &known).unwrap_err();
+    let listed = err.violations.len() - 1;
+    assert!(listed <= MAX_VIOLATIONS, "{listed}");
+    assert_eq!(err.violations[0].field, "workflows[0].tasks[0].kind");
+    let more = format!("and {} more problems not listed", 100 - listed);
+    assert_eq!(err.violations[listed], Violation { field: "".into(), message: more.clone() });
+    assert_eq!(err.omitted(), 100 - listed);
+    assert!(err.to_string().ends_with(&format!("; {more}")));
+    // A 1 MB name is quoted back as 64 characters and `…`.
+    let long = "é".repeat(500_000);
+    let mut t = TaskSpec::new("a", "noop");
+    t.depends_on = vec![long.clone()];
+    let err = validate_process(&process(vec![wf(&long, vec![t])]), &known).unwrap_err();
+    let text = err.to_string();
+    assert!(text.len() < 1024, "{} bytes: {text}", text.len());
+    assert!(text.contains(&format!("unknown task `{}…`", "é".repeat(64))), "{text}");
+    // Many long violations: bounded in bytes too.
+    let big: Vec<Violation> =
+        (0..1000).map(|i| Violation { field: format!("f{i}"), message: "x".repeat(10_000) }).collect();
+    let err = ValidationError::new(big);
+    let bytes: usize = err.violations.iter().map(|v| v.field.len() + v.message.len()).sum();
+    assert!(bytes <= MAX_VIOLATIONS_BYTES + 64, "{bytes}");
+    let listed = err.violations.len() - 1;
+    assert_eq!(err.omitted(), 1000 - listed);
+    // Capping again, or prefixing, keeps the count.
+    let again = ValidationError::new(err.clone().prefixed("spec").violations);
+    assert_eq!(again.omitted(), err.omitted());
+    assert!(again.violations[0].field.starts_with("spec.f0"));
+}
+
+#[test]
+fn dependency_edges_are_bounded_before_anything_is_built() {
+    // 270 tasks of 10,000 dependencies each: 2.7 million entries, refused by one count.
+    let n = 270;
+    let tasks: Vec<TaskSpec> = (0..n)
+        .map(|i| {
+            let mut t = TaskSpec::new(format!("t{i}"), "noop");
+            t.depends_on = (0..10_000).map(|j| format!("t{}", (i + 1 + j) % n)).collect();
+            t
+        })
+        .collect();
+    let p = process(vec![wf("w", tasks)]);
+    let started = std::time::Instant::now();
+    let errs = fields(validate_process(&p, &known).unwrap_err());
+    let took = started.elapsed();
+    assert_eq!(errs, ["workflows: has 2700000 depends_on entries in all, at most 200000 allowed"]);
+    // It took 4 s in a debug build before the bound (2.6 million violations were built).
+    assert!(took < std::time::Duration::from_millis(200), "took {took:?}");
+}
+
+#[test]
+fn repeated_dependencies_are_found_in_one_pass() {
+    // A fan-in of 10,000 listing each dependency twice: linear, not quadratic.
+    let mut tasks: Vec<TaskSpec> = (0..5_000).map(|i| TaskSpec::new(format!("p{i}"), "noop")).collect();
+    let mut join = TaskSpec::new("join", "noop");
+    join.depends_on = (0..10_000).map(|i| format!("p{}", i % 5_000)).collect();
+    tasks.push(join);
+    let errs = fields(validate_process(&process(vec![wf("w", tasks)]), &known).unwrap_err());
+    assert_eq!(errs[0], "workflows[0].tasks[5000].depends_on[5000]: `p0` is listed twice");
+    assert_eq!(errs.len(), 51);
+    assert_eq!(errs[50], ": and 4950 more problems not listed");
+}

@@ -8,7 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("weft_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Our codec: a message that does not decode is INVALID_ARGUMENT, not INTERNAL (src/codec.rs).
+    tonic_prost_build::configure().codec_path("crate::codec::WeftCodec").compile_fds(fds)?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())
 }

@@ -1,11 +1,126 @@
 //! Conversions between wire messages and model types. Decoding a request never panics:
 //! a bad field becomes a [`ValidationError`] naming it (`spec.workflows[0].tasks[2].params_json`).
+//!
+//! A wire spec is checked against the counts and sizes of [`weft_model::limits`] before
+//! anything is built from it: a spec past them costs one pass over the decoded message and
+//! no allocation in proportion to it.
 use crate::pb;
+use prost::Message;
+use weft_model::limits::*;
 use weft_model::spec::{CompensationSpec, FailurePolicy};
-use weft_model::{ProcessSpec, RetrySpec, RunStatus, TaskSpec, TaskState, ValidationError, WorkflowSpec};
+use weft_model::{ProcessSpec, RetrySpec, RunStatus, TaskSpec, TaskState, ValidationError, Violation, WorkflowSpec};
+
+/// Violations found on a wire message, at most [`MAX_VIOLATIONS`] kept.
+#[derive(Default)]
+struct Found {
+    violations: Vec<Violation>,
+    omitted: usize,
+}
+
+impl Found {
+    fn add(&mut self, field: impl FnOnce() -> String, message: impl FnOnce() -> String) {
+        if self.violations.len() >= MAX_VIOLATIONS {
+            self.omitted += 1;
+        } else {
+            self.violations.push(Violation { field: field(), message: message() });
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.violations.is_empty() && self.omitted == 0
+    }
+
+    fn into_result(self) -> Result<(), ValidationError> {
+        if self.is_empty() { Ok(()) } else { Err(ValidationError::with_omitted(self.violations, self.omitted)) }
+    }
+}
+
+/// The counts and sizes of a wire spec, checked before anything is built from it. Whole-spec
+/// counts first (a few additions per workflow), then each name and list, without copying any.
+pub fn check_wire_bounds(p: &pb::ProcessSpec, prefix: &str) -> Result<(), ValidationError> {
+    let mut found = Found::default();
+    let tasks: usize = p.workflows.iter().map(|w| w.tasks.len()).sum();
+    if p.workflows.len() > MAX_WORKFLOWS {
+        let n = p.workflows.len();
+        found.add(|| format!("{prefix}.workflows"), || format!("has {n} workflows, at most {MAX_WORKFLOWS} allowed"));
+    }
+    if tasks > MAX_TASKS {
+        found
+            .add(|| format!("{prefix}.workflows"), || format!("has {tasks} tasks in all, at most {MAX_TASKS} allowed"));
+    }
+    if found.is_empty() {
+        let edges: usize = p.workflows.iter().flat_map(|w| &w.tasks).map(|t| t.depends_on.len()).sum();
+        if edges > MAX_DEPENDENCY_EDGES {
+            found.add(
+                || format!("{prefix}.workflows"),
+                || format!("has {edges} depends_on entries in all, at most {MAX_DEPENDENCY_EDGES} allowed"),
+            );
+        }
+        let bytes = p.encoded_len();
+        if bytes > MAX_SPEC_BYTES {
+            found.add(|| prefix.to_string(), || format!("is {bytes} bytes encoded, at most {MAX_SPEC_BYTES} allowed"));
+        }
+    }
+    if !found.is_empty() {
+        return found.into_result();
+    }
+    let mut name = |field: &dyn Fn() -> String, value: &str| {
+        if value.len() > MAX_NAME_LEN {
+            found.add(field, || format!("is {} bytes long, at most {MAX_NAME_LEN} allowed", value.len()));
+        }
+    };
+    name(&|| format!("{prefix}.name"), &p.name);
+    for (wi, w) in p.workflows.iter().enumerate() {
+        let wf = || format!("{prefix}.workflows[{wi}]");
+        name(&|| format!("{}.name", wf()), &w.name);
+        for (ti, t) in w.tasks.iter().enumerate() {
+            let tf = || format!("{}.tasks[{ti}]", wf());
+            name(&|| format!("{}.name", tf()), &t.name);
+            name(&|| format!("{}.kind", tf()), &t.kind);
+            name(&|| format!("{}.queue", tf()), &t.queue);
+            for (di, d) in t.depends_on.iter().enumerate() {
+                name(&|| format!("{}.depends_on[{di}]", tf()), d);
+            }
+            if let Some(c) = &t.compensate {
+                name(&|| format!("{}.compensate.kind", tf()), &c.kind);
+                name(&|| format!("{}.compensate.queue", tf()), &c.queue);
+            }
+        }
+    }
+    for (wi, w) in p.workflows.iter().enumerate() {
+        for (ti, t) in w.tasks.iter().enumerate() {
+            let tf = || format!("{prefix}.workflows[{wi}].tasks[{ti}]");
+            if t.depends_on.len() > MAX_DEPENDENCIES {
+                let n = t.depends_on.len();
+                found.add(
+                    || format!("{}.depends_on", tf()),
+                    || format!("has {n} entries, at most {MAX_DEPENDENCIES} allowed"),
+                );
+            }
+            let params = [
+                (&t.params_json, "params_json"),
+                (t.compensate.as_ref().map_or(&EMPTY, |c| &c.params_json), "compensate.params_json"),
+            ];
+            for (text, field) in params {
+                if text.len() > MAX_PARAMS_BYTES {
+                    let n = text.len();
+                    found.add(
+                        || format!("{}.{field}", tf()),
+                        || format!("is {n} bytes, at most {MAX_PARAMS_BYTES} allowed"),
+                    );
+                }
+            }
+        }
+    }
+    found.into_result()
+}
+
+static EMPTY: String = String::new();
 
 /// Decodes a wire spec. `prefix` is the path of the spec field in its request ("spec").
+/// Counts and sizes are checked first ([`check_wire_bounds`]).
 pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec, ValidationError> {
+    check_wire_bounds(p, prefix)?;
     let mut violations = Vec::new();
     let mut workflows = Vec::with_capacity(p.workflows.len());
     for (wi, w) in p.workflows.iter().enumerate() {
@@ -27,9 +142,10 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
                 queue: if t.queue.is_empty() { "default".into() } else { t.queue.clone() },
                 depends_on: t.depends_on.clone(),
                 retry: t.retry.as_ref().map(retry_from_pb),
-                timeout: nonzero(t.timeout_ms),
-                cost: (t.cost_seconds != 0.0).then_some(t.cost_seconds),
-                queue_timeout: nonzero(t.queue_timeout_ms),
+                // Set means what it says (0 is refused by validation), unset means none.
+                timeout: t.timeout_ms,
+                cost: t.cost_seconds,
+                queue_timeout: t.queue_timeout_ms,
                 compensate: match &t.compensate {
                     None => None,
                     Some(c) => {
@@ -40,7 +156,7 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
                                 params,
                                 queue: (!c.queue.is_empty()).then(|| c.queue.clone()),
                                 retry: c.retry.as_ref().map(retry_from_pb),
-                                timeout: nonzero(c.timeout_ms),
+                                timeout: c.timeout_ms,
                             }),
                             Err(v) => {
                                 violations.push(v);
@@ -70,54 +186,48 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
         }
     };
     if !violations.is_empty() {
-        return Err(ValidationError { violations });
+        return Err(ValidationError::new(violations));
     }
     Ok(ProcessSpec {
         name: p.name.clone(),
         workflows,
         failure_policy,
         default_retry: p.default_retry.as_ref().map(retry_from_pb),
-        deadline: nonzero(p.deadline_ms),
+        deadline: p.deadline_ms,
     })
 }
 
-/// Parses a `params_json` field: empty means {}, anything else must be JSON within bounds.
-fn parse_params(text: &str, field: String) -> Result<serde_json::Value, weft_model::Violation> {
-    let max = weft_model::limits::MAX_PARAMS_BYTES;
+/// Parses a `params_json` field: empty means {}, anything else must be JSON within the size
+/// and depth bounds (the depth is checked on the text, before parsing).
+fn parse_params(text: &str, field: String) -> Result<serde_json::Value, Violation> {
     if text.trim().is_empty() {
-        Ok(serde_json::Value::Object(Default::default()))
-    } else if text.len() > max {
-        Err(weft_model::Violation { field, message: format!("is {} bytes, at most {max} allowed", text.len()) })
-    } else {
-        serde_json::from_str(text)
-            .map_err(|e| weft_model::Violation { field, message: format!("is not valid JSON: {e}") })
+        return Ok(serde_json::Value::Object(Default::default()));
     }
+    weft_model::json::parse_text(text, MAX_PARAMS_BYTES).map_err(|message| Violation { field, message })
 }
 
 fn params_to_pb(v: &serde_json::Value) -> String {
     if v.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { v.to_string() }
 }
 
-fn nonzero(v: u64) -> Option<u64> {
-    (v != 0).then_some(v)
-}
-
+/// Unset fields fall back to defaults; a field set to 0 is kept, to mean what it says or be
+/// refused by validation, never to become a default.
 fn retry_from_pb(r: &pb::RetryPolicy) -> RetrySpec {
     RetrySpec {
-        max_attempts: (r.max_attempts != 0).then_some(r.max_attempts),
-        initial_backoff: nonzero(r.initial_backoff_ms),
-        max_backoff: nonzero(r.max_backoff_ms),
-        multiplier: (r.multiplier != 0.0).then_some(r.multiplier),
+        max_attempts: r.max_attempts,
+        initial_backoff: r.initial_backoff_ms,
+        max_backoff: r.max_backoff_ms,
+        multiplier: r.multiplier,
         jitter: r.jitter,
     }
 }
 
 fn retry_to_pb(r: &RetrySpec) -> pb::RetryPolicy {
     pb::RetryPolicy {
-        max_attempts: r.max_attempts.unwrap_or(0),
-        initial_backoff_ms: r.initial_backoff.unwrap_or(0),
-        max_backoff_ms: r.max_backoff.unwrap_or(0),
-        multiplier: r.multiplier.unwrap_or(0.0),
+        max_attempts: r.max_attempts,
+        initial_backoff_ms: r.initial_backoff,
+        max_backoff_ms: r.max_backoff,
+        multiplier: r.multiplier,
         jitter: r.jitter,
     }
 }
@@ -144,15 +254,15 @@ pub fn process_to_pb(p: &ProcessSpec) -> pb::ProcessSpec {
                         queue: t.queue.clone(),
                         depends_on: t.depends_on.clone(),
                         retry: t.retry.as_ref().map(retry_to_pb),
-                        timeout_ms: t.timeout.unwrap_or(0),
-                        cost_seconds: t.cost.unwrap_or(0.0),
-                        queue_timeout_ms: t.queue_timeout.unwrap_or(0),
+                        timeout_ms: t.timeout,
+                        cost_seconds: t.cost,
+                        queue_timeout_ms: t.queue_timeout,
                         compensate: t.compensate.as_ref().map(|c| pb::Compensation {
                             kind: c.kind.clone(),
                             params_json: params_to_pb(&c.params),
                             queue: c.queue.clone().unwrap_or_default(),
                             retry: c.retry.as_ref().map(retry_to_pb),
-                            timeout_ms: c.timeout.unwrap_or(0),
+                            timeout_ms: c.timeout,
                         }),
                     })
                     .collect(),
@@ -163,7 +273,7 @@ pub fn process_to_pb(p: &ProcessSpec) -> pb::ProcessSpec {
             FailurePolicy::LetSiblingsFinish => pb::FailurePolicy::LetSiblingsFinish,
         } as i32,
         default_retry: p.default_retry.as_ref().map(retry_to_pb),
-        deadline_ms: p.deadline.unwrap_or(0),
+        deadline_ms: p.deadline,
     }
 }
 

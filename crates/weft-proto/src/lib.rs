@@ -3,8 +3,12 @@
 //! - [`pb`]: code generated from `proto/weft/v1/*.proto` (client and server).
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC reflection.
 //! - [`convert`]: conversions between wire messages and `weft-model` types; a failed
-//!   conversion names the field that was wrong.
+//!   conversion names the field that was wrong, and counts are checked before anything
+//!   is built.
+//! - [`codec`]: the protobuf codec of every service: a message that does not decode is
+//!   INVALID_ARGUMENT.
 
+pub mod codec;
 pub mod convert;
 
 /// Generated messages and services of package `weft.v1`.

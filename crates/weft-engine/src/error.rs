@@ -11,4 +11,8 @@ pub enum Error {
     /// The request is well formed but the target is in the wrong state for it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The request names something that exists already with different content: an
+    /// idempotency key reused with another spec or input.
+    #[error("{0}")]
+    AlreadyExists(String),
 }

@@ -1,6 +1,13 @@
 //! Task status reports from workers. The attempt number is the fencing token: only the
 //! current attempt, from the worker that holds it, may change a task.
+//!
+//! A reported result is checked before it is recorded (at most `MAX_RESULT_BYTES`, nesting
+//! at most `MAX_JSON_DEPTH`, valid JSON): a result past them would break the tasks that
+//! take it as input, so the attempt fails instead, not retryable (the same code would
+//! produce the same result), with an error that says why. The worker's report is still
+//! accepted: its attempt has ended and there is nothing for it to send again.
 use std::sync::Arc;
+use weft_model::json::check_text;
 use weft_model::limits::MAX_RESULT_BYTES;
 use weft_model::{Millis, RunStatus, TaskState, WorkerId};
 
@@ -14,6 +21,9 @@ pub enum Reported {
     Succeeded(Arc<str>),
     Failed(TaskError),
 }
+
+/// How the error of an attempt whose result was refused begins.
+const RESULT_REFUSED: &str = "result refused:";
 
 impl Engine {
     /// Resolves an attempt's names to a task.
@@ -38,11 +48,12 @@ impl Engine {
         }
         if !t.state.is_active() {
             // The attempt already ended here; a repeat of how it ended is harmless.
+            let refused = t.error.as_ref().is_some_and(|e| e.message.starts_with(RESULT_REFUSED));
             let repeat = matches!(
                 (&reported, t.state),
                 (Reported::Succeeded(_), TaskState::Succeeded)
                     | (Reported::Failed(_), TaskState::Failed | TaskState::Ready | TaskState::Pending)
-            );
+            ) || (refused && matches!(reported, Reported::Succeeded(_)));
             return if repeat { AckOutcome::Duplicate } else { AckOutcome::Stale };
         }
         match reported {
@@ -57,11 +68,13 @@ impl Engine {
             Reported::Succeeded(result) => {
                 self.mark_started(r, now);
                 self.release(worker, r);
-                if result.len() > MAX_RESULT_BYTES {
-                    let message = format!("result is {} bytes, at most {MAX_RESULT_BYTES} allowed", result.len());
-                    self.retry_or_fail(r, TaskError { message, retryable: false }, false, now);
-                } else {
-                    self.complete_task(r, result, now);
+                match check_text(&result, MAX_RESULT_BYTES) {
+                    Ok(()) if result.trim().is_empty() => self.complete_task(r, Arc::from("null"), now),
+                    Ok(()) => self.complete_task(r, result, now),
+                    Err(e) => {
+                        let message = format!("{RESULT_REFUSED} it {e}");
+                        self.retry_or_fail(r, TaskError { message, retryable: false }, false, now);
+                    }
                 }
                 self.observe_outcome(worker, r, false, now);
             }

@@ -1,7 +1,7 @@
 //! Definitions, starting and cancelling runs, and how tasks, workflows and runs finish.
 use std::sync::Arc;
 use weft_model::limits::{MAX_IDEMPOTENCY_KEY_LEN, MAX_INPUT_BYTES};
-use weft_model::validate::{check_json, check_name};
+use weft_model::validate::{check_json, check_name, echo};
 use weft_model::{
     FailurePolicy, Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, ValidationError, validate_process,
 };
@@ -28,11 +28,39 @@ pub struct StartRun {
     pub input_json: String,
 }
 
-fn prefixed(prefix: &str, mut err: ValidationError) -> ValidationError {
-    for v in &mut err.violations {
-        v.field = format!("{prefix}.{}", v.field);
+fn prefixed(prefix: &str, err: ValidationError) -> ValidationError {
+    err.prefixed(prefix)
+}
+
+/// What differs between a start request and the run its idempotency key already made, if
+/// anything. Cheap: the spec is compared as the JSON text the run keeps, the input as text
+/// first and as JSON values only when the texts differ (so `{"a":1,"b":2}` matches
+/// `{"b": 2, "a": 1}`).
+fn differs(run: &Run, req: &StartRun) -> Option<&'static str> {
+    match (&req.source, &run.definition) {
+        (RunSource::Spec(spec), None) => {
+            if serde_json::to_string(spec).ok().as_deref() != Some(&*run.plan.spec_json) {
+                return Some("spec");
+            }
+        }
+        (RunSource::Definition { name, version }, Some((def, def_version))) => {
+            // The latest version then and now may differ: asking for "the latest" again is
+            // the same request.
+            if name.as_str() != &**def || version.is_some_and(|v| v != 0 && v != *def_version) {
+                return Some("definition");
+            }
+        }
+        (RunSource::Spec(_), Some(_)) | (RunSource::Definition { .. }, None) => return Some("source"),
     }
-    err
+    let input = if req.input_json.trim().is_empty() { "null" } else { &req.input_json };
+    if input != &*run.input_json {
+        let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+        match (parse(input), parse(&run.input_json)) {
+            (Some(a), Some(b)) if a == b => {}
+            _ => return Some("input"),
+        }
+    }
+    None
 }
 
 impl Engine {
@@ -65,18 +93,28 @@ impl Engine {
     }
 
     /// Starts a run. Returns (run id, created); with a known idempotency key, the
-    /// existing run and `false`.
+    /// existing run and `false` if the request is the same (source and input), else
+    /// [`Error::AlreadyExists`] naming the key.
     pub fn start_run(&mut self, req: StartRun, now: Millis) -> Result<(RunId, bool), Error> {
-        if let Some(key) = &req.idempotency_key {
-            if key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-                let msg = format!("is {} bytes, at most {MAX_IDEMPOTENCY_KEY_LEN} allowed", key.len());
-                return Err(ValidationError::single("idempotency_key", msg).into());
-            }
-            if let Some(existing) = self.idempotency.get(key) {
-                return Ok((*existing, false));
-            }
+        if let Some(key) = &req.idempotency_key
+            && key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        {
+            let msg = format!("is {} bytes, at most {MAX_IDEMPOTENCY_KEY_LEN} allowed", key.len());
+            return Err(ValidationError::single("idempotency_key", msg).into());
         }
         check_json(&req.input_json, MAX_INPUT_BYTES).map_err(|e| ValidationError::single("input_json", e))?;
+        if let Some(key) = &req.idempotency_key
+            && let Some(&existing) = self.idempotency.get(key)
+        {
+            // Keys are removed with their runs, so the run is there.
+            return match self.runs.get(&existing).and_then(|run| differs(run, &req)) {
+                None => Ok((existing, false)),
+                Some(what) => Err(Error::AlreadyExists(format!(
+                    "idempotency key `{}` was used by run {existing} with a different {what}; use a new key",
+                    echo(key)
+                ))),
+            };
+        }
         if self.runs.contains_key(&req.id) {
             return Err(Error::FailedPrecondition(format!("run id {} is already in use", req.id)));
         }

@@ -2,6 +2,7 @@
 use super::*;
 
 mod faults;
+mod hostile;
 mod monitoring;
 mod simulation;
 use crate::restore::RestoredRun;
@@ -388,9 +389,8 @@ fn a_restored_engine_keeps_attempts_of_workers_that_come_back_and_requeues_the_r
     let mut env = Env::new();
     let w1 = env.worker(1, 1, &["default"], &["noop"]);
     let w2 = env.worker(2, 1, &["default"], &["noop"]);
-    let (run, _) = env
-        .start(process(vec![chain("a", &["a1", "a2"]), chain("b", &["b1"]), chain("c", &["c1"])]), Some("k"))
-        .unwrap();
+    let spec = process(vec![chain("a", &["a1", "a2"]), chain("b", &["b1"]), chain("c", &["c1"])]);
+    let (run, _) = env.start(spec.clone(), Some("k")).unwrap();
     let first = env.assignments();
     assert_eq!(first.len(), 2);
     let on_w1 = first.iter().find(|(w, _)| *w == w1).unwrap().1.clone();
@@ -400,7 +400,7 @@ fn a_restored_engine_keeps_attempts_of_workers_that_come_back_and_requeues_the_r
     let mut restored = Env::new();
     restored.now = env.now + 10;
     restored.engine.restore_run(stored(env.engine.run(run).unwrap()), restored.now);
-    assert!(!restored.start(process(vec![chain("x", &["y"])]), Some("k")).unwrap().1, "keys survive");
+    assert!(!restored.start(spec, Some("k")).unwrap().1, "keys survive");
     // w1 comes back holding its attempt; w2 never does.
     let reg = WorkerRegistration {
         id: w1,

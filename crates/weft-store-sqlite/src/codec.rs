@@ -1,9 +1,12 @@
 //! Rows to records and back: enums as small stable integers, ids as 16-byte blobs.
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, Row};
 use uuid::Uuid;
 use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
 use weft_store::{Error, RunEvent, Snapshot, StoredDefinition, StoredRun, StoredTask};
+
+use crate::quarantine::{BadRow, DEFINITIONS, EVENTS, RUNS, TASKS, Table, list_quarantine, quarantine_rows};
 
 pub fn run_status_code(s: RunStatus) -> u8 {
     match s {
@@ -49,147 +52,144 @@ fn task_state(code: u8) -> Option<TaskState> {
     })
 }
 
-fn bad(table: &'static str, reason: impl Into<String>) -> Error {
-    Error::BadRecord { table, reason: reason.into() }
+/// A column read, with the column named on failure.
+fn col<T: FromSql>(r: &Row<'_>, i: usize, name: &str) -> Result<T, String> {
+    r.get(i).map_err(|e| format!("{name}: {e}"))
 }
 
-fn uuid(table: &'static str, bytes: Vec<u8>) -> Result<Uuid, Error> {
-    Uuid::from_slice(&bytes).map_err(|e| bad(table, format!("id: {e}")))
+fn uuid(bytes: Vec<u8>, name: &str) -> Result<Uuid, String> {
+    Uuid::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))
 }
 
-fn opt_uuid(table: &'static str, bytes: Option<Vec<u8>>) -> Result<Option<Uuid>, Error> {
-    bytes.map(|b| uuid(table, b)).transpose()
+fn opt_uuid(bytes: Option<Vec<u8>>, name: &str) -> Result<Option<Uuid>, String> {
+    bytes.map(|b| uuid(b, name)).transpose()
 }
 
-fn query<T>(
+/// Reads every row of one table with `sql` (its key columns first, as [`Table::key`]
+/// lists them). A row that does not decode is noted in `bad` and skipped; only a failure
+/// to read the table at all is an error.
+fn read<T>(
     conn: &Connection,
-    table: &'static str,
+    table: &'static Table,
     sql: &str,
-    decode: impl Fn(&Row<'_>) -> Result<Result<T, Error>, rusqlite::Error>,
+    decode: impl Fn(&Row<'_>) -> Result<T, String>,
+    bad: &mut Vec<BadRow>,
 ) -> Result<Vec<T>, Error> {
-    let mut stmt = conn.prepare(sql).map_err(|e| Error::Backend(e.to_string()))?;
-    let rows = stmt.query_map([], |row| decode(row)).map_err(|e| Error::Backend(e.to_string()))?;
+    let backend = |e: rusqlite::Error| Error::Backend(format!("reading {}: {e}", table.name));
+    let mut stmt = conn.prepare(sql).map_err(backend)?;
+    let mut rows = stmt.query([]).map_err(backend)?;
     let mut out = Vec::new();
-    for row in rows {
-        out.push(row.map_err(|e| bad(table, e.to_string()))??);
+    while let Some(row) = rows.next().map_err(backend)? {
+        match decode(row) {
+            Ok(v) => out.push(v),
+            Err(reason) => bad.push(BadRow::of(table, row, reason)),
+        }
     }
     Ok(out)
 }
 
-pub fn load_snapshot(conn: &Connection) -> Result<Snapshot, Error> {
-    let definitions = query(
+fn definition(r: &Row<'_>) -> Result<StoredDefinition, String> {
+    Ok(StoredDefinition {
+        name: col::<String>(r, 0, "name")?.into(),
+        version: col(r, 1, "version")?,
+        spec_json: col::<String>(r, 2, "spec")?.into(),
+        created_at: col(r, 3, "created_at")?,
+    })
+}
+
+fn run(r: &Row<'_>) -> Result<StoredRun, String> {
+    let status: u8 = col(r, 7, "status")?;
+    let def_name: Option<String> = col(r, 2, "def_name")?;
+    let def_version: Option<u32> = col(r, 3, "def_version")?;
+    Ok(StoredRun {
+        id: RunId(uuid(col(r, 0, "id")?, "id")?),
+        spec_json: col::<String>(r, 1, "spec")?.into(),
+        definition: def_name.map(Into::into).zip(def_version),
+        idempotency_key: col(r, 4, "idempotency_key")?,
+        input_json: col::<String>(r, 5, "input")?.into(),
+        created_at: col(r, 6, "created_at")?,
+        status: run_status(status).ok_or_else(|| format!("status: unknown code {status}"))?,
+        reason: col(r, 8, "reason")?,
+        finished_at: col(r, 9, "finished_at")?,
+    })
+}
+
+fn task(r: &Row<'_>) -> Result<StoredTask, String> {
+    let state: u8 = col(r, 2, "state")?;
+    let error: Option<String> = col(r, 9, "error")?;
+    let retryable: Option<bool> = col(r, 10, "error_retryable")?;
+    Ok(StoredTask {
+        run: RunId(uuid(col(r, 0, "run")?, "run")?),
+        index: col(r, 1, "idx")?,
+        state: task_state(state).ok_or_else(|| format!("state: unknown code {state}"))?,
+        attempt: col(r, 3, "attempt")?,
+        worker: opt_uuid(col(r, 4, "worker")?, "worker")?.map(WorkerId),
+        ready_at: col(r, 5, "ready_at")?,
+        started_at: col(r, 6, "started_at")?,
+        finished_at: col(r, 7, "finished_at")?,
+        result: col::<Option<String>>(r, 8, "result")?.map(Into::into),
+        error: error.map(|message| TaskError { message, retryable: retryable.unwrap_or(false) }),
+        retry_at: col(r, 11, "retry_at")?,
+    })
+}
+
+fn event(r: &Row<'_>) -> Result<RunEvent, String> {
+    let kind: u8 = col(r, 3, "kind")?;
+    let seq: i64 = col(r, 1, "seq")?;
+    Ok(RunEvent {
+        run: RunId(uuid(col(r, 0, "run")?, "run")?),
+        seq: u64::try_from(seq).map_err(|_| format!("seq: {seq} is negative"))?,
+        at: col(r, 2, "at")?,
+        kind: EventKind::from_code(kind).ok_or_else(|| format!("kind: unknown code {kind}"))?,
+        workflow: col::<String>(r, 4, "workflow")?.into(),
+        task: col::<String>(r, 5, "task")?.into(),
+        attempt: col(r, 6, "attempt")?,
+        worker: opt_uuid(col(r, 7, "worker")?, "worker")?.map(WorkerId),
+        detail: col(r, 8, "detail")?,
+    })
+}
+
+/// Reads everything back. Rows that do not decode are moved to the quarantine first, in
+/// one transaction, and listed with the rest of it.
+pub fn load_snapshot(conn: &mut Connection) -> Result<Snapshot, Error> {
+    let mut bad = Vec::new();
+    let definitions = read(
         conn,
-        "definitions",
+        &DEFINITIONS,
         "SELECT name, version, spec, created_at FROM definitions ORDER BY name, version",
-        |r| {
-            Ok(Ok(StoredDefinition {
-                name: r.get::<_, String>(0)?.into(),
-                version: r.get(1)?,
-                spec_json: r.get::<_, String>(2)?.into(),
-                created_at: r.get(3)?,
-            }))
-        },
+        definition,
+        &mut bad,
     )?;
-    let runs = query(
+    let runs = read(
         conn,
-        "runs",
+        &RUNS,
         "SELECT id, spec, def_name, def_version, idempotency_key, input, created_at, status, reason, finished_at \
          FROM runs ORDER BY id",
-        |r| {
-            let status: u8 = r.get(7)?;
-            let def_name: Option<String> = r.get(2)?;
-            let def_version: Option<u32> = r.get(3)?;
-            Ok((|| {
-                Ok(StoredRun {
-                    id: RunId(uuid("runs", r.get(0)?)?),
-                    spec_json: r.get::<_, String>(1)?.into(),
-                    definition: def_name.map(Into::into).zip(def_version),
-                    idempotency_key: r.get(4)?,
-                    input_json: r.get::<_, String>(5)?.into(),
-                    created_at: r.get(6)?,
-                    status: run_status(status).ok_or_else(|| bad("runs", format!("status {status}")))?,
-                    reason: r.get(8)?,
-                    finished_at: r.get(9)?,
-                })
-            })()
-            .map_err(|e: RowError| e.into_store("runs")))
-        },
+        run,
+        &mut bad,
     )?;
-    let tasks = query(
+    let tasks = read(
         conn,
-        "tasks",
+        &TASKS,
         "SELECT run, idx, state, attempt, worker, ready_at, started_at, finished_at, result, error, error_retryable, \
          retry_at FROM tasks ORDER BY run, idx",
-        |r| {
-            let state: u8 = r.get(2)?;
-            let error: Option<String> = r.get(9)?;
-            let retryable: Option<bool> = r.get(10)?;
-            Ok((|| {
-                Ok(StoredTask {
-                    run: RunId(uuid("tasks", r.get(0)?)?),
-                    index: r.get(1)?,
-                    state: task_state(state).ok_or_else(|| bad("tasks", format!("state {state}")))?,
-                    attempt: r.get(3)?,
-                    worker: opt_uuid("tasks", r.get(4)?)?.map(WorkerId),
-                    ready_at: r.get(5)?,
-                    started_at: r.get(6)?,
-                    finished_at: r.get(7)?,
-                    result: r.get::<_, Option<String>>(8)?.map(Into::into),
-                    error: error.map(|message| TaskError { message, retryable: retryable.unwrap_or(false) }),
-                    retry_at: r.get(11)?,
-                })
-            })()
-            .map_err(|e: RowError| e.into_store("tasks")))
-        },
+        task,
+        &mut bad,
     )?;
-    let events = query(
+    let events = read(
         conn,
-        "events",
+        &EVENTS,
         "SELECT run, seq, at, kind, workflow, task, attempt, worker, detail FROM events ORDER BY run, seq",
-        |r| {
-            let kind: u8 = r.get(3)?;
-            Ok((|| {
-                Ok(RunEvent {
-                    run: RunId(uuid("events", r.get(0)?)?),
-                    seq: r.get::<_, i64>(1)? as u64,
-                    at: r.get(2)?,
-                    kind: EventKind::from_code(kind).ok_or_else(|| bad("events", format!("kind {kind}")))?,
-                    workflow: r.get::<_, String>(4)?.into(),
-                    task: r.get::<_, String>(5)?.into(),
-                    attempt: r.get(6)?,
-                    worker: opt_uuid("events", r.get(7)?)?.map(WorkerId),
-                    detail: r.get(8)?,
-                })
-            })()
-            .map_err(|e: RowError| e.into_store("events")))
-        },
+        event,
+        &mut bad,
     )?;
-    Ok(Snapshot { definitions, runs, tasks, events })
-}
-
-/// Either a column read failed or a value did not decode.
-enum RowError {
-    Sql(rusqlite::Error),
-    Store(Error),
-}
-
-impl From<rusqlite::Error> for RowError {
-    fn from(e: rusqlite::Error) -> Self {
-        RowError::Sql(e)
+    if !bad.is_empty() {
+        quarantine_rows(conn, &bad, now_ms())?;
     }
+    let quarantined = list_quarantine(conn)?;
+    Ok(Snapshot { definitions, runs, tasks, events, quarantined })
 }
 
-impl From<Error> for RowError {
-    fn from(e: Error) -> Self {
-        RowError::Store(e)
-    }
-}
-
-impl RowError {
-    fn into_store(self, table: &'static str) -> Error {
-        match self {
-            RowError::Sql(e) => bad(table, e.to_string()),
-            RowError::Store(e) => e,
-        }
-    }
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -7,13 +7,16 @@
 //! - The database is opened in exclusive locking mode: a second coordinator on the same
 //!   data directory is refused at start.
 //! - A damaged file is reported as [`Error::Corrupt`] (a `quick_check` runs at open).
+//! - A row that does not decode is moved to the `quarantine` table by `load`, never an
+//!   error (`quarantine`).
 mod codec;
 mod mounts;
+mod quarantine;
 mod schema;
 
 use rusqlite::{Connection, OpenFlags, params};
 use std::path::{Path, PathBuf};
-use weft_store::{Batch, Error, Snapshot, Store};
+use weft_store::{Batch, Error, Quarantine, Quarantined, Snapshot, Store};
 
 use codec::*;
 
@@ -202,7 +205,11 @@ impl Store for SqliteStore {
     }
 
     fn load(&mut self) -> Result<Snapshot, Error> {
-        load_snapshot(&self.conn)
+        load_snapshot(&mut self.conn)
+    }
+
+    fn quarantine(&mut self, records: &[Quarantine]) -> Result<Vec<Quarantined>, Error> {
+        quarantine::quarantine_records(&mut self.conn, records)
     }
 }
 

@@ -25,6 +25,13 @@ const MIGRATIONS: &[&str] = &[
         workflow TEXT NOT NULL, task TEXT NOT NULL, attempt INTEGER NOT NULL, worker BLOB, detail TEXT NOT NULL,
         PRIMARY KEY (run, seq)
     ) WITHOUT ROWID;",
+    // 2: records set aside because they cannot be decoded or restored (weft_store::quarantine):
+    // `tbl` is the table they came from, `key` their key as text, `record` the row as a JSON
+    // object of its columns.
+    "CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
+        record TEXT NOT NULL, at INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

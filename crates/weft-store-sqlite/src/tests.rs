@@ -63,3 +63,117 @@ fn info_reports_the_durability_sqlite_applies() {
     assert_eq!(relaxed.info().durability, weft_store::Durability::Relaxed);
     assert_eq!(relaxed.info().setting, "synchronous=NORMAL");
 }
+
+#[test]
+fn rows_that_do_not_decode_are_quarantined_by_load_not_fatal() {
+    use weft_model::{RunId, RunStatus, TaskState};
+    use weft_store::{RunEvent, StoredDefinition, StoredRun, StoredTask};
+    let dir = tempfile::tempdir().unwrap();
+    let run = StoredRun {
+        id: RunId::from_u128(1),
+        spec_json: "{}".into(),
+        definition: None,
+        idempotency_key: None,
+        input_json: "null".into(),
+        created_at: 1,
+        status: RunStatus::Running,
+        reason: String::new(),
+        finished_at: None,
+    };
+    let task = StoredTask { state: TaskState::Ready, ..StoredTask::pending(run.id, 0) };
+    let event = RunEvent {
+        run: run.id,
+        seq: 1,
+        at: 2,
+        kind: weft_engine::EventKind::TaskReady,
+        workflow: "w".into(),
+        task: "t".into(),
+        attempt: 0,
+        worker: None,
+        detail: String::new(),
+    };
+    let def = StoredDefinition { name: "def".into(), version: 1, spec_json: "{}".into(), created_at: 3 };
+    let good = Batch {
+        definitions: vec![def.clone()],
+        runs: vec![run.clone()],
+        tasks: vec![task.clone()],
+        events: vec![event.clone()],
+        ..Default::default()
+    };
+    SqliteStore::open(dir.path(), Durability::Full).unwrap().commit(&good).unwrap();
+
+    // Rows no build of weft writes, put there behind the store's back.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let id = run.id.0.as_bytes().to_vec();
+    conn.execute(
+        "INSERT INTO events (run, seq, at, kind, workflow, task, attempt, worker, detail) \
+         VALUES (?1, 2, 0, 250, 'w', 't', 1, NULL, '')",
+        [&id],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO runs (id, spec, input, created_at, status, reason) VALUES (x'0102', '{}', 'null', 0, 1, '')",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO runs (id, spec, input, created_at, status, reason) VALUES (?1, '{}', 'null', 0, 9, '')",
+        [RunId::from_u128(2).0.as_bytes().to_vec()],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO tasks (run, idx, state, attempt, result) VALUES (?1, 1, 5, 1, CAST(x'ff' AS TEXT))",
+        [&id],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO definitions (name, version, spec, created_at) VALUES ('def', -1, '{}', 0)", []).unwrap();
+    drop(conn);
+
+    let mut store = SqliteStore::open(dir.path(), Durability::Full).unwrap();
+    let snap = store.load().expect("a store with undecodable rows still loads");
+    assert_eq!(
+        (snap.definitions.clone(), snap.runs.clone(), snap.tasks.clone(), snap.events.clone()),
+        (vec![def], vec![run.clone()], vec![task], vec![event])
+    );
+    let found: Vec<(&str, &str)> = snap.quarantined.iter().map(|q| (q.table.as_str(), q.key.as_str())).collect();
+    let run1 = run.id.to_string();
+    let run2 = RunId::from_u128(2).to_string();
+    assert_eq!(
+        found,
+        vec![
+            ("definitions", "def@-1"),
+            // Ordered as SQLite orders the key: 0x00.. before 0x0102.
+            ("runs", run2.as_str()),
+            ("runs", "x'0102'"),
+            ("tasks", format!("{run1}#1").as_str()),
+            ("events", format!("{run1}/2").as_str()),
+        ]
+    );
+    let reasons: Vec<&str> = snap.quarantined.iter().map(|q| q.reason.as_str()).collect();
+    assert!(reasons[0].starts_with("version:"), "{reasons:?}");
+    assert_eq!(reasons[1], "status: unknown code 9");
+    assert!(reasons[2].starts_with("id:"), "{reasons:?}");
+    assert!(reasons[3].starts_with("result:"), "{reasons:?}");
+    assert_eq!(reasons[4], "kind: unknown code 250");
+    let record: serde_json::Value = serde_json::from_str(&snap.quarantined[4].record).unwrap();
+    assert_eq!((record["kind"].as_i64(), record["run"].as_str()), (Some(250), Some(run1.as_str())));
+    assert!(snap.quarantined.iter().all(|q| q.at > 0));
+
+    // Moved, not copied: loading again (and after a restart) finds the same quarantine.
+    assert_eq!(store.load().unwrap(), snap);
+    drop(store);
+    assert_eq!(SqliteStore::open(dir.path(), Durability::Full).unwrap().load().unwrap(), snap);
+}
+
+#[test]
+fn a_version_1_store_is_migrated_to_have_a_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path(), Durability::Full).unwrap());
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TABLE quarantine; PRAGMA user_version = 1;").unwrap();
+    drop(conn);
+    let mut store = SqliteStore::open(dir.path(), Durability::Full).unwrap();
+    assert!(store.load().unwrap().quarantined.is_empty());
+    let version: u32 = store.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
+}

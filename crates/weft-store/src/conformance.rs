@@ -1,7 +1,7 @@
 //! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] with a
 //! function that opens a store: `open(true)` a new, empty one; `open(false)` the same one
 //! again (for durable backends, as after a restart).
-use crate::{Batch, RunEvent, Store, StoredDefinition, StoredRun, StoredTask};
+use crate::{Batch, Quarantine, RecordKey, RunEvent, Store, StoredDefinition, StoredRun, StoredTask};
 use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
 
@@ -15,8 +15,10 @@ pub fn run_all(open: Opener<'_>, durable: bool) {
     deleting_a_run_removes_its_tasks_and_events(open);
     loads_in_order(open);
     large_batches_commit(open);
+    quarantined_records_are_set_aside_kept_and_listed(open);
     if durable {
         survives_reopen(open);
+        quarantine_survives_reopen(open);
     }
 }
 
@@ -176,4 +178,71 @@ fn survives_reopen(open: Opener<'_>) {
     assert_eq!(snap.runs, vec![run(1)]);
     assert_eq!(snap.tasks, vec![task(1, 0)]);
     assert_eq!(snap.events, vec![event(1, 1)]);
+}
+
+fn definition(version: u32, spec: &str) -> StoredDefinition {
+    StoredDefinition { name: "def".into(), version, spec_json: spec.into(), created_at: 3 }
+}
+
+fn set_aside(key: RecordKey) -> Quarantine {
+    Quarantine { reason: format!("cannot restore {key}"), key, at: 42 }
+}
+
+fn quarantined_records_are_set_aside_kept_and_listed(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&Batch {
+        definitions: vec![definition(1, "{\"bad\":1}"), definition(2, "{}")],
+        runs: vec![run(1), run(2)],
+        tasks: vec![task(1, 0), task(1, 7), task(2, 0)],
+        events: vec![event(1, 1), event(1, 2), event(2, 1)],
+        ..Default::default()
+    })
+    .unwrap();
+    let keys = [
+        RecordKey::Definition { name: "def".into(), version: 1 },
+        RecordKey::Run(RunId::from_u128(2)),
+        RecordKey::Task { run: RunId::from_u128(1), index: 7 },
+        RecordKey::Event { run: RunId::from_u128(1), seq: 2 },
+    ];
+    let mut asked: Vec<Quarantine> = keys.iter().cloned().map(set_aside).collect();
+    // A key with no record is skipped.
+    asked.push(set_aside(RecordKey::Run(RunId::from_u128(9))));
+    let moved = s.quarantine(&asked).expect("quarantine");
+    let listed: Vec<(&str, String, &str, i64)> =
+        moved.iter().map(|q| (q.table.as_str(), q.key.clone(), q.reason.as_str(), q.at)).collect();
+    let expected: Vec<(&str, String, &str, i64)> =
+        asked[..4].iter().map(|q| (q.key.table(), q.key.to_string(), q.reason.as_str(), 42)).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(moved[0].key, "def@1");
+    assert!(moved[0].record.contains("bad"), "the record is kept as stored: {}", moved[0].record);
+    assert!(moved.iter().all(|q| !q.record.is_empty()));
+
+    let snap = s.load().unwrap();
+    assert_eq!(snap.quarantined, moved, "every load lists the quarantine");
+    assert_eq!(snap.definitions, vec![definition(2, "{}")]);
+    assert_eq!(snap.runs, vec![run(1)]);
+    // The quarantined run's tasks and events stay under its id.
+    assert_eq!(snap.tasks, vec![task(1, 0), task(2, 0)]);
+    assert_eq!(snap.events, vec![event(1, 1), event(2, 1)]);
+
+    // A record written later under the same key does not touch the quarantined one.
+    s.commit(&Batch { definitions: vec![definition(1, "{}")], ..Default::default() }).unwrap();
+    let snap = s.load().unwrap();
+    assert_eq!(snap.definitions, vec![definition(1, "{}"), definition(2, "{}")]);
+    assert_eq!(snap.quarantined, moved);
+    // Setting aside what is no longer there changes nothing.
+    assert!(s.quarantine(&asked[1..2]).unwrap().is_empty());
+    assert_eq!(s.load().unwrap().quarantined.len(), 4);
+}
+
+fn quarantine_survives_reopen(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&Batch { runs: vec![run(1), run(2)], ..Default::default() }).unwrap();
+    let moved = s.quarantine(&[set_aside(RecordKey::Run(RunId::from_u128(1)))]).unwrap();
+    assert_eq!(moved.len(), 1);
+    drop(s);
+    let mut again = open(false);
+    let snap = again.load().unwrap();
+    assert_eq!(snap.runs, vec![run(2)]);
+    assert_eq!(snap.quarantined, moved);
 }

@@ -168,6 +168,9 @@ mod tests {
         fn load(&mut self) -> Result<crate::Snapshot, crate::Error> {
             self.inner.load()
         }
+        fn quarantine(&mut self, records: &[crate::Quarantine]) -> Result<Vec<crate::Quarantined>, crate::Error> {
+            self.inner.quarantine(records)
+        }
     }
 
     fn wait_all(rx: &mpsc::Receiver<(u128, Result<(), String>)>, n: usize) -> Vec<(u128, Result<(), String>)> {

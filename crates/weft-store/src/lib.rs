@@ -5,6 +5,8 @@
 //!   [`Snapshot`] at start.
 //! - [`MemoryStore`]: keeps records in memory (tests, and `--data-dir memory`: not durable).
 //! - [`conformance`]: the behaviour every backend must show; each backend's tests call it.
+//! - [`quarantine`]: records set aside because they cannot be decoded or restored; kept,
+//!   skipped at load, listed in [`Snapshot::quarantined`].
 //!
 //! The records are the engine's own ([`weft_engine::stored`]): the engine emits a
 //! [`ChangeSet`] per step, a backend writes exactly that and reads the same types back, so a
@@ -13,9 +15,11 @@
 pub mod conformance;
 pub mod group_commit;
 mod memory;
+pub mod quarantine;
 
 pub use group_commit::{CommitStats, GroupCommitConfig, GroupCommitter};
 pub use memory::MemoryStore;
+pub use quarantine::{Quarantine, Quarantined, RecordKey};
 
 pub use weft_engine::{ChangeSet, RunEvent, StoredDefinition, StoredRun, StoredTask};
 
@@ -30,6 +34,9 @@ pub struct Snapshot {
     pub runs: Vec<StoredRun>,
     pub tasks: Vec<StoredTask>,
     pub events: Vec<RunEvent>,
+    /// Everything in the quarantine, oldest first: records set aside at earlier starts, and
+    /// those this load could not decode (a backend moves them there instead of failing).
+    pub quarantined: Vec<Quarantined>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +47,6 @@ pub enum Error {
     /// The store's files are damaged or not a weft store.
     #[error("the store at {path} is corrupt or not a weft store: {reason}")]
     Corrupt { path: String, reason: String },
-    /// A record could not be decoded.
-    #[error("bad record in {table}: {reason}")]
-    BadRecord { table: &'static str, reason: String },
     /// The backend failed (I/O, locking, ...).
     #[error("store backend failed: {0}")]
     Backend(String),
@@ -94,6 +98,14 @@ pub trait Store: Send {
     /// (unless the backend was opened in a mode documented as less durable).
     fn commit(&mut self, batch: &Batch) -> Result<(), Error>;
 
-    /// Reads everything back.
+    /// Reads everything back. A record the backend cannot decode is moved to the quarantine
+    /// (and listed in [`Snapshot::quarantined`]), never an error: only a store that cannot be
+    /// read at all fails.
     fn load(&mut self) -> Result<Snapshot, Error>;
+
+    /// Moves records out of the live ones into the quarantine, atomically and durably: they
+    /// are not loaded as records again, nothing committed later overwrites them, and every
+    /// later load lists them. A key with no record is skipped. Returns what was set aside.
+    /// A quarantined run's tasks and events stay where they are, under its id.
+    fn quarantine(&mut self, records: &[Quarantine]) -> Result<Vec<Quarantined>, Error>;
 }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
+use weft_model::limits::MAX_MESSAGE_BYTES;
 use weft_model::{ProcessSpec, RunId, RunStatus, WorkerId};
 use weft_proto::convert::{process_to_pb, run_status_from_pb, run_status_to_pb};
 use weft_proto::pb;
@@ -141,10 +142,16 @@ impl Client {
             .connect()
             .await
             .map_err(|e| Error::Unreachable { address: uri.clone(), reason: error_chain(&e) })?;
+        // The same message limit as every other weft node: a big run's view or a spec near
+        // its limit passes both ways.
         Ok(Client {
             address: uri,
-            workflow: WorkflowServiceClient::new(channel.clone()),
-            monitor: MonitorServiceClient::new(channel),
+            workflow: WorkflowServiceClient::new(channel.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            monitor: MonitorServiceClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
         })
     }
 

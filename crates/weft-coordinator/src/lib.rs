@@ -33,8 +33,9 @@ pub use config::{Args, Config};
 /// How long a stopping coordinator lets open connections finish before closing them.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Largest message accepted: a spec of up to `MAX_SPEC_BYTES` plus framing.
-const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest message sent or accepted, the same on every node (a spec of up to
+/// `MAX_SPEC_BYTES`, an assignment of up to `MAX_ASSIGNMENT_INPUT_BYTES`, plus framing).
+use weft_model::limits::MAX_MESSAGE_BYTES;
 
 /// Bound listeners of a coordinator.
 pub struct Listeners {
@@ -144,8 +145,16 @@ pub async fn run(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(WorkerServiceServer::new(services.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES))
-        .add_service(MonitorServiceServer::new(services).max_decoding_message_size(MAX_MESSAGE_BYTES));
+        .add_service(
+            WorkerServiceServer::new(services.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            MonitorServiceServer::new(services)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        );
     weft_net::set_serving::<WorkflowServiceServer<services::Services>>(&health).await;
     weft_net::set_serving::<WorkerServiceServer<services::Services>>(&health).await;
     weft_net::set_serving::<MonitorServiceServer<services::Services>>(&health).await;

@@ -13,6 +13,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Endpoint;
 use tonic::{Code, Status, Streaming};
+use weft_model::limits::MAX_MESSAGE_BYTES;
 use weft_proto::pb::{self, coordinator_message, worker_message, worker_report};
 use weft_proto::pb::{monitor_service_client::MonitorServiceClient, worker_service_client::WorkerServiceClient};
 
@@ -113,6 +114,8 @@ async fn open(
     let _ = session_tx.send(pb::WorkerMessage { message: Some(worker_message::Message::Register(register)) });
     let refused = |status: Status| classify(addr, version, status);
     let mut session_rx = WorkerServiceClient::new(channel.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .session(UnboundedReceiverStream::new(rx))
         .await
         .map_err(refused)?
@@ -126,6 +129,8 @@ async fn open(
     let (report_tx, rx) = mpsc::unbounded_channel();
     let _ = report_tx.send(report(&worker_id, worker_report::Report::Heartbeat(heartbeat)));
     let report_rx = MonitorServiceClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .report(UnboundedReceiverStream::new(rx))
         .await
         .map_err(|status| ConnectError::Retry(format!("report stream refused: {}", status_text(&status))))?

@@ -7,6 +7,7 @@ mod cluster_behaviour;
 mod durability;
 mod fail_stop;
 mod leave;
+mod limits;
 mod monitoring;
 mod power_loss;
 mod read_committed;

@@ -198,12 +198,31 @@ impl Cluster {
     pub async fn crash_and_restart_coordinator(&mut self, extra: &[&str]) -> Duration {
         self.coordinator.signal(nix::sys::signal::Signal::SIGKILL);
         self.coordinator.wait().await;
+        self.start_coordinator_again(extra).await
+    }
+
+    /// Stops the coordinator with SIGTERM and waits until it has exited; its data directory
+    /// (`data_dir`) is then free to change before [`Cluster::start_coordinator_again`].
+    pub async fn stop_coordinator(&mut self) {
+        self.coordinator.signal(nix::sys::signal::Signal::SIGTERM);
+        self.coordinator.wait().await;
+    }
+
+    /// Starts a coordinator again on the same data directory and gRPC port, after the last
+    /// one exited. Its log goes to `restart-N/coordinator.log`. Returns how long it took
+    /// from spawn to ready.
+    pub async fn start_coordinator_again(&mut self, extra: &[&str]) -> Duration {
         self.restarts += 1;
         let log_dir = self.dir.path().join(format!("restart-{}", self.restarts));
         std::fs::create_dir_all(&log_dir).expect("restart log dir");
         let started = std::time::Instant::now();
         self.coordinator = start_coordinator(self.dir.path(), &log_dir, &self.grpc, extra).await;
         started.elapsed()
+    }
+
+    /// The coordinator's data directory (its store is `weft.db` there).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Starts a worker and waits until it has registered. Returns its index.

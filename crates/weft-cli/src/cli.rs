@@ -85,6 +85,19 @@ pub enum Command {
     /// Measure the cluster with BENCH.md's scenarios: throughput (s1), round-trip latency
     /// (s2), chains (s3), fan-out (s4), worker loss (s5), memory with queued tasks, restart.
     Bench(BenchArgs),
+    /// Operators' commands.
+    Admin {
+        #[command(subcommand)]
+        what: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// List the stored records the coordinator could not restore at start (a spec that no
+    /// longer validates, a row that cannot be decoded): kept in the store's quarantine and
+    /// skipped. `-o json` includes each record as stored.
+    Quarantine,
 }
 
 #[derive(Debug, Args)]

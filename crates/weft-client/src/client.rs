@@ -350,6 +350,22 @@ impl Client {
         Ok(self.monitor.clone().get_cluster_status(pb::GetClusterStatusRequest {}).await?.into_inner())
     }
 
+    /// Every stored record the coordinator set aside because it could not restore it (all
+    /// pages), oldest first.
+    pub async fn list_quarantined(&self) -> Result<Vec<pb::QuarantinedRecord>, Error> {
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListQuarantinedRequest { page_size: 1000, page_token };
+            let page = self.monitor.clone().list_quarantined(request).await?.into_inner();
+            all.extend(page.records);
+            if page.next_page_token.is_empty() {
+                return Ok(all);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     /// Heartbeats as the coordinator receives them, from one worker or (`None`) all.
     pub async fn watch_heartbeats(&self, worker_id: Option<WorkerId>) -> Result<Subscription<pb::Heartbeat>, Error> {
         let request = pb::WatchHeartbeatsRequest { worker_id: worker_id.map(|w| w.to_string()).unwrap_or_default() };

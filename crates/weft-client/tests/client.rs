@@ -177,6 +177,28 @@ impl MonitorService for Fake {
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         Ok(Response::new(pb::ClusterStatus { runs_running: 2, ..Default::default() }))
     }
+    async fn list_quarantined(
+        &self,
+        request: Request<pb::ListQuarantinedRequest>,
+    ) -> Result<Response<pb::ListQuarantinedResponse>, Status> {
+        // Two pages; the second is larger than tonic's default 4 MiB message limit.
+        let record = |key: &str, size: usize| pb::QuarantinedRecord {
+            table: "runs".into(),
+            key: key.into(),
+            record: "x".repeat(size),
+            record_bytes: size as u64,
+            ..Default::default()
+        };
+        let page = match request.into_inner().page_token.as_str() {
+            "" => pb::ListQuarantinedResponse { records: vec![record("a", 2)], next_page_token: "1".into(), total: 2 },
+            _ => pb::ListQuarantinedResponse {
+                records: vec![record("b", 5 * 1024 * 1024)],
+                next_page_token: String::new(),
+                total: 2,
+            },
+        };
+        Ok(Response::new(page))
+    }
 }
 
 async fn serve(fake: Fake) -> String {
@@ -357,4 +379,12 @@ async fn run_history_refuses_a_next_seq_that_goes_nowhere() {
     let err = client.run_history_all(run_id, 0).await.unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err}");
     assert!(err.to_string().contains("goes nowhere"), "{err}");
+}
+
+#[tokio::test]
+async fn list_quarantined_follows_pages_and_takes_messages_past_4_mib() {
+    let client = Client::connect(&serve(Fake::default()).await).await.unwrap();
+    let records = client.list_quarantined().await.expect("both pages, the second 5 MiB");
+    let keys: Vec<(&str, usize)> = records.iter().map(|r| (r.key.as_str(), r.record.len())).collect();
+    assert_eq!(keys, vec![("a", 2), ("b", 5 * 1024 * 1024)]);
 }

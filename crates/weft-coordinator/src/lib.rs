@@ -6,6 +6,8 @@
 //! - `services`: the gRPC handlers (WorkflowService, WorkerService, MonitorService), thin.
 //! - `convert`, `status`: engine types and errors to wire messages and gRPC codes.
 //! - `metrics`: metric names and the Prometheus listener.
+//! - `persist`, `quarantine`: restoring the store at start; records that cannot be
+//!   restored are set aside and listed by `MonitorService.ListQuarantined`.
 //! - `clock`: monotonic wall-clock milliseconds for the engine.
 //!
 //! [`run`] serves on an already bound listener until a shutdown signal, which makes it
@@ -17,6 +19,7 @@ mod convert;
 mod driver;
 mod metrics;
 mod persist;
+mod quarantine;
 mod services;
 mod status;
 
@@ -62,10 +65,13 @@ pub struct State {
     engine: weft_engine::Engine,
     store: Box<dyn weft_store::Store>,
     clock: clock::Clock,
+    /// The store's quarantine as of the start (it changes only at a start).
+    quarantined: Vec<weft_store::Quarantined>,
 }
 
 /// Opens the store, checks and migrates it, and restores every run it holds. Fails with a
-/// clear error on a corrupt store or one written by a newer weft; never resets it.
+/// clear error on a corrupt store or one written by a newer weft; never resets it. A record
+/// that cannot be restored is logged, moved into the store's quarantine and skipped.
 pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
     let clock = clock::Clock::new();
     let mut store: Box<dyn weft_store::Store> = match &cfg.data_dir {
@@ -86,19 +92,24 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
         "store opened"
     );
     let started = std::time::Instant::now();
-    let snapshot = store.load().context("loading the store")?;
+    let mut snapshot = store.load().context("loading the store")?;
+    let mut quarantined = std::mem::take(&mut snapshot.quarantined);
     let mut engine = weft_engine::Engine::new(cfg.engine());
-    let restored = persist::restore(&mut engine, snapshot, clock.now())?;
+    let restored = persist::restore(&mut engine, snapshot, clock.now());
+    quarantined.extend(quarantine::set_aside(store.as_mut(), &restored.quarantine));
     tracing::info!(
         data_dir = ?cfg.data_dir,
         definitions = restored.definitions,
         runs = restored.runs,
         unfinished_runs = restored.unfinished_runs,
         tasks = restored.tasks,
+        skipped_orphans = restored.orphans,
+        quarantined = quarantined.len(),
         took_ms = started.elapsed().as_millis() as u64,
         "state restored"
     );
-    Ok(State { engine, store, clock })
+    quarantine::report(&quarantined);
+    Ok(State { engine, store, clock, quarantined })
 }
 
 /// Serves the coordinator until `shutdown` resolves or the store fails. Installs the
@@ -137,7 +148,7 @@ pub async fn run(
         result
     });
 
-    let services = services::Services { handle };
+    let services = services::Services { handle, quarantined: quarantine::listing(state.quarantined) };
     let (router, health) = weft_net::server_with_basics()?;
     let router = router
         .add_service(

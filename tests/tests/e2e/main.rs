@@ -10,6 +10,7 @@ mod leave;
 mod limits;
 mod monitoring;
 mod power_loss;
+mod quarantine;
 mod read_committed;
 mod routing_and_cancel;
 mod scheduling;

@@ -2,8 +2,10 @@
 //!
 //! - [`runs`]: submit, validate, register, start, definitions, runs, run, history, cancel.
 //! - [`cluster`]: workers and the `watch` streams; [`top`]: the live view of the cluster.
+//! - [`admin`]: operators' commands (the store's quarantine).
 //! - `dev` and `bench` live in their own modules ([`crate::dev`], [`crate::bench`]): they
 //!   manage child processes.
+pub mod admin;
 pub mod cluster;
 pub mod runs;
 pub mod top;
@@ -39,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Workers => cluster::workers(&ctx).await,
         Command::Top(args) => top::top(&ctx, args).await,
         Command::Watch { what } => cluster::watch(&ctx, what).await,
+        Command::Admin { what } => admin::admin(&ctx, what).await,
         Command::Dev(args) => crate::dev::run(args, ctx.output).await,
         Command::Bench(args) => crate::bench::run(args, &ctx).await,
     }

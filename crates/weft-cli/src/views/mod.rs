@@ -5,6 +5,8 @@
 //! - [`history`]: a run's recorded events.
 //! - [`cluster`]: workers and queues; [`events`]: heartbeats and cluster events.
 //! - [`top`]: the snapshot `weftctl top` redraws.
+//! - [`admin`]: records in the store's quarantine.
+pub mod admin;
 pub mod cluster;
 pub mod estimate;
 pub mod events;

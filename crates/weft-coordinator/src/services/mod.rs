@@ -26,4 +26,6 @@ pub(crate) fn page_size(requested: u32) -> usize {
 #[derive(Clone)]
 pub struct Services {
     pub handle: Handle,
+    /// The store's quarantine as of the start (`ListQuarantined`).
+    pub quarantined: std::sync::Arc<[weft_proto::pb::QuarantinedRecord]>,
 }

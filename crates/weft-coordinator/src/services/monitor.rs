@@ -46,6 +46,13 @@ impl MonitorService for Services {
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         metered("GetClusterStatus", self.get_cluster_status_inner(_req).await)
     }
+
+    async fn list_quarantined(
+        &self,
+        req: Request<pb::ListQuarantinedRequest>,
+    ) -> Result<Response<pb::ListQuarantinedResponse>, Status> {
+        metered("ListQuarantined", crate::quarantine::page(&self.quarantined, req.get_ref()).map(Response::new))
+    }
 }
 
 impl Services {

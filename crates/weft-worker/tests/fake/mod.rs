@@ -318,4 +318,11 @@ impl MonitorService for Fake {
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn list_quarantined(
+        &self,
+        _: Request<pb::ListQuarantinedRequest>,
+    ) -> Result<Response<pb::ListQuarantinedResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }

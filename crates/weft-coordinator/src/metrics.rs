@@ -1,8 +1,16 @@
 //! Metric names and descriptions in one place, and the Prometheus /metrics listener.
+//!
+//! Series labelled by what the cluster names (queues, workers) are bounded: they are not
+//! kept in the `metrics` recorder, which never forgets a series, but rebuilt from the engine
+//! at every refresh and rendered after the recorder's text ([`cluster_series`]). So a queue
+//! or worker that is gone has no series any more, and past [`MAX_QUEUE_SERIES`] queue
+//! series or [`MAX_WORKER_SERIES`] workers the rest are summed under the label `other`.
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusHandle;
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use weft_engine::{AckOutcome, Engine, EventKind, Liveness, RunEvent};
 
 pub const RUNS_STARTED: &str = "weft_runs_started_total";
@@ -33,18 +41,16 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     describe_counter!(TASKS_FINISHED, "Tasks finished, by outcome.");
     describe_counter!(TASK_RETRIES, "Attempts that failed or were lost and will be retried.");
     describe_counter!(REPORTS, "Task status reports from workers, by outcome (accepted, duplicate, stale).");
-    describe_gauge!(QUEUE_DEPTH, "Ready tasks waiting for a slot, by queue.");
     describe_gauge!(WORKERS, "Workers by liveness.");
     describe_gauge!(RUNS_RUNNING, "Runs not yet finished.");
     describe_counter!(ANOMALIES, "Anomalies found by the monitor, by kind.");
     describe_histogram!(DISPATCH_LATENCY, "Time from a task becoming ready to its assignment, in seconds.");
     describe_histogram!(TASK_DURATION, "Running time of finished attempts, by task kind and outcome, in seconds.");
-    describe_gauge!(WORKER_LOAD, "Attempts held / slots, by worker.");
-    describe_gauge!(WORKER_PENALIZED, "1 when the worker gets fewer new attempts (slow or failing), by worker.");
     describe_counter!(GRPC_REQUESTS, "gRPC requests handled, by method and status code.");
     describe_histogram!(STORE_COMMIT_SECONDS, "Time of one durable store commit (group), in seconds.");
     describe_histogram!(STORE_COMMIT_RECORDS, "Records written by one store commit.");
     describe_histogram!(STORE_COMMIT_BATCHES, "Driver steps merged into one store commit (group commit).");
+    ENABLED.store(true, Ordering::Relaxed);
     Ok(handle)
 }
 
@@ -58,7 +64,11 @@ pub async fn serve(
         "/metrics",
         axum::routing::get(move || {
             let handle = handle.clone();
-            async move { handle.render() }
+            async move {
+                let mut text = handle.render();
+                text.push_str(&cluster_series());
+                text
+            }
         }),
     );
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
@@ -118,22 +128,36 @@ pub fn event(e: &RunEvent) {
     }
 }
 
-/// Gauges read off the engine; `seen_queues` remembers queues that once had a depth so
-/// that an emptied queue reads 0 rather than its last value.
-pub fn gauges(engine: &Engine, seen_queues: &mut BTreeSet<(Arc<str>, i32)>) {
-    let depths = engine.queue_depths_by_priority();
-    seen_queues.extend(depths.keys().cloned());
-    // Every served queue has a depth, 0 included, from the moment a worker serves it.
-    seen_queues.extend(engine.workers().flat_map(|w| w.queues.iter().map(|q| (q.clone(), 0))));
-    for key in seen_queues.iter() {
-        let depth = depths.get(key).copied().unwrap_or(0);
-        gauge!(QUEUE_DEPTH, "queue" => key.0.to_string(), "priority" => key.1.to_string()).set(depth as f64);
-    }
-    for w in engine.workers() {
-        let id = w.id.to_string();
-        gauge!(WORKER_LOAD, "worker" => id.clone()).set(w.attempts.len() as f64 / f64::from(w.slots.max(1)));
-        gauge!(WORKER_PENALIZED, "worker" => id).set(if w.health.penalty.is_some() { 1.0 } else { 0.0 });
-    }
+/// Queue series (queue and priority pairs) with a label of their own; the rest go to `other`.
+pub const MAX_QUEUE_SERIES: usize = 1_000;
+/// Workers with series of their own; the rest go to `other`.
+pub const MAX_WORKER_SERIES: usize = 1_000;
+/// The label of what is past a cap.
+const OTHER: &str = "other";
+
+/// Set once the recorder is installed: without a /metrics listener nothing is built.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The series labelled by the cluster, as last built. A std Mutex: held only to copy or
+/// swap the state, never across an await.
+static CLUSTER: Mutex<ClusterSeries> = Mutex::new(ClusterSeries { workers: BTreeSet::new(), text: String::new() });
+
+struct ClusterSeries {
+    /// Workers that have series of their own (sticky while they are around).
+    workers: BTreeSet<weft_model::WorkerId>,
+    /// Rendered Prometheus text.
+    text: String,
+}
+
+/// The cluster-labelled series as Prometheus text, for the /metrics answer.
+fn cluster_series() -> String {
+    CLUSTER.lock().map(|c| c.text.clone()).unwrap_or_default()
+}
+
+/// Gauges read off the engine. `labelled` holds the queue series that have a label of
+/// their own, kept from one refresh to the next so that a queue keeps its label while it is
+/// around; a queue is around while it has ready tasks or a live worker serves it.
+pub fn gauges(engine: &Engine, labelled: &mut BTreeSet<(Arc<str>, i32)>) {
     let mut counts = [0usize; 4];
     for w in engine.workers() {
         counts[w.liveness as usize] += 1;
@@ -143,6 +167,97 @@ pub fn gauges(engine: &Engine, seen_queues: &mut BTreeSet<(Arc<str>, i32)>) {
         gauge!(WORKERS, "liveness" => label).set(n as f64);
     }
     gauge!(RUNS_RUNNING).set(engine.run_counts().0 as f64);
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut text = String::new();
+    queue_depths(engine, labelled, &mut text);
+    if let Ok(mut cluster) = CLUSTER.lock() {
+        worker_gauges(engine, &mut cluster.workers, &mut text);
+        cluster.text = text;
+    }
+}
+
+fn queue_depths(engine: &Engine, labelled: &mut BTreeSet<(Arc<str>, i32)>, out: &mut String) {
+    let mut present: BTreeMap<(Arc<str>, i32), usize> = engine.queue_depths_by_priority().clone();
+    // Every served queue has a depth, 0 included, from the moment a live worker serves it.
+    for w in engine.workers().filter(|w| w.liveness != Liveness::Dead) {
+        for q in &w.queues {
+            present.entry((q.clone(), 0)).or_insert(0);
+        }
+    }
+    labelled.retain(|key| present.contains_key(key));
+    let mut other: Option<usize> = None;
+    family(out, QUEUE_DEPTH, "Ready tasks waiting for a slot, by queue and priority.");
+    for (key, depth) in &present {
+        if labelled.contains(key) || labelled.len() < MAX_QUEUE_SERIES {
+            labelled.insert(key.clone());
+            sample(out, QUEUE_DEPTH, &[("queue", &key.0), ("priority", &key.1.to_string())], *depth as f64);
+        } else {
+            *other.get_or_insert(0) += depth;
+        }
+    }
+    if let Some(depth) = other {
+        sample(out, QUEUE_DEPTH, &[("queue", OTHER), ("priority", OTHER)], depth as f64);
+    }
+}
+
+/// Load and penalty of each worker that is not dead. Past the cap, `other` has the load
+/// of the rest together (held / slots) and how many of them are penalized.
+fn worker_gauges(engine: &Engine, labelled: &mut BTreeSet<weft_model::WorkerId>, out: &mut String) {
+    let around: Vec<_> = engine.workers().filter(|w| w.liveness != Liveness::Dead).collect();
+    labelled.retain(|id| around.iter().any(|w| w.id == *id));
+    let (mut load, mut penalized) = (String::new(), String::new());
+    let (mut held, mut slots, mut other_penalized, mut others) = (0usize, 0u64, 0usize, 0usize);
+    for w in &around {
+        let is_penalized = w.health.penalty.is_some();
+        if labelled.contains(&w.id) || labelled.len() < MAX_WORKER_SERIES {
+            labelled.insert(w.id);
+            let id = w.id.to_string();
+            sample(&mut load, WORKER_LOAD, &[("worker", &id)], w.attempts.len() as f64 / f64::from(w.slots.max(1)));
+            sample(&mut penalized, WORKER_PENALIZED, &[("worker", &id)], if is_penalized { 1.0 } else { 0.0 });
+        } else {
+            others += 1;
+            held += w.attempts.len();
+            slots += u64::from(w.slots);
+            other_penalized += usize::from(is_penalized);
+        }
+    }
+    if others > 0 {
+        sample(&mut load, WORKER_LOAD, &[("worker", OTHER)], held as f64 / slots.max(1) as f64);
+        sample(&mut penalized, WORKER_PENALIZED, &[("worker", OTHER)], other_penalized as f64);
+    }
+    family(out, WORKER_LOAD, "Attempts held / slots, by worker.");
+    out.push_str(&load);
+    family(out, WORKER_PENALIZED, "1 when the worker gets fewer new attempts (slow or failing), by worker.");
+    out.push_str(&penalized);
+}
+
+/// The HELP and TYPE lines of a gauge family.
+fn family(out: &mut String, name: &str, help: &str) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{key}=\"");
+        // The text format escapes backslash, double quote and line feed in label values.
+        for c in value.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    let _ = writeln!(out, "}} {value}");
 }
 
 /// One group commit finished (called on the commit thread).
@@ -150,4 +265,79 @@ pub fn commit(stats: weft_store::CommitStats) {
     histogram!(STORE_COMMIT_SECONDS).record(stats.took.as_secs_f64());
     histogram!(STORE_COMMIT_RECORDS).record(stats.records as f64);
     histogram!(STORE_COMMIT_BATCHES).record(stats.batches as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_engine::{Config, RunSource, StartRun, WorkerRegistration};
+    use weft_model::{ProcessSpec, RunId, TaskSpec, WorkerId, WorkflowSpec};
+
+    fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(&format!("{name}{{"))).collect()
+    }
+
+    #[test]
+    fn queue_and_worker_series_are_capped_and_gone_with_what_they_describe() {
+        ENABLED.store(true, Ordering::Relaxed);
+        let mut engine = Engine::new(Config::default());
+        for n in 0..(MAX_WORKER_SERIES as u128 + 5) {
+            let reg = WorkerRegistration {
+                id: WorkerId::from_u128(n + 1),
+                session: 1,
+                name: format!("w{n}"),
+                queues: vec!["default".into()],
+                kinds: vec!["noop".into()],
+                slots: 1,
+                speed: 1.0,
+                version: "test".into(),
+                holding: vec![],
+            };
+            engine.register_worker(reg, 0).unwrap();
+        }
+        let tasks = (0..1_500)
+            .map(|i| {
+                let mut t = TaskSpec::new(format!("t{i}"), "noop");
+                t.queue = format!("q{i}");
+                t
+            })
+            .collect();
+        let workflow = WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None };
+        let spec = ProcessSpec {
+            name: "p".into(),
+            workflows: vec![workflow],
+            failure_policy: Default::default(),
+            default_retry: None,
+            deadline: None,
+        };
+        let id = RunId::from_u128(7);
+        let start = StartRun { id, source: RunSource::Spec(spec), idempotency_key: None, input_json: String::new() };
+        engine.start_run(start, 1).unwrap();
+        let mut labelled = BTreeSet::new();
+        gauges(&engine, &mut labelled);
+        let text = cluster_series();
+        let depth = series(&text, QUEUE_DEPTH);
+        assert_eq!(depth.len(), MAX_QUEUE_SERIES + 1, "1,000 labelled and `other`");
+        // `default` (served, empty) and 999 of the run's queues have a label; 501 fold.
+        assert!(depth.contains(&r#"weft_queue_depth{queue="default",priority="0"} 0"#));
+        assert!(depth.contains(&r#"weft_queue_depth{queue="q0",priority="0"} 1"#));
+        assert!(depth.contains(&r#"weft_queue_depth{queue="other",priority="other"} 501"#));
+        let load = series(&text, WORKER_LOAD);
+        assert_eq!(load.len(), MAX_WORKER_SERIES + 1);
+        assert!(load.contains(&r#"weft_worker_load{worker="other"} 0"#), "{:?}", &load[load.len() - 2..]);
+        assert_eq!(series(&text, WORKER_PENALIZED).len(), MAX_WORKER_SERIES + 1);
+
+        engine.cancel_run(id, "done", 2).unwrap();
+        gauges(&engine, &mut labelled);
+        let text = cluster_series();
+        assert_eq!(series(&text, QUEUE_DEPTH), vec![r#"weft_queue_depth{queue="default",priority="0"} 0"#]);
+        assert_eq!(labelled.len(), 1);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        sample(&mut out, "m", &[("a", "x\"y\\z\nw"), ("b", "1")], 0.5);
+        assert_eq!(out, "m{a=\"x\\\"y\\\\z\\nw\",b=\"1\"} 0.5\n");
+    }
 }

@@ -8,6 +8,7 @@ mod durability;
 mod fail_stop;
 mod leave;
 mod limits;
+mod metrics_cardinality;
 mod monitoring;
 mod power_loss;
 mod quarantine;

@@ -1,23 +1,28 @@
 //! `shell`: runs a program (no implicit shell) with extra environment and a working
-//! directory, in its own process group so that cancelling reaches everything it started.
+//! directory, in its own process group so that ending the task reaches everything it
+//! started: a cancel or timeout, and also the program's own exit, which takes down what it
+//! left running in the background.
 use super::capture::Capture;
 use crate::{Executor, Task, TaskError, TaskResult};
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use weft_model::builtin::{DEFAULT_CAPTURE_BYTES, ShellParams};
 
 /// Between SIGTERM and SIGKILL to the process group of a stopped task.
 const KILL_GRACE: Duration = Duration::from_secs(2);
-/// After the program exits, how long to keep reading pipes that a process it left behind
-/// still holds open. Output written before the exit is already in the pipe, so this only
-/// cuts off stragglers.
+/// After the program exits, what it left running gets SIGTERM, and SIGKILL once its pipes
+/// are read to their end or after this long, whichever is first. Output written before
+/// the exit is already in the pipe, so this only cuts off stragglers.
 const PIPE_GRACE: Duration = Duration::from_millis(500);
 
 /// `shell`: result `{"exit_code": N, "stdout": "...", "stderr": "..."}`; a non-zero exit
@@ -50,26 +55,30 @@ async fn run(params: &ShellParams, cancel: &CancellationToken) -> TaskResult {
     if let Some(cwd) = &params.cwd {
         cmd.current_dir(cwd);
     }
+    // Listen before spawning, so an exit right after the spawn is not missed.
+    let sigchld = signal(SignalKind::child())
+        .map_err(|e| TaskError::retryable(format!("cannot watch for `{program}` to exit: {e}")))?;
     let mut child = cmd.spawn().map_err(|e| spawn_error(program, params.cwd.as_deref(), e))?;
-    let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw));
+    let pid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let mut group = GroupGuard(pid);
+    let mut leader = Leader { pid, sigchld };
 
     let stop_reading = CancellationToken::new();
     let stdout = spawn_reader(child.stdout.take(), max, stop_reading.clone());
     let stderr = spawn_reader(child.stderr.take(), max, stop_reading.clone());
 
-    let status = tokio::select! {
-        status = child.wait() => status,
+    // Until the leader is reaped its pid, which is the group's id, cannot be reused, so
+    // signalling the group reaches only what this task started. Reaping comes last.
+    tokio::select! {
+        () = leader.exited() => {}
         _ = cancel.cancelled() => {
-            terminate(&mut child, &mut group).await;
+            terminate(&mut child, &mut group, &mut leader).await;
             stop_reading.cancel();
             return Err(TaskError::retryable("cancelled"));
         }
     };
-    // The leader has exited and been reaped: from here on its pid may be reused, so the
-    // guard must not signal the group any more.
-    group.disarm();
-    let status = status.map_err(|e| TaskError::retryable(format!("waiting for `{program}` failed: {e}")))?;
-
+    // The task ends with its program: what it left running in the background goes too.
+    group.signal(Signal::SIGTERM);
     let stop_later = stop_reading.clone();
     let timer = tokio::spawn(async move {
         tokio::time::sleep(PIPE_GRACE).await;
@@ -77,6 +86,10 @@ async fn run(params: &ShellParams, cancel: &CancellationToken) -> TaskResult {
     });
     let (stdout, stderr) = (collect(stdout).await, collect(stderr).await);
     timer.abort();
+    group.signal(Signal::SIGKILL);
+    group.disarm();
+    let status = child.wait().await;
+    let status = status.map_err(|e| TaskError::retryable(format!("waiting for `{program}` failed: {e}")))?;
 
     match status.code() {
         Some(0) => {
@@ -130,12 +143,36 @@ async fn collect(reader: Option<JoinHandle<Capture>>) -> Capture {
 
 /// SIGTERM to the group, SIGKILL after [`KILL_GRACE`] (also to members that outlived the
 /// leader), then reap the leader.
-async fn terminate(child: &mut Child, group: &mut GroupGuard) {
+async fn terminate(child: &mut Child, group: &mut GroupGuard, leader: &mut Leader) {
     group.signal(Signal::SIGTERM);
-    let _ = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+    let _ = tokio::time::timeout(KILL_GRACE, leader.exited()).await;
     group.signal(Signal::SIGKILL);
     group.disarm();
     let _ = child.wait().await;
+}
+
+/// The group's leader, the task's program: tells when it has exited without reaping it.
+struct Leader {
+    pid: Option<Pid>,
+    sigchld: tokio::signal::unix::Signal,
+}
+
+impl Leader {
+    /// Returns once the leader has exited; it stays a zombie until `Child::wait` reaps it.
+    async fn exited(&mut self) {
+        let Some(pid) = self.pid else { return };
+        loop {
+            // WNOWAIT: look, do not reap. Any answer but "still alive" means it is gone.
+            match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+                _ => return,
+            }
+            // Some child of this process exited (or several: signals merge); look again.
+            if self.sigchld.recv().await.is_none() {
+                return;
+            }
+        }
+    }
 }
 
 /// The child's process group. Dropped while armed (the attempt was abandoned mid-run), it

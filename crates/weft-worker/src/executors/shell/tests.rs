@@ -131,3 +131,50 @@ async fn group_that_ignores_sigterm_is_killed_after_the_grace() {
     let took = started.elapsed();
     assert!(took >= KILL_GRACE && took < KILL_GRACE + Duration::from_secs(3), "took {took:?}");
 }
+
+/// Reads the pid a script wrote to `path`.
+fn pid_in(path: &std::path::Path) -> i32 {
+    std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
+}
+
+async fn until_gone(pid: i32) {
+    within(5, async {
+        while alive(pid) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn what_the_program_leaves_in_the_background_ends_with_the_task() {
+    for (code, succeeds) in [(0, true), (3, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        // The background child holds no pipe, so nothing but the kill ends it.
+        let script = format!("sleep 30 >/dev/null 2>&1 & echo $! > {}; exit {code}", pid_file.display());
+        let started = Instant::now();
+        let out = shell(json!({"argv": ["sh", "-c", script]})).await;
+        assert_eq!(out.is_ok(), succeeds, "exit {code}: {out:?}");
+        assert!(started.elapsed() < PIPE_GRACE, "took {:?}", started.elapsed());
+        until_gone(pid_in(&pid_file)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_background_child_that_ignores_sigterm_and_holds_the_pipe_is_killed_after_the_pipe_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // The child ignores SIGTERM (and so does the `sleep` it becomes) before the task's
+    // program exits, and keeps the task's stdout open.
+    let pid = pid_file.display();
+    let script = format!(
+        "sh -c 'trap \"\" TERM; echo $$ > {pid}; exec sleep 30' & while [ ! -s {pid} ]; do sleep 0.01; done; echo done"
+    );
+    let started = Instant::now();
+    let out = shell(json!({"argv": ["sh", "-c", script]})).await.unwrap();
+    assert_eq!(out["stdout"], "done\n");
+    let took = started.elapsed();
+    assert!(took >= PIPE_GRACE && took < PIPE_GRACE + Duration::from_secs(2), "took {took:?}");
+    until_gone(pid_in(&pid_file)).await;
+}

@@ -8,7 +8,7 @@
 //! accepted: its attempt has ended and there is nothing for it to send again.
 use std::sync::Arc;
 use weft_model::json::check_text;
-use weft_model::limits::MAX_RESULT_BYTES;
+use weft_model::limits::{MAX_ERROR_BYTES, MAX_RESULT_BYTES};
 use weft_model::{Millis, RunStatus, TaskState, WorkerId};
 
 use crate::types::{TaskError, TaskRef};
@@ -24,6 +24,22 @@ pub enum Reported {
 
 /// How the error of an attempt whose result was refused begins.
 const RESULT_REFUSED: &str = "result refused:";
+
+/// A worker's error message cut to [`MAX_ERROR_BYTES`] on a character boundary: it is
+/// recorded in the run's history and reason. weft's worker library cuts its own; this holds
+/// for any worker.
+fn bounded(mut error: TaskError) -> TaskError {
+    const MARK: &str = " …[truncated]";
+    if error.message.len() > MAX_ERROR_BYTES {
+        let mut cut = MAX_ERROR_BYTES - MARK.len();
+        while !error.message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.message.truncate(cut);
+        error.message.push_str(MARK);
+    }
+    error
+}
 
 impl Engine {
     /// Resolves an attempt's names to a task.
@@ -81,7 +97,7 @@ impl Engine {
             Reported::Failed(error) => {
                 self.mark_started(r, now);
                 self.release(worker, r);
-                self.retry_or_fail(r, error, false, now);
+                self.retry_or_fail(r, bounded(error), false, now);
                 self.observe_outcome(worker, r, true, now);
             }
         }

@@ -1,7 +1,7 @@
 //! What a client or a worker sends that must not be taken as it is: an idempotency key
 //! reused for another request, a result that is not JSON or is past its bounds.
 use super::*;
-use weft_model::limits::{MAX_JSON_DEPTH, MAX_RESULT_BYTES};
+use weft_model::limits::{MAX_ERROR_BYTES, MAX_JSON_DEPTH, MAX_RESULT_BYTES};
 
 fn start_with(env: &mut Env, source: RunSource, key: &str, input: &str) -> Result<(RunId, bool), Error> {
     env.next_id += 1;
@@ -127,4 +127,22 @@ fn results_within_bounds_are_recorded_and_an_empty_one_is_null() {
         assert_eq!(b.inputs, vec![(Arc::from("a"), Arc::from(recorded))]);
         assert_eq!(env.engine.run(run).unwrap().tasks[0].result.as_deref(), Some(recorded));
     }
+}
+
+#[test]
+fn a_huge_error_message_is_recorded_cut() {
+    let mut env = Env::new();
+    let w = env.worker(1, 1, &["default"], &["noop"]);
+    let mut t = TaskSpec::new("a", "noop");
+    t.retry = Some(weft_model::RetrySpec { max_attempts: Some(1), ..Default::default() });
+    let (run, _) = env
+        .start(process(vec![WorkflowSpec { name: "w".into(), tasks: vec![t], chain: true, default_retry: None }]), None)
+        .unwrap();
+    let a = env.assignments().remove(0).1;
+    let error = TaskError { message: "é".repeat(1_000_000), retryable: false };
+    assert_eq!(env.engine.task_status(w, &a.attempt, Reported::Failed(error), env.now), AckOutcome::Accepted);
+    let r = env.engine.run(run).unwrap();
+    let recorded = &r.tasks[0].error.as_ref().unwrap().message;
+    assert!(recorded.len() <= MAX_ERROR_BYTES && recorded.ends_with(" …[truncated]"), "{} bytes", recorded.len());
+    assert!(r.reason.len() < MAX_ERROR_BYTES + 200, "{} bytes", r.reason.len());
 }

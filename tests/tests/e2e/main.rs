@@ -6,6 +6,7 @@ mod clients;
 mod cluster_behaviour;
 mod durability;
 mod fail_stop;
+mod hostile_input;
 mod leave;
 mod limits;
 mod metrics_cardinality;

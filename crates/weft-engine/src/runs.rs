@@ -1,6 +1,6 @@
 //! Definitions, starting and cancelling runs, and how tasks, workflows and runs finish.
 use std::sync::Arc;
-use weft_model::limits::{MAX_IDEMPOTENCY_KEY_LEN, MAX_INPUT_BYTES};
+use weft_model::limits::{MAX_IDEMPOTENCY_KEY_LEN, MAX_INPUT_BYTES, MAX_REASON_BYTES};
 use weft_model::validate::{check_json, check_name, echo};
 use weft_model::{
     FailurePolicy, Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, ValidationError, validate_process,
@@ -198,7 +198,12 @@ impl Engine {
     }
 
     /// Cancels a running run: queued tasks are dropped, running attempts are told to stop.
+    /// The reason is recorded with every task it ends, so it is bounded.
     pub fn cancel_run(&mut self, id: RunId, reason: &str, now: Millis) -> Result<(), Error> {
+        if reason.len() > MAX_REASON_BYTES {
+            let msg = format!("is {} bytes, at most {MAX_REASON_BYTES} allowed", reason.len());
+            return Err(ValidationError::single("reason", msg).into());
+        }
         let run = self.runs.get(&id).ok_or_else(|| Error::NotFound { what: "run", id: id.to_string() })?;
         if run.status.is_final() {
             return Err(Error::FailedPrecondition(format!("run {id} has already ended as {:?}", run.status)));

@@ -1,6 +1,6 @@
 //! Worker sessions, heartbeats, draining and leases.
 use std::sync::Arc;
-use weft_model::limits::MAX_SLOTS;
+use weft_model::limits::{MAX_SLOTS, MAX_WORKER_LABELS, MAX_WORKER_NAME_LEN};
 use weft_model::validate::check_name;
 use weft_model::{Millis, ValidationError, Violation, WorkerId};
 
@@ -31,20 +31,29 @@ fn check_registration(reg: &WorkerRegistration) -> Result<(), ValidationError> {
     if reg.kinds.is_empty() {
         fail("register.kinds".into(), "a worker must serve at least one kind".into());
     }
-    for (i, k) in reg.kinds.iter().enumerate() {
-        if let Err(e) = check_name(k) {
-            fail(format!("register.kinds[{i}]"), e);
+    for (field, labels) in [("kinds", &reg.kinds), ("queues", &reg.queues)] {
+        if labels.len() > MAX_WORKER_LABELS {
+            fail(
+                format!("register.{field}"),
+                format!("has {} entries, at most {MAX_WORKER_LABELS} allowed", labels.len()),
+            );
+            continue;
+        }
+        for (i, label) in labels.iter().enumerate() {
+            if let Err(e) = check_name(label) {
+                fail(format!("register.{field}[{i}]"), e);
+            }
         }
     }
-    for (i, q) in reg.queues.iter().enumerate() {
-        if let Err(e) = check_name(q) {
-            fail(format!("register.queues[{i}]"), e);
+    for (field, text) in [("name", &reg.name), ("version", &reg.version)] {
+        if text.len() > MAX_WORKER_NAME_LEN {
+            fail(
+                format!("register.{field}"),
+                format!("is {} bytes, at most {MAX_WORKER_NAME_LEN} allowed", text.len()),
+            );
         }
     }
-    if reg.name.len() > 256 {
-        fail("register.name".into(), format!("is {} bytes, at most 256 allowed", reg.name.len()));
-    }
-    if violations.is_empty() { Ok(()) } else { Err(ValidationError { violations }) }
+    if violations.is_empty() { Ok(()) } else { Err(ValidationError::new(violations)) }
 }
 
 impl Engine {

@@ -47,6 +47,12 @@ pub const MAX_MULTIPLIER: f64 = 100.0;
 pub const MAX_SLOTS: u32 = 10_000;
 /// Error messages recorded for a failed attempt.
 pub const MAX_ERROR_BYTES: usize = 16 * 1024;
+/// A cancel's reason: it is recorded with every task the cancel ends.
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Queues and kinds a worker registers, each.
+pub const MAX_WORKER_LABELS: usize = 1_000;
+/// A worker's name and version.
+pub const MAX_WORKER_NAME_LEN: usize = 256;
 
 /// Longest `sleep` task.
 pub const MAX_SLEEP_MS: u64 = MAX_TIMEOUT_MS;

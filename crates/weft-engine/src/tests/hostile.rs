@@ -146,3 +146,36 @@ fn a_huge_error_message_is_recorded_cut() {
     assert!(recorded.len() <= MAX_ERROR_BYTES && recorded.ends_with(" …[truncated]"), "{} bytes", recorded.len());
     assert!(r.reason.len() < MAX_ERROR_BYTES + 200, "{} bytes", r.reason.len());
 }
+
+#[test]
+fn a_cancel_reason_is_bounded_before_it_is_recorded_with_every_task() {
+    let mut env = Env::new();
+    let (run, _) = env.start(process(vec![chain("w", &["a", "b"])]), None).unwrap();
+    let reason = "r".repeat(weft_model::limits::MAX_REASON_BYTES + 1);
+    match env.engine.cancel_run(run, &reason, env.now) {
+        Err(Error::Invalid(e)) => assert_eq!(e.violations[0].field, "reason"),
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    assert_eq!(env.engine.run(run).unwrap().status, RunStatus::Running, "nothing applied");
+    env.engine.cancel_run(run, &reason[1..], env.now).unwrap();
+}
+
+#[test]
+fn a_registration_past_its_bounds_is_refused_naming_the_field() {
+    use weft_model::limits::{MAX_WORKER_LABELS, MAX_WORKER_NAME_LEN};
+    let mut env = Env::new();
+    let reg = WorkerRegistration {
+        id: WorkerId::from_u128(9),
+        session: 1,
+        name: "n".repeat(MAX_WORKER_NAME_LEN + 1),
+        queues: (0..=MAX_WORKER_LABELS).map(|i| Arc::from(format!("q{i}"))).collect(),
+        kinds: vec![Arc::from("noop"), Arc::from("bad kind")],
+        slots: 1,
+        speed: 1.0,
+        version: "v".repeat(1_000_000),
+        holding: vec![],
+    };
+    let Err(Error::Invalid(e)) = env.engine.register_worker(reg, env.now) else { panic!("expected invalid") };
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["register.kinds[1]", "register.queues", "register.name", "register.version"]);
+}

@@ -26,6 +26,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
 PROTO_FILES = [
     "weft/v1/types.proto",
     "weft/v1/workflow.proto",
@@ -130,7 +132,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="weft-py-") as out_dir:
         types_pb2, workflow_pb2, workflow_pb2_grpc = load_stubs(args.proto_dir, out_dir)
 
-        channel = grpc.insecure_channel(args.coordinator)
+        # Every weft node sends and accepts messages of up to 16 MiB (MAX_MESSAGE_BYTES in
+        # crates/weft-model/src/limits.rs); grpcio's own default is 4 MiB.
+        channel = grpc.insecure_channel(args.coordinator, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ])
         try:
             grpc.channel_ready_future(channel).result(timeout=args.connect_timeout)
         except grpc.FutureTimeoutError:

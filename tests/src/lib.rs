@@ -26,9 +26,14 @@ pub fn bin_dir() -> PathBuf {
 }
 
 /// Builds the binaries once per test process, so `cargo test` alone is enough.
+/// `WEFT_E2E_BIN_DIR` points the tests at binaries built elsewhere instead (a release
+/// build, say: `WEFT_E2E_BIN_DIR=target/release`), and nothing is built.
 pub fn ensure_built() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("WEFT_E2E_BIN_DIR") {
+            return std::fs::canonicalize(&dir).unwrap_or_else(|e| panic!("WEFT_E2E_BIN_DIR {dir:?}: {e}"));
+        }
         let dir = bin_dir();
         let release = dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

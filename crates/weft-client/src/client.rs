@@ -100,10 +100,23 @@ pub struct Subscription<T> {
     inner: tonic::Streaming<T>,
 }
 
+/// How long [`Subscription::finish`] waits for the server to close a stream.
+const FINISH_WITHIN: Duration = Duration::from_secs(1);
+
 impl<T> Subscription<T> {
     /// The next item; `None` once the server has closed the stream cleanly.
     pub async fn next(&mut self) -> Option<Result<T, Error>> {
         self.inner.message().await.map_err(Error::from).transpose()
+    }
+
+    /// Reads the stream to its end, for a stream the server is about to close (a run's
+    /// watch after its final event), waiting at most a second. Dropping such a stream
+    /// instead resets it while the server's last frames are on their way, and an HTTP/2
+    /// connection that sees a thousand of those closes itself (`too_many_internal_resets`),
+    /// failing every call on it.
+    pub async fn finish(mut self) {
+        let _ =
+            tokio::time::timeout(FINISH_WITHIN, async { while let Ok(Some(_)) = self.inner.message().await {} }).await;
     }
 }
 
@@ -173,14 +186,24 @@ impl Client {
     /// Registers `spec` as the next version of the definition named `spec.name`.
     pub async fn register_definition(&self, spec: &ProcessSpec) -> Result<Registered, Error> {
         let request = pb::RegisterDefinitionRequest { name: spec.name.clone(), spec: Some(process_to_pb(spec)) };
-        let r = self.workflow.clone().register_definition(request).await?.into_inner();
+        let r = crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.register_definition(request).await }
+        })
+        .await?
+        .into_inner();
         Ok(Registered { name: r.name, version: r.version, created: r.created })
     }
 
     /// One version of a definition; `None` means the latest.
     pub async fn get_definition(&self, name: &str, version: Option<u32>) -> Result<pb::Definition, Error> {
         let request = pb::GetDefinitionRequest { name: name.to_string(), version: version.unwrap_or(0) };
-        Ok(self.workflow.clone().get_definition(request).await?.into_inner())
+        Ok(crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.get_definition(request).await }
+        })
+        .await?
+        .into_inner())
     }
 
     /// Every version of every definition whose name starts with `name_prefix` (all pages),
@@ -214,14 +237,44 @@ impl Client {
             idempotency_key: options.idempotency_key.unwrap_or_default(),
             input_json: options.input.map(|v| v.to_string()).unwrap_or_default(),
         };
-        let r = self.workflow.clone().start_run(request).await?.into_inner();
+        let r = crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.start_run(request).await }
+        })
+        .await?
+        .into_inner();
         Ok(StartedRun { run_id: parse_run_id(&r.run_id)?, created: r.created })
     }
 
     /// A run with per-workflow, per-task detail.
+    /// Fetches every page of the run's tasks and merges them into one answer: a run of any
+    /// size, though each answer of the coordinator stays small.
     pub async fn get_run(&self, run_id: RunId) -> Result<pb::Run, Error> {
-        let request = pb::GetRunRequest { run_id: run_id.to_string() };
-        Ok(self.workflow.clone().get_run(request).await?.into_inner())
+        let mut run = self.get_run_page(run_id, "", 0).await?;
+        while !run.next_task_page_token.is_empty() {
+            let token = std::mem::take(&mut run.next_task_page_token);
+            let page = self.get_run_page(run_id, &token, 0).await?;
+            // Workflows come in plan order on every page; a page adds tasks to them.
+            for (all, more) in run.workflows.iter_mut().zip(page.workflows) {
+                all.status = more.status;
+                all.tasks.extend(more.tasks);
+            }
+            run.next_task_page_token = page.next_task_page_token;
+        }
+        Ok(run)
+    }
+
+    /// One page of a run's tasks (`token` empty for the first; `page_size` 0 for the
+    /// coordinator's default); the answer's `next_task_page_token` leads to the next.
+    pub async fn get_run_page(&self, run_id: RunId, token: &str, page_size: u32) -> Result<pb::Run, Error> {
+        let request =
+            pb::GetRunRequest { run_id: run_id.to_string(), task_page_size: page_size, task_page_token: token.into() };
+        Ok(crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.get_run(request).await }
+        })
+        .await?
+        .into_inner())
     }
 
     /// One page of runs, newest first.
@@ -232,7 +285,12 @@ impl Client {
             page_size: query.page_size.unwrap_or(0),
             page_token: query.page_token.clone().unwrap_or_default(),
         };
-        let r = self.workflow.clone().list_runs(request).await?.into_inner();
+        let r = crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.list_runs(request).await }
+        })
+        .await?
+        .into_inner();
         let next_page_token = (!r.next_page_token.is_empty()).then_some(r.next_page_token);
         Ok(RunPage { runs: r.runs, next_page_token })
     }
@@ -240,7 +298,12 @@ impl Client {
     /// Cancels a running run; `reason` is recorded as the run's reason.
     pub async fn cancel_run(&self, run_id: RunId, reason: &str) -> Result<pb::Run, Error> {
         let request = pb::CancelRunRequest { run_id: run_id.to_string(), reason: reason.to_string() };
-        Ok(self.workflow.clone().cancel_run(request).await?.into_inner())
+        Ok(crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.cancel_run(request).await }
+        })
+        .await?
+        .into_inner())
     }
 
     /// The events of one run from sequence number `from_seq` on (0 or 1: from the start).
@@ -259,7 +322,14 @@ impl Client {
     ) -> Result<Subscription<pb::RunEvent>, Error> {
         let kinds = kinds.iter().map(|k| *k as i32).collect();
         let request = pb::WatchRunRequest { run_id: run_id.to_string(), from_seq, kinds };
-        Ok(Subscription { inner: self.workflow.clone().watch_run(request).await?.into_inner() })
+        Ok(Subscription {
+            inner: crate::retry::when_saturated(|| {
+                let (mut service, request) = (self.workflow.clone(), request.clone());
+                async move { service.watch_run(request).await }
+            })
+            .await?
+            .into_inner(),
+        })
     }
 
     /// One page of a run's recorded history, from sequence number `from_seq` on (0 or 1:
@@ -267,7 +337,12 @@ impl Client {
     /// server caps it at 10,000). Works for running and finished runs alike.
     pub async fn run_history(&self, run_id: RunId, from_seq: u64, page_size: u32) -> Result<HistoryPage, Error> {
         let request = pb::GetRunHistoryRequest { run_id: run_id.to_string(), from_seq, page_size };
-        let r = self.workflow.clone().get_run_history(request).await?.into_inner();
+        let r = crate::retry::when_saturated(|| {
+            let (mut service, request) = (self.workflow.clone(), request.clone());
+            async move { service.get_run_history(request).await }
+        })
+        .await?
+        .into_inner();
         // A next page must start after this one, or following the pages would never end.
         let first = from_seq.max(1);
         let floor = r.events.last().map_or(first, |e| e.seq);
@@ -322,6 +397,7 @@ impl Client {
                     on_event(&event);
                 }
                 if is_final_event(event.kind) {
+                    events.finish().await;
                     return self.get_run(run_id).await;
                 }
             }
@@ -347,7 +423,12 @@ impl Client {
 
     /// Workers with liveness and load, queue depths and run counts.
     pub async fn cluster_status(&self) -> Result<pb::ClusterStatus, Error> {
-        Ok(self.monitor.clone().get_cluster_status(pb::GetClusterStatusRequest {}).await?.into_inner())
+        Ok(crate::retry::when_saturated(|| {
+            let mut service = self.monitor.clone();
+            async move { service.get_cluster_status(pb::GetClusterStatusRequest {}).await }
+        })
+        .await?
+        .into_inner())
     }
 
     /// Every stored record the coordinator set aside because it could not restore it (all

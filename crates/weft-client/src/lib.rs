@@ -28,6 +28,7 @@
 pub mod address;
 pub mod client;
 pub mod error;
+pub mod retry;
 pub mod spec_file;
 
 pub use address::{DEFAULT_PORT, parse_address};

@@ -92,6 +92,43 @@ fn event_kind_to_pb(k: EventKind) -> pb::EventKind {
     }
 }
 
+/// Plan indices of one page of tasks, and the index the next page starts at, if any.
+fn task_page(run: &Run, start: u32, size: usize, max_result_bytes: usize) -> (Vec<u32>, Option<u32>) {
+    let total = run.plan.tasks.len() as u32;
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    for i in start.min(total)..total {
+        let result = run.tasks[i as usize].result.as_ref().map_or(0, |r| r.len());
+        if page.len() >= size || (!page.is_empty() && bytes + result > max_result_bytes) {
+            return (page, Some(i));
+        }
+        bytes += result;
+        page.push(i);
+    }
+    (page, None)
+}
+
+fn task_to_pb(run: &Run, workflow: String, i: u32) -> pb::TaskRun {
+    let tp = &run.plan.tasks[i as usize];
+    let t = &run.tasks[i as usize];
+    pb::TaskRun {
+        workflow,
+        name: tp.name.to_string(),
+        kind: tp.kind.to_string(),
+        state: task_state_to_pb(t.state) as i32,
+        attempt: t.attempt,
+        worker_id: t.worker.map(|w| w.to_string()).unwrap_or_default(),
+        priority: tp.priority,
+        queue: tp.queue.to_string(),
+        depends_on: tp.deps.iter().map(|&d| run.plan.tasks[d as usize].name.to_string()).collect(),
+        ready_at_ms: t.ready_at.unwrap_or(0),
+        started_at_ms: t.started_at.unwrap_or(0),
+        finished_at_ms: t.finished_at.unwrap_or(0),
+        result_json: t.result.as_deref().unwrap_or("").to_string(),
+        error: t.error.as_ref().map(|e| pb::TaskError { message: e.message.clone(), retryable: e.retryable }),
+    }
+}
+
 pub fn event_to_pb(e: &RunEvent) -> pb::RunEvent {
     pb::RunEvent {
         run_id: e.run.to_string(),
@@ -136,52 +173,48 @@ pub fn definition_to_pb(d: &Definition) -> pb::Definition {
 }
 
 /// A run; with `detail`, every workflow and task too.
-pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
+/// Which tasks of a run an answer details.
+#[derive(Clone, Copy, Debug)]
+pub enum Detail {
+    /// Counts only (list views, CancelRun).
+    None,
+    /// Tasks from plan index `start`, at most `size`, and stopping before their results
+    /// pass `max_result_bytes` (the first task of a page is always included).
+    Page { start: u32, size: usize, max_result_bytes: usize },
+}
+
+/// Results carried by one GetRun answer, at most: a quarter of the message limit, so that
+/// the answer fits with everything else in it.
+pub const PAGE_RESULT_BYTES: usize = 4 * 1024 * 1024;
+
+/// A run for the API. With a page, `next_task_page_token` says where the next one starts.
+pub fn run_to_pb(run: &Run, detail: Detail) -> pb::Run {
     let (def_name, def_version) = run.definition.clone().map(|(n, v)| (n.to_string(), v)).unwrap_or_default();
-    let workflows = if detail {
-        run.plan
-            .workflows
-            .iter()
-            .zip(&run.workflows)
-            .map(|(wp, wr)| pb::WorkflowRun {
-                name: wp.name.to_string(),
-                status: run_status_to_pb(wr.status) as i32,
-                // The workflow's own tasks, then its compensation tasks.
-                tasks: wp
-                    .tasks
-                    .clone()
-                    .chain((0..run.plan.tasks.len() as u32).filter(|&i| {
-                        let tp = &run.plan.tasks[i as usize];
-                        tp.compensates.is_some() && run.plan.workflows[tp.workflow as usize].name == wp.name
-                    }))
-                    .map(|i| {
-                        let tp = &run.plan.tasks[i as usize];
-                        let t = &run.tasks[i as usize];
-                        pb::TaskRun {
-                            workflow: wp.name.to_string(),
-                            name: tp.name.to_string(),
-                            kind: tp.kind.to_string(),
-                            state: task_state_to_pb(t.state) as i32,
-                            attempt: t.attempt,
-                            worker_id: t.worker.map(|w| w.to_string()).unwrap_or_default(),
-                            priority: tp.priority,
-                            queue: tp.queue.to_string(),
-                            depends_on: tp.deps.iter().map(|&d| run.plan.tasks[d as usize].name.to_string()).collect(),
-                            ready_at_ms: t.ready_at.unwrap_or(0),
-                            started_at_ms: t.started_at.unwrap_or(0),
-                            finished_at_ms: t.finished_at.unwrap_or(0),
-                            result_json: t.result.as_deref().unwrap_or("").to_string(),
-                            error: t
-                                .error
-                                .as_ref()
-                                .map(|e| pb::TaskError { message: e.message.clone(), retryable: e.retryable }),
-                        }
-                    })
-                    .collect(),
-            })
-            .collect()
-    } else {
-        Vec::new()
+    let mut next_task_page_token = String::new();
+    let workflows = match detail {
+        Detail::None => Vec::new(),
+        Detail::Page { start, size, max_result_bytes } => {
+            let (tasks, next) = task_page(run, start, size, max_result_bytes);
+            if let Some(next) = next {
+                next_task_page_token = next.to_string();
+            }
+            run.plan
+                .workflows
+                .iter()
+                .zip(&run.workflows)
+                .enumerate()
+                .map(|(wi, (wp, wr))| pb::WorkflowRun {
+                    name: wp.name.to_string(),
+                    status: run_status_to_pb(wr.status) as i32,
+                    // The workflow's own tasks, then its compensation tasks (plan order).
+                    tasks: tasks
+                        .iter()
+                        .filter(|&&i| run.plan.tasks[i as usize].workflow as usize == wi)
+                        .map(|&i| task_to_pb(run, wp.name.to_string(), i))
+                        .collect(),
+                })
+                .collect()
+        }
     };
     pb::Run {
         run_id: run.id.to_string(),
@@ -200,6 +233,7 @@ pub fn run_to_pb(run: &Run, detail: bool) -> pb::Run {
         input_json: run.input_json.to_string(),
         compensated: run.compensated,
         estimate: None,
+        next_task_page_token,
     }
 }
 

@@ -19,6 +19,16 @@ pub enum Error {
 /// Health reporting for the services of a node.
 pub type HealthReporter = tonic_health::server::HealthReporter;
 
+/// Streams one connection may have open at once; a client past it waits (HTTP/2 clients
+/// queue the extra streams until one ends).
+///
+/// Unlimited, a client that opens tens of thousands of calls at once (20,000 one-task runs,
+/// each with its StartRun and WatchRun, over one connection) gets ahead of the server: their
+/// small request frames pile up unread until h2's guard against small-frame floods closes the
+/// whole connection (GOAWAY ENHANCE_YOUR_CALM, "too_many_data_frames"), failing every call
+/// on it. With this bound, what can be buffered unread stays far below that guard.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1_024;
+
 /// A server with reflection (v1 and v1alpha) and health checking, ready for services.
 pub fn server_with_basics() -> Result<(Router, HealthReporter), Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -34,6 +44,7 @@ pub fn server_with_basics() -> Result<(Router, HealthReporter), Error> {
         // Find peers that vanished without closing their connection.
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .add_service(health)
         .add_service(v1)
         .add_service(v1alpha);

@@ -11,6 +11,7 @@ mod leave;
 mod limits;
 mod metrics_cardinality;
 mod monitoring;
+mod overload;
 mod power_loss;
 mod quarantine;
 mod read_committed;

@@ -160,6 +160,13 @@ impl<'a> Cursor<'a> {
             }
             self.next_seq = event.seq + 1;
             self.done = is_final_event(event.kind);
+            if self.done
+                && let Some(stream) = self.stream.take()
+            {
+                // The server closes the stream right after the final event: read to its end
+                // rather than reset it (see `Subscription::finish`).
+                stream.finish().await;
+            }
             return Ok(Some((event, now)));
         }
         Ok(None)

@@ -17,7 +17,7 @@ use weft_model::{RunId, WorkerId};
 use weft_proto::pb;
 
 use crate::clock::Clock;
-use crate::convert::{self, ack_to_pb, event_to_pb, run_to_pb};
+use crate::convert::{self, Detail, ack_to_pb, event_to_pb, run_to_pb};
 use crate::metrics;
 use crate::status::{from_engine, shutting_down};
 use commit_order::{CommitOrder, Outbox};
@@ -63,8 +63,11 @@ pub enum Command {
         input_json: String,
         reply: Reply<(RunId, bool)>,
     },
+    /// A run with one page of its tasks: from plan index `start`, at most `size`.
     GetRun {
         id: RunId,
+        start: u32,
+        size: usize,
         reply: Reply<pb::Run>,
     },
     ListRuns {
@@ -131,27 +134,69 @@ pub enum Command {
     },
 }
 
-/// A cheap, cloneable way to reach the driver.
+/// Commands from clients waiting for the driver. Past this a request is refused with
+/// RESOURCE_EXHAUSTED and a retry hint rather than queued: a burst of submissions cannot
+/// grow memory without bound or delay the workers' messages behind it.
+pub const CLIENT_QUEUE: usize = 4_096;
+/// Commands from workers (sessions, heartbeats, reports) waiting for the driver. A worker's
+/// reader waits when it is full (back-pressure down its connection): worker messages are
+/// slowed, never dropped.
+pub const WORKER_QUEUE: usize = 8_192;
+/// How long a refused client is told to wait before trying again.
+pub const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A cheap, cloneable way to reach the driver. Workers and clients have separate inboxes,
+/// and the driver always empties the workers' first, so heartbeats and reports are never
+/// starved by submissions.
 #[derive(Clone)]
 pub struct Handle {
-    tx: mpsc::UnboundedSender<Command>,
+    workers: mpsc::Sender<Command>,
+    clients: mpsc::Sender<Command>,
 }
 
 impl Handle {
-    /// Sends a command that needs no answer.
-    pub fn send(&self, cmd: Command) {
+    /// Sends a worker's command, waiting for room.
+    pub async fn send_for_worker(&self, cmd: Command) {
         // A closed channel means the coordinator is stopping; the caller's stream ends with it.
-        let _ = self.tx.send(cmd);
+        let _ = self.workers.send(cmd).await;
     }
 
-    /// Sends a command and waits for its answer; engine errors become gRPC statuses here,
-    /// once for every handler. A dropped reply means the coordinator is stopping (or its
-    /// store failed and nothing more is acknowledged).
-    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Status> {
+    /// Sends a worker's command and waits for its answer.
+    pub async fn ask_for_worker<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Status> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).map_err(|_| shutting_down())?;
+        self.workers.send(make(reply)).await.map_err(|_| shutting_down())?;
         rx.await.map_err(|_| shutting_down())?.map_err(from_engine)
     }
+
+    /// Sends a client's command that needs no answer; refused when the driver is saturated.
+    pub fn send_for_client(&self, cmd: Command) -> Result<(), Status> {
+        self.clients.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => saturated(),
+            mpsc::error::TrySendError::Closed(_) => shutting_down(),
+        })
+    }
+
+    /// Sends a client's command and waits for its answer; engine errors become gRPC
+    /// statuses here, once for every handler. A dropped reply means the coordinator is
+    /// stopping (or its store failed and nothing more is acknowledged).
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Status> {
+        let (reply, rx) = oneshot::channel();
+        self.send_for_client(make(reply))?;
+        rx.await.map_err(|_| shutting_down())?.map_err(from_engine)
+    }
+}
+
+/// RESOURCE_EXHAUSTED with a RetryInfo detail: the request was not applied; try again.
+fn saturated() -> Status {
+    let details = tonic_types::ErrorDetails::with_retry_info(Some(RETRY_AFTER));
+    <Status as tonic_types::StatusExt>::with_error_details(
+        tonic::Code::ResourceExhausted,
+        format!(
+            "the coordinator is saturated ({CLIENT_QUEUE} requests waiting); nothing was applied: retry after {} ms",
+            RETRY_AFTER.as_millis()
+        ),
+        details,
+    )
 }
 
 pub struct Driver {
@@ -162,7 +207,8 @@ pub struct Driver {
     store: pb::StoreStatus,
     retention: std::time::Duration,
     clock: Clock,
-    rx: mpsc::UnboundedReceiver<Command>,
+    workers_rx: mpsc::Receiver<Command>,
+    clients_rx: mpsc::Receiver<Command>,
     sessions: HashMap<WorkerId, (u64, SessionTx)>,
     next_session: u64,
     watchers: Watchers,
@@ -178,7 +224,8 @@ impl Driver {
         store: pb::StoreStatus,
         retention: std::time::Duration,
     ) -> (Driver, Handle) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (workers, workers_rx) = mpsc::channel(WORKER_QUEUE);
+        let (clients, clients_rx) = mpsc::channel(CLIENT_QUEUE);
         let driver = Driver {
             engine,
             commits: CommitOrder::new(committer),
@@ -186,14 +233,15 @@ impl Driver {
             store,
             retention,
             clock,
-            rx,
+            workers_rx,
+            clients_rx,
             sessions: HashMap::new(),
             next_session: 0,
             watchers: Watchers::default(),
             gauges_at: 0,
             seen_queues: Default::default(),
         };
-        (driver, Handle { tx })
+        (driver, Handle { workers, clients })
     }
 
     /// Runs until every handle is dropped or `shutdown` flips. Fails if the store does.
@@ -209,16 +257,19 @@ impl Driver {
         loop {
             let deadline = self.engine.next_deadline().map(|at| self.clock.instant_of(at));
             tokio::select! {
-                cmd = self.rx.recv() => match cmd {
+                // Workers first: a flood of client requests must not delay heartbeats.
+                biased;
+                cmd = self.workers_rx.recv() => match cmd {
                     Some(cmd) => {
                         self.apply(cmd);
-                        // Take whatever else is already queued before performing effects.
-                        for _ in 0..256 {
-                            match self.rx.try_recv() {
-                                Ok(cmd) => self.apply(cmd),
-                                Err(_) => break,
-                            }
-                        }
+                        self.apply_queued();
+                    }
+                    None => break,
+                },
+                cmd = self.clients_rx.recv() => match cmd {
+                    Some(cmd) => {
+                        self.apply(cmd);
+                        self.apply_queued();
                     }
                     None => break,
                 },
@@ -245,11 +296,32 @@ impl Driver {
                 _ = shutdown.changed() => break,
             }
             self.perform_effects();
+            // Let the other tasks of this runtime (health checks, request decoding, worker
+            // streams) run between batches: under a flood the channels are never empty, and
+            // tokio's own budget would only yield after many batches.
+            tokio::task::yield_now().await;
         }
         // Let the commit thread finish what it has, so no acknowledged change is lost.
         self.commits.finish();
         tracing::debug!("driver stopped");
         Ok(())
+    }
+
+    /// Takes whatever else is already queued (workers' first) before performing effects,
+    /// so that one commit covers many commands.
+    fn apply_queued(&mut self) {
+        for _ in 0..256 {
+            match self.workers_rx.try_recv() {
+                Ok(cmd) => self.apply(cmd),
+                Err(_) => break,
+            }
+        }
+        for _ in 0..256 {
+            match self.clients_rx.try_recv() {
+                Ok(cmd) => self.apply(cmd),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Answers a request once everything applied so far is durable: the only way a reply
@@ -307,8 +379,9 @@ impl Driver {
                 }
                 self.answer(reply, result);
             }
-            Command::GetRun { id, reply } => {
-                let run = self.engine.run(id).map(|r| run_to_pb(r, true)).map(|mut run| {
+            Command::GetRun { id, start, size, reply } => {
+                let detail = Detail::Page { start, size, max_result_bytes: convert::PAGE_RESULT_BYTES };
+                let run = self.engine.run(id).map(|r| run_to_pb(r, detail)).map(|mut run| {
                     run.estimate = self.engine.estimate(id, now).ok().map(|e| convert::estimate_to_pb(&e));
                     run
                 });
@@ -320,12 +393,13 @@ impl Driver {
                     (true, Some(r)) => r.id.to_string(),
                     _ => String::new(),
                 };
-                let page = page.into_iter().map(|r| run_to_pb(r, false)).collect();
+                let page = page.into_iter().map(|r| run_to_pb(r, Detail::None)).collect();
                 self.answer(reply, Ok((page, token)));
             }
             Command::CancelRun { id, reason, reply } => {
                 let result = self.engine.cancel_run(id, &reason, now);
-                let result = result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, true)));
+                // Counts only: a run of 100,000 tasks must not make an answer too big to send.
+                let result = result.and_then(|()| self.engine.run(id).map(|r| run_to_pb(r, Detail::None)));
                 self.answer(reply, result);
             }
             Command::WatchRun { id, from_seq, kinds, tx, reply } => match self.engine.events_from(id, from_seq) {
@@ -443,5 +517,40 @@ impl Driver {
             "heartbeat"
         );
         self.watchers.heartbeat(id, &hb);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_driver() -> (Driver, Handle) {
+        let committer =
+            GroupCommitter::start(Box::new(weft_store::MemoryStore::new()), Default::default(), |_| {}).unwrap();
+        let engine = Engine::new(Default::default());
+        Driver::new(engine, Clock::new(), committer, pb::StoreStatus::default(), std::time::Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn a_full_client_queue_refuses_with_a_retry_hint_while_workers_still_get_through() {
+        // The driver is not running: nothing is taken off its queues.
+        let (_driver, handle) = idle_driver();
+        let watch = || {
+            let (tx, _rx) = mpsc::channel(1);
+            Command::WatchEvents { run: None, tx }
+        };
+        for i in 0..CLIENT_QUEUE {
+            handle.send_for_client(watch()).unwrap_or_else(|e| panic!("request {i} fits: {e}"));
+        }
+        let refused = handle.send_for_client(watch()).expect_err("the queue is full");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("nothing was applied"), "{}", refused.message());
+        let hint = tonic_types::StatusExt::get_details_retry_info(&refused).and_then(|r| r.retry_delay);
+        assert_eq!(hint, Some(RETRY_AFTER), "the refusal carries a retry hint");
+        // Workers have their own queue: a heartbeat is not refused because clients flood.
+        let heartbeat = Command::Heartbeat { id: WorkerId::new_v7(), heartbeat: pb::Heartbeat::default() };
+        tokio::time::timeout(std::time::Duration::from_secs(1), handle.send_for_worker(heartbeat))
+            .await
+            .expect("a worker's message is queued at once");
     }
 }

@@ -74,11 +74,13 @@ impl Services {
                 };
                 match report.report {
                     Some(pb::worker_report::Report::Heartbeat(heartbeat)) => {
-                        handle.send(Command::Heartbeat { id, heartbeat })
+                        handle.send_for_worker(Command::Heartbeat { id, heartbeat }).await
                     }
                     Some(pb::worker_report::Report::Status(status)) => {
                         match attempt_from_pb("status.attempt", status.attempt.as_ref()) {
-                            Ok(attempt) => handle.send(Command::TaskStatus { id, status, attempt, ack: ack.clone() }),
+                            Ok(attempt) => {
+                                handle.send_for_worker(Command::TaskStatus { id, status, attempt, ack: ack.clone() }).await
+                            }
                             Err(e) => {
                                 let _ = ack.send(Err(invalid(&e)));
                                 break;
@@ -101,7 +103,7 @@ impl Services {
             text => Some(parse_worker_id("worker_id", text).map_err(|e| invalid(&e))?),
         };
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        self.handle.send(Command::WatchHeartbeats { worker, tx });
+        self.handle.send_for_client(Command::WatchHeartbeats { worker, tx })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -114,7 +116,7 @@ impl Services {
             text => Some(parse_run_id("run_id", text).map_err(|e| invalid(&e))?),
         };
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        self.handle.send(Command::WatchEvents { run, tx });
+        self.handle.send_for_client(Command::WatchEvents { run, tx })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

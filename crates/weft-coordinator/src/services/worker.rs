@@ -49,20 +49,20 @@ impl Services {
         let reg = registration_from_pb(&register, 0).map_err(|e| invalid(&e))?;
         let id = reg.id;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = self.handle.ask(|reply| Command::WorkerOpen { reg, tx, reply }).await?;
+        let session = self.handle.ask_for_worker(|reply| Command::WorkerOpen { reg, tx, reply }).await?;
         let handle = self.handle.clone();
         tokio::spawn(async move {
             // Reads the rest of the session: a drain notice, then the end of the stream.
             loop {
                 match inbound.message().await {
                     Ok(Some(pb::WorkerMessage { message: Some(pb::worker_message::Message::Drain(_)) })) => {
-                        handle.send(Command::WorkerDrain { id, session });
+                        handle.send_for_worker(Command::WorkerDrain { id, session }).await;
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => break,
                 }
             }
-            handle.send(Command::WorkerClosed { id, session });
+            handle.send_for_worker(Command::WorkerClosed { id, session }).await;
         });
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
     }

@@ -137,8 +137,19 @@ impl Services {
     }
 
     async fn get_run_inner(&self, req: Request<pb::GetRunRequest>) -> Result<Response<pb::Run>, Status> {
-        let id = parse_run_id("run_id", &req.get_ref().run_id).map_err(|e| invalid(&e))?;
-        self.handle.ask(|reply| Command::GetRun { id, reply }).await.map(Response::new)
+        let req = req.into_inner();
+        let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
+        let start = match req.task_page_token.as_str() {
+            "" => 0,
+            token => token.parse::<u32>().map_err(|_| {
+                invalid(&ValidationError::single("task_page_token", "is not a token this server gave out"))
+            })?,
+        };
+        let size = match req.task_page_size {
+            0 => 1_000,
+            n => n.min(10_000) as usize,
+        };
+        self.handle.ask(|reply| Command::GetRun { id, start, size, reply }).await.map(Response::new)
     }
 
     async fn list_runs_inner(

@@ -1,0 +1,194 @@
+//! Overload: nothing a client sends, and no amount of it, takes the coordinator away from
+//! its workers or its health checks.
+//!
+//! - Several clients flood it at once with oversized messages, specs past the count
+//!   limits, deeply nested parameters and bursts of valid submissions. Meanwhile a
+//!   worker with short leases (heartbeat 200 ms, suspect after 400 ms) must never be seen
+//!   suspect or dead, health checks on their own connection must each answer within
+//!   100 ms, and afterwards a plain run completes.
+//! - Thousands of one-task runs started at once over one connection, each watched to its
+//!   end (what a service doing one run per order does): every one succeeds. Unbounded, the
+//!   streams' small frames piled up unread until h2 closed the connection.
+use std::time::{Duration, Instant};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use weft_client::pb;
+use weft_client::{Client, RunSource, StartOptions};
+use weft_e2e::{Cluster, WAIT, WorkerSpec};
+use weft_model::{ProcessSpec, TaskSpec, WorkflowSpec};
+
+use crate::support::spec;
+
+/// A health check slower than this under the flood fails the test. The target is 100 ms
+/// (measured on a release build, see the README's Limits section); the end-to-end tests
+/// run debug builds, ten times slower at decoding, beside other tests on two cores, so
+/// this guards against stalls of seconds (a driver that never yields, a request decoded
+/// or validated for seconds on the one runtime thread) rather than timing them.
+const HEALTH_WITHIN: Duration = Duration::from_secs(1);
+/// How long the flood lasts.
+const FLOOD_FOR: Duration = Duration::from_secs(4);
+
+fn independent(name: &str, tasks: usize) -> ProcessSpec {
+    let tasks = (0..tasks).map(|i| TaskSpec::new(format!("t{i}"), "noop")).collect();
+    ProcessSpec {
+        name: name.into(),
+        workflows: vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }],
+        failure_policy: Default::default(),
+        default_retry: None,
+        deadline: None,
+    }
+}
+
+/// Parameters nested `depth` arrays deep.
+fn nested(depth: usize) -> serde_json::Value {
+    (0..depth).fold(serde_json::json!(1), |inner, _| serde_json::json!([inner]))
+}
+
+/// One flooding client: until `until`, cycles through hostile and valid requests, several
+/// at a time. Returns how many requests it made.
+async fn flood(grpc: String, until: Instant, who: usize) -> usize {
+    let client = Client::connect(&grpc).await.expect("connect");
+    let too_many_tasks = independent(&format!("huge-{who}"), weft_model::limits::MAX_TASKS + 1);
+    let oversized_input = serde_json::json!({ "pad": "x".repeat(20 * 1024 * 1024) });
+    let mut deep = independent(&format!("deep-{who}"), 1);
+    deep.workflows[0].tasks[0].params = nested(200);
+    let small = independent(&format!("small-{who}"), 1);
+    let mut sent = 0;
+    while Instant::now() < until {
+        let burst = (0..64).map(|_| client.start_run(RunSource::Inline(&small), StartOptions::default()));
+        let (burst, huge, big, deeper) = tokio::join!(
+            futures::future::join_all(burst),
+            client.start_run(RunSource::Inline(&too_many_tasks), StartOptions::default()),
+            client.start_run(
+                RunSource::Inline(&small),
+                StartOptions { idempotency_key: None, input: Some(oversized_input.clone()) }
+            ),
+            client.start_run(RunSource::Inline(&deep), StartOptions::default()),
+        );
+        assert!(huge.is_err(), "a spec past the task limit is refused");
+        assert!(big.is_err(), "a message past the size limit is refused");
+        assert!(deeper.is_err(), "parameters nested past the limit are refused");
+        sent += burst.len() + 3;
+    }
+    sent
+}
+
+/// Checks health every 20 ms until `until`; returns the slowest answer and how many.
+async fn probe_health(grpc: String, until: Instant) -> (Duration, usize) {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{grpc}")).unwrap().connect().await.expect("connect");
+    let mut health = HealthClient::new(channel);
+    let mut slowest = Duration::ZERO;
+    let mut checks = 0;
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let answer = tokio::time::timeout(WAIT, health.check(HealthCheckRequest { service: String::new() }))
+            .await
+            .expect("health answers")
+            .expect("health check");
+        slowest = slowest.max(asked.elapsed());
+        checks += 1;
+        assert_eq!(answer.into_inner().status, ServingStatus::Serving as i32);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (slowest, checks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_hostile_and_valid_requests_starves_neither_workers_nor_health() {
+    let mut cluster =
+        Cluster::start(&["--heartbeat-interval", "200ms", "--lease-timeout", "2s", "--disconnect-grace", "2s"]).await;
+    cluster.add_worker(WorkerSpec { slots: 4, ..Default::default() }).await;
+    let worker_id = cluster.worker_id(0);
+    let client = cluster.client().await;
+    let mut liveness = client.watch_events(None).await.expect("watch events");
+
+    let until = Instant::now() + FLOOD_FOR;
+    // Health is probed from its own thread and runtime: the flooders build and encode
+    // megabytes of requests, and must not delay the probe's own side of the measurement.
+    let probe = {
+        let grpc = cluster.grpc.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("probe runtime");
+            rt.block_on(probe_health(grpc, until))
+        })
+    };
+    let flooders: Vec<_> = (0..4).map(|who| tokio::spawn(flood(cluster.grpc.clone(), until, who))).collect();
+    let mut sent = 0;
+    for f in flooders {
+        sent += f.await.expect("flooder");
+    }
+    let (slowest, checks) = probe.join().expect("health probe");
+    eprintln!("slowest health check {slowest:?} of {checks}, sent {sent}");
+    assert!(sent > 10, "the flood sent {sent} requests");
+    assert!(slowest < HEALTH_WITHIN, "the slowest of {checks} health checks took {slowest:?} under the flood");
+
+    // The worker was never suspect or dead: the event stream shows no liveness change of it.
+    // A run started now and finished proves the stream has caught up past the flood.
+    let after = client
+        .start_run(
+            RunSource::Inline(&spec(
+                "
+name: after
+workflows:
+  - name: w
+    steps:
+      - { name: t, kind: noop }
+",
+            )),
+            StartOptions::default(),
+        )
+        .await
+        .expect("a run after the flood");
+    let run = client.wait_run(after.run_id).await.expect("it finishes");
+    assert_eq!(run.status, pb::RunStatus::Succeeded as i32);
+    let caught_up = tokio::time::timeout(WAIT, async {
+        while let Some(event) = liveness.next().await {
+            match event.expect("event").event {
+                Some(pb::cluster_event::Event::Worker(w)) if w.worker_id == worker_id => {
+                    panic!("the worker's liveness changed under the flood: {w:?}")
+                }
+                Some(pb::cluster_event::Event::Run(e))
+                    if e.run_id == after.run_id.to_string() && e.kind == pb::EventKind::RunSucceeded as i32 =>
+                {
+                    return;
+                }
+                _ => {}
+            }
+        }
+        panic!("the event stream ended");
+    })
+    .await;
+    caught_up.expect("the event stream reaches the run started after the flood");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_one_task_runs_each_watched_over_one_connection_all_succeed() {
+    // Enough that, without the per-connection stream bound, the unread request frames pass
+    // h2's budget (about 3,400 of them) and the connection is closed.
+    const RUNS: usize = 6_000;
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 8, ..Default::default() }).await;
+    cluster.add_worker(WorkerSpec { slots: 8, ..Default::default() }).await;
+    let client = cluster.client().await;
+    let one = std::sync::Arc::new(independent("one", 1));
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..RUNS {
+        let (client, one) = (client.clone(), one.clone());
+        runs.spawn(async move {
+            let started = client.start_run(RunSource::Inline(&one), StartOptions::default()).await?;
+            client.wait_run(started.run_id).await
+        });
+    }
+    let mut succeeded = 0;
+    let finished = tokio::time::timeout(Duration::from_secs(240), async {
+        while let Some(joined) = runs.join_next().await {
+            let run = joined.expect("task").unwrap_or_else(|e| panic!("a run failed to start or be watched: {e}"));
+            assert_eq!(run.status, pb::RunStatus::Succeeded as i32);
+            succeeded += 1;
+        }
+    })
+    .await;
+    finished.expect("every run ends in time");
+    assert_eq!(succeeded, RUNS);
+}

@@ -79,7 +79,9 @@ impl Services {
                     Some(pb::worker_report::Report::Status(status)) => {
                         match attempt_from_pb("status.attempt", status.attempt.as_ref()) {
                             Ok(attempt) => {
-                                handle.send_for_worker(Command::TaskStatus { id, status, attempt, ack: ack.clone() }).await
+                                handle
+                                    .send_for_worker(Command::TaskStatus { id, status, attempt, ack: ack.clone() })
+                                    .await
                             }
                             Err(e) => {
                                 let _ = ack.send(Err(invalid(&e)));

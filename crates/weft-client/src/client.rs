@@ -100,6 +100,26 @@ pub struct Subscription<T> {
     inner: tonic::Streaming<T>,
 }
 
+/// Refuses, before sending, a request the coordinator would refuse for its size: it would
+/// cut the stream while the request is still being sent, which clients see as a bare
+/// HTTP/2 error.
+fn check_request_size(request: &impl prost::Message) -> Result<(), Error> {
+    let len = request.encoded_len();
+    if len > weft_model::limits::MAX_REQUEST_BYTES {
+        return Err(Error::InvalidInput {
+            field: "request".into(),
+            message: format!(
+                "is {len} bytes encoded, more than a coordinator accepts ({} bytes: a spec of at most {} and an \
+                 input of at most {})",
+                weft_model::limits::MAX_REQUEST_BYTES,
+                weft_model::limits::MAX_SPEC_BYTES,
+                weft_model::limits::MAX_INPUT_BYTES
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// How long [`Subscription::finish`] waits for the server to close a stream.
 const FINISH_WITHIN: Duration = Duration::from_secs(1);
 
@@ -186,6 +206,7 @@ impl Client {
     /// Registers `spec` as the next version of the definition named `spec.name`.
     pub async fn register_definition(&self, spec: &ProcessSpec) -> Result<Registered, Error> {
         let request = pb::RegisterDefinitionRequest { name: spec.name.clone(), spec: Some(process_to_pb(spec)) };
+        check_request_size(&request)?;
         let r = crate::retry::when_saturated(|| {
             let (mut service, request) = (self.workflow.clone(), request.clone());
             async move { service.register_definition(request).await }
@@ -237,6 +258,7 @@ impl Client {
             idempotency_key: options.idempotency_key.unwrap_or_default(),
             input_json: options.input.map(|v| v.to_string()).unwrap_or_default(),
         };
+        check_request_size(&request)?;
         let r = crate::retry::when_saturated(|| {
             let (mut service, request) = (self.workflow.clone(), request.clone());
             async move { service.start_run(request).await }

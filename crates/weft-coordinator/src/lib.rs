@@ -153,7 +153,8 @@ pub async fn run(
     let router = router
         .add_service(
             WorkflowServiceServer::new(services.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                // Clients' requests are refused past their own, smaller bound before decoding.
+                .max_decoding_message_size(weft_model::limits::MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(

@@ -82,6 +82,11 @@ pub const MAX_ECHO_CHARS: usize = 64;
 
 /// Largest gRPC message a weft node sends or accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest request a client may send (StartRun, RegisterDefinition: a spec, an input and
+/// a few small fields). Checked on the length prefix, before a byte of it is decoded: a
+/// larger message (an 11 MB spec of a million tasks) costs the coordinator no memory and no
+/// decoding time.
+pub const MAX_REQUEST_BYTES: usize = MAX_SPEC_BYTES + MAX_INPUT_BYTES + 64 * 1024;
 /// Room in an assignment for what is not the task's inputs: ids, names, kind, framing.
 pub const ASSIGNMENT_FRAMING_BYTES: usize = 64 * 1024;
 /// Largest sum of a task's params, its run's input and its dependencies' results (with

@@ -192,3 +192,43 @@ async fn thousands_of_one_task_runs_each_watched_over_one_connection_all_succeed
     finished.expect("every run ends in time");
     assert_eq!(succeeded, RUNS);
 }
+
+/// Resident memory of a process, in bytes, from /proc.
+fn rss_bytes(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_size_bound_is_refused_before_it_is_decoded() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client().await;
+    // A million tasks: about 11 MB on the wire, hundreds of MB once decoded. The client
+    // crate refuses it itself, naming the bound...
+    let million = independent("million", 1_000_000);
+    let err = client.start_run(RunSource::Inline(&million), StartOptions::default()).await.expect_err("refused");
+    assert!(err.to_string().contains("more than a coordinator accepts"), "the client says why: {err}");
+    // ...and a client that sends it anyway costs the coordinator nothing: it is refused on
+    // its length prefix, before it is decoded.
+    let request = pb::StartRunRequest {
+        source: Some(pb::start_run_request::Source::Spec(weft_proto::convert::process_to_pb(&million))),
+        idempotency_key: String::new(),
+        input_json: String::new(),
+    };
+    let before = rss_bytes(cluster.coordinator.pid());
+    let sent = client.workflow_service().max_encoding_message_size(64 * 1024 * 1024).start_run(request).await;
+    let after = rss_bytes(cluster.coordinator.pid());
+    assert!(sent.is_err(), "the coordinator refuses it");
+    assert!(
+        after < before + 32 * 1024 * 1024,
+        "refusing it cost the coordinator {} MiB of memory",
+        (after.saturating_sub(before)) / (1024 * 1024)
+    );
+    // And it still serves.
+    assert!(client.cluster_status().await.is_ok());
+}

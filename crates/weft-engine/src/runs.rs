@@ -3,7 +3,8 @@ use std::sync::Arc;
 use weft_model::limits::{MAX_IDEMPOTENCY_KEY_LEN, MAX_INPUT_BYTES, MAX_REASON_BYTES};
 use weft_model::validate::{check_json, check_name, echo};
 use weft_model::{
-    FailurePolicy, Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, ValidationError, validate_process,
+    FailurePolicy, Millis, ProcessPlan, ProcessSpec, RunId, RunStatus, TaskState, ValidationError, check_plan_kinds,
+    validate_process,
 };
 
 use crate::timers::Timer;
@@ -15,6 +16,9 @@ use crate::{Effect, Engine, Error, EventKind, RunEvent};
 pub enum RunSource {
     /// An inline spec, not kept in the registry.
     Spec(ProcessSpec),
+    /// An inline spec already validated (off the driver, with every kind taken as known):
+    /// only its kinds are checked here.
+    Plan(Arc<ProcessPlan>),
     /// A registered definition; `None` means the latest version.
     Definition { name: String, version: Option<u32> },
 }
@@ -50,7 +54,14 @@ fn differs(run: &Run, req: &StartRun) -> Option<&'static str> {
                 return Some("definition");
             }
         }
-        (RunSource::Spec(_), Some(_)) | (RunSource::Definition { .. }, None) => return Some("source"),
+        (RunSource::Plan(plan), None) => {
+            if plan.spec_json != run.plan.spec_json {
+                return Some("spec");
+            }
+        }
+        (RunSource::Spec(_) | RunSource::Plan(_), Some(_)) | (RunSource::Definition { .. }, None) => {
+            return Some("source");
+        }
     }
     let input = if req.input_json.trim().is_empty() { "null" } else { &req.input_json };
     if input != &*run.input_json {
@@ -80,6 +91,23 @@ impl Engine {
             );
         }
         let plan = self.validate(&spec).map_err(|e| prefixed("spec", e))?;
+        self.register_plan(name, Arc::new(plan), now)
+    }
+
+    /// Registers a definition whose spec was validated off the driver, with every kind
+    /// taken as known: checks the name and the kinds, then as [`Engine::register_definition`].
+    pub fn register_plan(&mut self, name: &str, plan: Arc<ProcessPlan>, now: Millis) -> Result<(u32, bool), Error> {
+        if let Err(e) = check_name(name) {
+            return Err(ValidationError::single("name", e).into());
+        }
+        if *plan.name != *name {
+            return Err(ValidationError::single(
+                "spec.name",
+                format!("`{}` differs from name `{}`", echo(&plan.name), echo(name)),
+            )
+            .into());
+        }
+        check_plan_kinds(&plan, &|kind| self.known_kinds.contains(kind)).map_err(|e| prefixed("spec", e))?;
         let versions = self.definitions.entry(Arc::from(name)).or_default();
         if let Some(latest) = versions.last()
             && *latest.plan.spec_json == *plan.spec_json
@@ -87,7 +115,7 @@ impl Engine {
             return Ok((latest.version, false));
         }
         let version = versions.len() as u32 + 1;
-        versions.push(Definition { name: Arc::from(name), version, plan: Arc::new(plan), created_at: now });
+        versions.push(Definition { name: Arc::from(name), version, plan, created_at: now });
         self.mark_definition(Arc::from(name), version);
         Ok((version, true))
     }
@@ -120,6 +148,10 @@ impl Engine {
         }
         let (plan, definition) = match req.source {
             RunSource::Spec(spec) => (Arc::new(self.validate(&spec).map_err(|e| prefixed("spec", e))?), None),
+            RunSource::Plan(plan) => {
+                check_plan_kinds(&plan, &|kind| self.known_kinds.contains(kind)).map_err(|e| prefixed("spec", e))?;
+                (plan, None)
+            }
             RunSource::Definition { name, version } => {
                 let def = self.definition(&name, version)?;
                 (def.plan.clone(), Some((def.name.clone(), def.version)))

@@ -24,7 +24,7 @@ pub use ids::{RunId, WorkerId};
 pub use plan::{ProcessPlan, TaskPlan, WorkflowPlan};
 pub use spec::{FailurePolicy, ProcessSpec, RetrySpec, TaskSpec, WorkflowSpec};
 pub use state::{RunStatus, TaskState};
-pub use validate::{ValidationError, Violation, validate_process};
+pub use validate::{ValidationError, Violation, check_plan_kinds, validate_process};
 
 /// Milliseconds since the Unix epoch. The engine never reads a clock: time is an input.
 pub type Millis = i64;

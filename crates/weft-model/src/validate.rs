@@ -251,6 +251,36 @@ impl Checker {
     }
 }
 
+/// The kinds check alone, on a plan validated earlier with every kind taken as known
+/// (the coordinator validates specs off its driver, where it cannot ask which kinds its
+/// workers serve): each unknown kind is named at its field, as [`validate_process`] would.
+pub fn check_plan_kinds(plan: &ProcessPlan, is_known_kind: &dyn Fn(&str) -> bool) -> Result<(), ValidationError> {
+    let mut c = Checker { violations: Vec::new(), omitted: 0 };
+    for (i, t) in plan.tasks.iter().enumerate() {
+        let known = builtin::KINDS.contains(&&*t.kind) || is_known_kind(&t.kind);
+        if known {
+            continue;
+        }
+        let field = match t.compensates {
+            Some(original) => format!("{}.compensate.kind", task_field(plan, original)),
+            None => format!("{}.kind", task_field(plan, i as u32)),
+        };
+        c.kind(field, &t.kind, is_known_kind);
+    }
+    if c.violations.is_empty() && c.omitted == 0 {
+        Ok(())
+    } else {
+        Err(ValidationError::with_omitted(c.violations, c.omitted))
+    }
+}
+
+/// `workflows[w].tasks[i]` of a task of the plan (not a compensation).
+fn task_field(plan: &ProcessPlan, task: u32) -> String {
+    let w = plan.tasks[task as usize].workflow;
+    let start = plan.workflows[w as usize].tasks.start;
+    format!("workflows[{w}].tasks[{}]", task - start)
+}
+
 /// Validates a process. `is_known_kind` says whether some executor serves a kind;
 /// built-in kinds are always known and have their parameters checked too.
 pub fn validate_process(

@@ -238,14 +238,14 @@ async fn a_15_mb_spec_of_2_7_million_dependencies_is_refused_fast_and_workers_st
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let slowest = probing.await.unwrap();
     eprintln!("15 MB spec refused in {took:?}; slowest cluster status meanwhile {slowest:?}");
-    let err = weft_client::Error::from(status);
-    let fields: Vec<String> = err.violations().iter().map(|v| format!("{}: {}", v.field, v.message)).collect();
-    assert_eq!(fields[0], "spec.workflows: has 2700000 depends_on entries in all, at most 200000 allowed", "{err}");
-    assert!(fields[1].starts_with("spec: is 151"), "{err}");
+    // 15 MB is past MAX_REQUEST_BYTES: the coordinator refuses it on its length prefix,
+    // before decoding a byte of it (the stream is cut while the client still sends, so the
+    // client sees an HTTP/2 or OUT_OF_RANGE error, never a success).
+    eprintln!("refused with {status:?}");
+    assert_ne!(status.code(), tonic::Code::Ok);
     // Before the bounds the coordinator's driver spent 4 s (debug build; 0.9 s release)
     // converting and validating it, and every other request waited. Now the refusal costs
-    // the transfer and decoding of the message (most of the time here, in a debug build on a
-    // shared machine) and one pass of counts; other requests wait at most for the decoding.
+    // at most the transfer of the message.
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(slowest < Duration::from_millis(2500), "cluster status took {slowest:?}");
     let status = client.cluster_status().await.unwrap();

@@ -41,9 +41,10 @@ pub type DefinitionPage = (Vec<pb::Definition>, String);
 pub type RunPage = (Vec<pb::Run>, String);
 
 pub enum Command {
+    /// A definition whose spec the handler validated (kinds aside).
     RegisterDefinition {
         name: String,
-        spec: weft_model::ProcessSpec,
+        plan: std::sync::Arc<weft_model::ProcessPlan>,
         reply: Reply<(u32, bool)>,
     },
     GetDefinition {
@@ -349,8 +350,8 @@ impl Driver {
     fn apply(&mut self, cmd: Command) {
         let now = self.clock.now();
         match cmd {
-            Command::RegisterDefinition { name, spec, reply } => {
-                let result = self.engine.register_definition(&name, spec, now);
+            Command::RegisterDefinition { name, plan, reply } => {
+                let result = self.engine.register_plan(&name, plan, now);
                 self.answer(reply, result);
             }
             Command::GetDefinition { name, version, reply } => {

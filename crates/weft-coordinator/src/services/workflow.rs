@@ -1,12 +1,13 @@
 //! WorkflowService.
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use weft_engine::RunSource;
 use weft_engine::query::RunFilter;
-use weft_model::ValidationError;
+use weft_model::{ProcessPlan, ValidationError, validate_process};
 use weft_proto::convert::{process_from_pb, run_status_from_pb};
 use weft_proto::pb;
 use weft_proto::pb::workflow_service_server::WorkflowService;
@@ -21,6 +22,19 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RunEvent, Status>> + Sen
 fn spec_from(spec: Option<&pb::ProcessSpec>, field: &str) -> Result<weft_model::ProcessSpec, Status> {
     let spec = spec.ok_or_else(|| invalid(&ValidationError::single(field, "is missing")))?;
     process_from_pb(spec, field).map_err(|e| invalid(&e))
+}
+
+/// Converts and validates a spec on a blocking thread, off the runtime and the driver: a
+/// large spec costs milliseconds of checks, which must delay neither health checks, nor
+/// workers' heartbeats, nor other requests. Every kind is taken as known here; the driver
+/// checks the kinds against the workers it knows.
+async fn plan_from(spec: pb::ProcessSpec) -> Result<Arc<ProcessPlan>, Status> {
+    tokio::task::spawn_blocking(move || {
+        let spec = spec_from(Some(&spec), "spec")?;
+        validate_process(&spec, &|_| true).map(Arc::new).map_err(|e| invalid(&e.prefixed("spec")))
+    })
+    .await
+    .map_err(|e| Status::internal(format!("validating the spec failed: {e}")))?
 }
 
 #[tonic::async_trait]
@@ -79,9 +93,10 @@ impl Services {
         req: Request<pb::RegisterDefinitionRequest>,
     ) -> Result<Response<pb::RegisterDefinitionResponse>, Status> {
         let req = req.into_inner();
-        let spec = spec_from(req.spec.as_ref(), "spec")?;
+        let spec = req.spec.ok_or_else(|| invalid(&ValidationError::single("spec", "is missing")))?;
+        let plan = plan_from(spec).await?;
         let name = req.name.clone();
-        let (version, created) = self.handle.ask(|reply| Command::RegisterDefinition { name, spec, reply }).await?;
+        let (version, created) = self.handle.ask(|reply| Command::RegisterDefinition { name, plan, reply }).await?;
         Ok(Response::new(pb::RegisterDefinitionResponse { name: req.name, version, created }))
     }
 
@@ -124,7 +139,7 @@ impl Services {
     ) -> Result<Response<pb::StartRunResponse>, Status> {
         let req = req.into_inner();
         let source = match req.source {
-            Some(pb::start_run_request::Source::Spec(spec)) => RunSource::Spec(spec_from(Some(&spec), "spec")?),
+            Some(pb::start_run_request::Source::Spec(spec)) => RunSource::Plan(plan_from(spec).await?),
             Some(pb::start_run_request::Source::Definition(d)) => {
                 RunSource::Definition { name: d.name, version: (d.version != 0).then_some(d.version) }
             }

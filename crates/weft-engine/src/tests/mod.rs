@@ -500,3 +500,41 @@ fn after_a_restart_a_dispatchable_task_never_reuses_an_attempt_number() {
     // The old attempt 1's report is fenced off.
     assert_eq!(restored.succeed_stale(w, &a[0].1), AckOutcome::Stale);
 }
+
+#[test]
+fn a_plan_validated_off_the_driver_has_only_its_kinds_checked_each_named_at_its_field() {
+    use weft_model::spec::CompensationSpec;
+    let mut env = Env::new();
+    let mut spec = process(vec![chain("w", &["a", "b"])]);
+    spec.workflows[0].tasks[1].kind = "charge".into();
+    spec.workflows[0].tasks[0].compensate = Some(CompensationSpec {
+        kind: "refund".into(),
+        params: serde_json::json!({}),
+        queue: None,
+        retry: None,
+        timeout: None,
+    });
+    let plan = Arc::new(weft_model::validate_process(&spec, &|_| true).expect("valid but for its kinds"));
+    let start = |env: &mut Env, plan: &Arc<weft_model::ProcessPlan>, key: &str| {
+        env.engine.start_run(
+            StartRun {
+                id: RunId::new_v7(),
+                source: RunSource::Plan(plan.clone()),
+                idempotency_key: Some(key.into()),
+                input_json: String::new(),
+            },
+            env.now,
+        )
+    };
+    let Err(Error::Invalid(e)) = start(&mut env, &plan, "k") else { panic!("unknown kinds are refused") };
+    let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, vec!["spec.workflows[0].tasks[1].kind", "spec.workflows[0].tasks[0].compensate.kind"]);
+    assert!(env.engine.take_changes().is_empty(), "nothing applied");
+    env.worker(1, 1, &["default"], &["charge", "refund"]);
+    let (id, created) = start(&mut env, &plan, "k").expect("known now");
+    assert!(created);
+    assert_eq!(start(&mut env, &plan, "k").expect("same request"), (id, false), "idempotent on the plan's spec");
+    let (version, created) = env.engine.register_plan("p", plan.clone(), env.now).expect("registered");
+    assert_eq!((version, created), (1, true));
+    assert!(env.engine.register_plan("other", plan, env.now).is_err(), "the name must match the spec's");
+}

@@ -6,6 +6,7 @@
 //! - [`builtin`]: the parameters of the built-in task kinds (noop, sleep, shell, http).
 //! - [`validate`]: turns a spec into a [`plan::ProcessPlan`] or a list of field violations.
 //! - [`plan`]: the validated, indexed form the engine runs.
+//! - [`secret`]: secret references in task parameters (`{"secret": "bank-token"}`).
 //! - [`dag`]: topological order and cycle detection.
 //! - [`json`]: size, depth and syntax checks of JSON from outside, without recursion.
 //! - [`limits`]: every size and range bound in one place.
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod json;
 pub mod limits;
 pub mod plan;
+pub mod secret;
 pub mod spec;
 pub mod state;
 pub mod validate;

@@ -232,6 +232,10 @@ impl Checker {
             self.fail(field.clone(), "must be a JSON object");
         } else if let Err(e) = crate::json::check_value_depth(params) {
             self.fail(field.clone(), e);
+        } else if let bad @ [_, ..] = &crate::secret::check_references(params)[..] {
+            for (path, problem) in bad {
+                self.fail(format!("{field}{path}"), problem.clone());
+            }
         } else if let Err(e) = builtin::check_params(kind, params) {
             self.fail(field.clone(), format!("bad parameters for kind `{}`: {e}", echo(kind)));
         }

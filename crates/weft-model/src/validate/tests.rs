@@ -429,3 +429,29 @@ fn repeated_dependencies_are_found_in_one_pass() {
     assert_eq!(errs[0], "workflows[0].tasks[5000].depends_on[5000]: `p0` is listed twice");
     assert_eq!(errs[listed], format!(": and {} more problems not listed", 5_000 - listed));
 }
+
+#[test]
+fn secret_references_pass_builtin_checks_and_bad_ones_are_named_at_their_path() {
+    let mut shell = TaskSpec::new("s", "shell");
+    shell.params =
+        serde_json::json!({"argv": ["sh", "-c", {"secret": "script"}], "env": {"T": {"secret": "bank-token"}}});
+    let mut http = TaskSpec::new("h", "http");
+    http.params = serde_json::json!({"url": {"secret": "hook-url"}, "headers": {"authorization": {"secret": "auth"}}});
+    let mut custom = TaskSpec::new("c", "charge");
+    custom.params = serde_json::json!({"deep": [{"key": {"secret": "k"}}]});
+    let plan = validate_process(&process(vec![wf("w", vec![shell, http, custom])]), &known).unwrap();
+    assert!(plan.tasks[0].params_json.contains(r#"{"secret":"bank-token"}"#), "the reference is kept as written");
+
+    let mut bad = TaskSpec::new("b", "shell");
+    bad.params = serde_json::json!({"argv": ["x"], "env": {"A": {"secret": "../etc/passwd"}, "B": {"secret": 1}}});
+    let mut typed = TaskSpec::new("t", "http");
+    typed.params = serde_json::json!({"url": "http://x", "timeout": {"secret": "t"}});
+    let errs = fields(validate_process(&process(vec![wf("w", vec![bad, typed])]), &known).unwrap_err());
+    assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].params.env.A: secret name")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("workflows[0].tasks[0].params.env.B: a secret reference")), "{errs:?}");
+    // A secret is a string: where a built-in kind wants a number, the reference is refused.
+    assert!(
+        errs.iter().any(|e| e.starts_with("workflows[0].tasks[1].params: bad parameters for kind `http`")),
+        "{errs:?}"
+    );
+}

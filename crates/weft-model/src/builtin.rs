@@ -116,7 +116,7 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<(), String
         }
         HTTP => {
             let p: HttpParams = decode(params)?;
-            if !url_is_secret && !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+            if !(url_is_secret || p.url.starts_with("http://") || p.url.starts_with("https://")) {
                 return Err(format!("`url` must start with http:// or https://, got `{}`", echo(&p.url)));
             }
             if !METHODS.contains(&p.method.to_ascii_uppercase().as_str()) {

@@ -15,6 +15,10 @@ if the run succeeded, 1 if it failed, was cancelled or could not be started.
 
 The shell tasks need a worker started with --allow-shell (`weftctl dev` starts such
 workers); pass --noop-only for a cluster without one.
+
+A coordinator started with --tokens wants a bearer token with the `submit` and `read` roles
+(`weftctl admin token new NAME --roles submit,read` makes one): pass --token, or set
+WEFT_TOKEN. It is sent as `authorization: Bearer <token>` metadata on every call.
 """
 
 import argparse
@@ -52,6 +56,8 @@ def parse_args():
     p.add_argument("--key", help="idempotency key (default: order-<ORDER>); start twice with the same "
                                  "key and the second start returns the first run")
     p.add_argument("--noop-only", action="store_true", help="use noop tasks instead of shell tasks")
+    p.add_argument("--token", default=os.environ.get("WEFT_TOKEN"),
+                   help="bearer token for a coordinator started with --tokens (default: $WEFT_TOKEN)")
     p.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to wait for the coordinator")
     p.add_argument("--proto-dir", type=Path, default=repo / "proto", help="directory holding weft/v1/*.proto")
     return p.parse_args()
@@ -144,6 +150,8 @@ def main():
             fail(f"coordinator unreachable at {args.coordinator} (no answer within "
                  f"{args.connect_timeout:g}s); start one (e.g. `weftctl dev --stay` prints its address) or pass --coordinator")
         stub = workflow_pb2_grpc.WorkflowServiceStub(channel)
+        # Per-call metadata: grpcio's call credentials would need a TLS channel.
+        auth = [("authorization", f"Bearer {args.token.strip()}")] if args.token else None
 
         key = args.key or f"order-{args.order}"
         request = workflow_pb2.StartRunRequest(
@@ -152,18 +160,19 @@ def main():
             input_json=json.dumps({"order": args.order}),
         )
         try:
-            started = stub.StartRun(request, timeout=10)
+            started = stub.StartRun(request, timeout=10, metadata=auth)
         except grpc.RpcError as e:
             fail(f"StartRun refused: {e.code().name}: {e.details()}")
         note = "started" if started.created else "idempotency key matched an existing run"
         print(f"run {started.run_id} ({note}; key {key})")
 
         try:
-            for event in stub.WatchRun(workflow_pb2.WatchRunRequest(run_id=started.run_id, from_seq=1)):
+            watch = workflow_pb2.WatchRunRequest(run_id=started.run_id, from_seq=1)
+            for event in stub.WatchRun(watch, metadata=auth):
                 print(describe_event(types_pb2, event), flush=True)
                 if types_pb2.EventKind.Name(event.kind) in FINAL_EVENTS:
                     break
-            run = stub.GetRun(workflow_pb2.GetRunRequest(run_id=started.run_id), timeout=10)
+            run = stub.GetRun(workflow_pb2.GetRunRequest(run_id=started.run_id), timeout=10, metadata=auth)
         except grpc.RpcError as e:
             fail(f"following run {started.run_id}: {e.code().name}: {e.details()}")
 

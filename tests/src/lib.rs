@@ -72,9 +72,15 @@ impl Proc {
     /// Starts `program` with `args`, its stderr copied to `dir/<name>.log`, and waits for its
     /// ready line on stdout.
     pub async fn start(name: &str, program: &Path, args: &[String], dir: &Path) -> Proc {
+        Proc::start_with_env(name, program, args, &[], dir).await
+    }
+
+    /// [`Proc::start`] with `env` added to the test's environment.
+    pub async fn start_with_env(name: &str, program: &Path, args: &[String], env: &[(&str, &str)], dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -232,6 +238,11 @@ impl Cluster {
 
     /// Starts a worker and waits until it has registered. Returns its index.
     pub async fn add_worker(&mut self, spec: WorkerSpec<'_>) -> usize {
+        self.add_worker_with_env(spec, &[]).await
+    }
+
+    /// [`Cluster::add_worker`] with `env` added to the worker's environment.
+    pub async fn add_worker_with_env(&mut self, spec: WorkerSpec<'_>, env: &[(&str, &str)]) -> usize {
         let n = self.workers.len();
         let mut args: Vec<String> = vec![
             "--coordinator".into(),
@@ -247,7 +258,8 @@ impl Cluster {
             args.extend(["--kinds".into(), kinds.into()]);
         }
         args.extend(spec.extra.iter().map(|s| s.to_string()));
-        let worker = Proc::start(&format!("worker-{n}"), &binary("weft-worker"), &args, self.dir.path()).await;
+        let worker =
+            Proc::start_with_env(&format!("worker-{n}"), &binary("weft-worker"), &args, env, self.dir.path()).await;
         self.workers.push(worker);
         n
     }

@@ -1,8 +1,10 @@
 //! Flags of the `weft-worker` binary. Every flag has a `WEFT_*` environment variable;
 //! errors name the flag, not the config field behind it.
 use crate::config::{DEFAULT_COORDINATOR, default_name, default_slots};
+use crate::executors::ExecutorOptions;
 use crate::{Error, Worker, WorkerConfig};
 use clap::Parser;
+use std::path::PathBuf;
 use std::time::Duration;
 use weft_telemetry::LogFormat;
 
@@ -43,9 +45,31 @@ pub struct Args {
     #[arg(long, env = "WEFT_SPEED", value_name = "F", default_value_t = 1.0, allow_negative_numbers = true)]
     pub speed: f64,
 
-    /// Serve `shell` tasks: they run any program as this worker's user.
+    /// Serve `shell` tasks: they run any program as this worker's user (or --shell-user).
     #[arg(long, env = "WEFT_ALLOW_SHELL")]
     pub allow_shell: bool,
+
+    /// Variables of this worker's environment that `shell` tasks inherit, besides their own
+    /// `env`: names, or prefixes ending in `*` (`LC_*`), comma-separated; '' for none. PATH
+    /// is always set (to /usr/local/bin:/usr/bin:/bin when not inherited); WEFT_SECRET_*
+    /// variables are never inherited.
+    #[arg(long, env = "WEFT_SHELL_ENV_ALLOW", value_name = "A,B", default_value = "PATH", value_delimiter = ',')]
+    pub shell_env_allow: Vec<String>,
+
+    /// Run `shell` tasks as this user (its uid and primary group); the worker must run as root.
+    #[arg(long, env = "WEFT_SHELL_USER", value_name = "NAME")]
+    pub shell_user: Option<String>,
+
+    /// What `http` tasks may reach although it is loopback, private, link-local, multicast,
+    /// broadcast, reserved or the coordinator: CIDRs, addresses or host names, comma-separated.
+    /// The coordinator's address needs an entry naming it exactly.
+    #[arg(long, env = "WEFT_HTTP_ALLOW", value_name = "CIDR|HOST,..", value_delimiter = ',')]
+    pub http_allow: Vec<String>,
+
+    /// Directory of secrets that task params reference (`{secret: NAME}`): one file per
+    /// secret, named like it. Looked in before the WEFT_SECRET_<NAME> variables.
+    #[arg(long, env = "WEFT_SECRETS_DIR", value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
 
     /// On SIGTERM or Ctrl-C, how long to let running tasks finish before stopping them.
     #[arg(long, env = "WEFT_DRAIN_GRACE", value_name = "DUR", default_value = "30s",
@@ -72,6 +96,12 @@ impl Args {
             slots: self.slots.unwrap_or_else(default_slots),
             speed: self.speed,
             allow_shell: self.allow_shell,
+            executors: ExecutorOptions {
+                shell_env_allow: non_empty(self.shell_env_allow),
+                shell_user: self.shell_user,
+                http_allow: non_empty(self.http_allow),
+                secrets_dir: self.secrets_dir,
+            },
             drain_grace: self.drain_grace,
             ..WorkerConfig::default()
         };
@@ -83,6 +113,11 @@ impl Args {
     pub fn into_worker(self) -> Result<Worker, Error> {
         Worker::builder(self.into_config()?).build().map_err(to_flag)
     }
+}
+
+/// Trimmed entries of a list flag, empty ones dropped: `--shell-env-allow ''` is no entry.
+fn non_empty(list: Vec<String>) -> Vec<String> {
+    list.into_iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect()
 }
 
 /// Renames config fields to the flags that set them.
@@ -98,6 +133,10 @@ fn to_flag(error: Error) -> Error {
                 "slots" => "--slots",
                 "speed" => "--speed",
                 "drain_grace" => "--drain-grace",
+                "shell_env_allow" => "--shell-env-allow",
+                "shell_user" => "--shell-user",
+                "http_allow" => "--http-allow",
+                "secrets_dir" => "--secrets-dir",
                 _ => return Error::Config { field, reason },
             };
             Error::Config { field: flag.to_string(), reason }
@@ -133,6 +172,14 @@ mod tests {
         assert_eq!(config.slots, 3);
         assert_eq!(config.drain_grace, Duration::from_secs(30));
         assert!(!config.allow_shell);
+        assert_eq!(config.executors.shell_env_allow, ["PATH"]);
+        assert!(config.executors.http_allow.is_empty() && config.executors.secrets_dir.is_none());
+        let config = parse(&["--shell-env-allow", "", "--http-allow", "10.0.0.0/8, billing.internal"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert!(config.executors.shell_env_allow.is_empty());
+        assert_eq!(config.executors.http_allow, ["10.0.0.0/8", "billing.internal"]);
         let worker = parse(&["--kinds", "noop,sleep"]).unwrap().into_worker().unwrap();
         assert_eq!(worker.kinds(), ["noop", "sleep"]);
     }
@@ -144,6 +191,11 @@ mod tests {
         assert!(error(&["--queues", "ok,bad queue"]).starts_with("invalid --queues"));
         assert!(error(&["--coordinator", "https://x:1"]).starts_with("invalid --coordinator"));
         assert!(error(&["--name", "a b"]).starts_with("invalid --name"));
+        assert!(error(&["--shell-env-allow", "PATH,A=B"]).starts_with("invalid --shell-env-allow"));
+        assert!(error(&["--http-allow", "10.0.0.0/40"]).starts_with("invalid --http-allow"));
+        assert!(error(&["--secrets-dir", "/nonexistent/weft-secrets"]).starts_with("invalid --secrets-dir"));
+        let user = error(&["--allow-shell", "--shell-user", "weft-no-such-user"]);
+        assert!(user.starts_with("invalid --shell-user") && user.contains("weft-no-such-user"), "{user}");
         let shell = error(&["--kinds", "shell"]);
         assert!(shell.starts_with("invalid --kinds") && shell.contains("--allow-shell"), "{shell}");
         let clap_error = parse(&["--drain-grace", "soon"]).unwrap_err().to_string();

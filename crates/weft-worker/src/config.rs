@@ -29,6 +29,9 @@ pub struct WorkerConfig {
     pub speed: f64,
     /// Registers the `shell` executor. Off by default: it runs arbitrary programs.
     pub allow_shell: bool,
+    /// What `shell` tasks inherit and run as, what `http` tasks may reach, and where secrets
+    /// referenced by params are found; safe by default.
+    pub executors: crate::executors::ExecutorOptions,
     /// How long a draining worker waits for running attempts before it cancels them.
     pub drain_grace: Duration,
     /// Prints `{"worker_id":..,"name":..}` on stdout after the first registration, for
@@ -52,6 +55,7 @@ impl Default for WorkerConfig {
             slots: default_slots(),
             speed: 1.0,
             allow_shell: false,
+            executors: Default::default(),
             drain_grace: Duration::from_secs(30),
             ready_line: true,
             reconnect_initial: Duration::from_millis(100),
@@ -102,6 +106,7 @@ impl WorkerConfig {
         if self.connect_timeout.is_zero() {
             return Err(Error::config("connect_timeout", "must be above 0"));
         }
+        self.executors.validate()?;
         Ok(())
     }
 }

@@ -9,7 +9,9 @@
 //! Layout:
 //! - [`config`]: [`WorkerConfig`], validated with the field named on error.
 //! - `task`: [`Task`], [`TaskError`], the [`Executor`] trait.
-//! - [`executors`]: built-in kinds `noop`, `sleep`, `shell` (opt-in), `http`.
+//! - [`executors`]: built-in kinds `noop`, `sleep`, `shell` (opt-in), `http`; the operator's
+//!   limits on them ([`executors::ExecutorOptions`]); secret references in params, resolved
+//!   before a task runs and masked in what it reports.
 //! - `worker`: [`Worker`] and [`WorkerBuilder`] (which executors serve which kinds).
 //! - `driver`: the event loop that owns all worker state (one task, no locks).
 //! - `session`: connecting and registering, the two streams, reconnect backoff.

@@ -171,7 +171,7 @@ mod tests {
         let mut t = task("shell", json!({"argv": ["sh", "-c", "sleep 30 & wait"]}));
         t.timeout = Some(Duration::from_millis(200));
         let started = Instant::now();
-        let err = within(10, run_attempt(Arc::new(Shell), t)).await.unwrap_err();
+        let err = within(10, run_attempt(Arc::new(Shell::default()), t)).await.unwrap_err();
         assert!(err.is_retryable());
         assert_eq!(err.message(), "timed out after 200ms");
         assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());

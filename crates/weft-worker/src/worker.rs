@@ -1,5 +1,6 @@
 //! [`Worker`] and its builder: which executors serve which kinds, then [`Worker::run`].
 use crate::driver::Driver;
+use crate::executors::secrets::{Secrets, WithSecrets};
 use crate::executors::{Http, Noop, Shell, Sleep};
 use crate::runner::Executors;
 use crate::task::{DynExecutor, FnExecutor};
@@ -92,12 +93,26 @@ impl WorkerBuilder {
         let WorkerBuilder { mut config, custom } = self;
         config.validate()?;
 
+        let options = &config.executors;
+        // Every executor, custom ones too, gets its params' secret references resolved and
+        // its results redacted.
+        let secrets = Arc::new(Secrets::new(options.secrets_dir.clone()));
+        let wrap = |inner: Arc<dyn DynExecutor>| -> Arc<dyn DynExecutor> {
+            Arc::new(WithSecrets { inner, secrets: secrets.clone() })
+        };
         let mut executors = Executors::new(config.allow_shell);
-        executors.insert(NOOP.into(), Arc::new(Noop));
-        executors.insert(SLEEP.into(), Arc::new(Sleep));
-        executors.insert(HTTP.into(), Arc::new(Http::new()?));
+        executors.insert(NOOP.into(), wrap(Arc::new(Noop)));
+        executors.insert(SLEEP.into(), wrap(Arc::new(Sleep)));
+        executors.insert(HTTP.into(), wrap(Arc::new(Http::with_allow(&options.http_allow, &config.coordinators)?)));
         if config.allow_shell {
-            executors.insert(SHELL.into(), Arc::new(Shell));
+            let shell = Shell::new(&options.shell_env_allow, options.shell_user.as_deref())?;
+            executors.insert(SHELL.into(), wrap(Arc::new(shell)));
+            // Shell tasks run as this user unless told otherwise; a process that is not
+            // dumpable cannot be read by them through /proc (its environment, which may
+            // hold WEFT_SECRET_* variables, or its memory) nor traced.
+            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+                tracing::warn!(error = %e, "cannot make the worker non-dumpable; shell tasks may read its environment");
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (kind, executor) in custom {
@@ -105,7 +120,7 @@ impl WorkerBuilder {
             if !seen.insert(kind.clone()) {
                 return Err(Error::DuplicateKind(kind));
             }
-            executors.insert(kind, executor);
+            executors.insert(kind, wrap(executor));
         }
 
         if let Some(kinds) = &config.kinds {

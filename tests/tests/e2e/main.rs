@@ -5,6 +5,7 @@ mod chaos;
 mod clients;
 mod cluster_behaviour;
 mod durability;
+mod executor_safety;
 mod fail_stop;
 mod hostile_input;
 mod leave;

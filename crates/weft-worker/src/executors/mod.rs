@@ -3,18 +3,27 @@
 //!
 //! - [`Noop`]: succeeds at once with `params.result`.
 //! - [`Sleep`]: waits `duration`, cancellable.
-//! - [`Shell`]: runs a program in its own process group; only on workers started with
-//!   `allow_shell`.
-//! - [`Http`]: one HTTP request.
+//! - [`Shell`]: runs a program in its own process group, with only the environment the
+//!   operator allows; only on workers started with `allow_shell`.
+//! - [`Http`]: one HTTP request, to public addresses unless the operator allows more.
+//! - [`ExecutorOptions`]: the operator's limits on `shell` and `http`, and the secrets
+//!   directory.
+//! - `secrets`: secret references in params resolved before a task runs, and their values
+//!   masked in what it reports; wraps every executor, built-in or custom.
 mod capture;
 mod http;
 mod noop;
+mod options;
+pub(crate) mod secrets;
 mod shell;
 mod sleep;
 
 pub use http::Http;
 pub use noop::Noop;
+pub use options::ExecutorOptions;
+pub use secrets::MASK;
 pub use shell::Shell;
+pub use shell::env::SAFE_PATH;
 pub use sleep::Sleep;
 
 #[cfg(test)]

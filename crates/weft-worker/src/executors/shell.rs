@@ -2,12 +2,16 @@
 //! directory, in its own process group so that ending the task reaches everything it
 //! started: a cancel or timeout, and also the program's own exit, which takes down what it
 //! left running in the background.
+//!
+//! Its environment is only what the operator allows (`env`: `PATH` by default) and the
+//! task's own `env`; it runs as the worker's user, or as the one the operator names.
 use super::capture::Capture;
-use crate::{Executor, Task, TaskError, TaskResult};
+use crate::{Error, Executor, Task, TaskError, TaskResult};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
+use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -25,26 +29,69 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 /// the exit is already in the pipe, so this only cuts off stragglers.
 const PIPE_GRACE: Duration = Duration::from_millis(500);
 
+pub(crate) mod env;
+
 /// `shell`: result `{"exit_code": N, "stdout": "...", "stderr": "..."}`; a non-zero exit
 /// fails the attempt (retryable) with the exit code and the end of stderr. Output past
 /// `max_output_bytes` is dropped and flagged with `stdout_truncated` / `stderr_truncated`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Shell;
+#[derive(Clone, Debug)]
+pub struct Shell {
+    /// What a task inherits of the worker's environment, fixed when the worker starts.
+    inherited: Vec<(OsString, OsString)>,
+    /// uid and gid to run as; `None` keeps the worker's.
+    user: Option<(u32, u32)>,
+}
+
+/// Inherits `PATH` only and runs as the worker's user.
+impl Default for Shell {
+    fn default() -> Self {
+        Shell { inherited: env::inherited(&["PATH".to_string()], std::env::vars_os()), user: None }
+    }
+}
+
+impl Shell {
+    /// Tasks inherit the variables of the worker's environment that `env_allow` names
+    /// (see [`crate::executors::ExecutorOptions::shell_env_allow`]) and run as `user`
+    /// (a user name) when given; a user needs the worker to run as root.
+    pub fn new(env_allow: &[String], user: Option<&str>) -> Result<Self, Error> {
+        for (i, entry) in env_allow.iter().enumerate() {
+            env::check_allow_entry(entry).map_err(|reason| Error::config(format!("shell_env_allow[{i}]"), reason))?;
+        }
+        let inherited = env::inherited(env_allow, std::env::vars_os());
+        let user = user.map(resolve_user).transpose()?;
+        Ok(Shell { inherited, user })
+    }
+}
+
+/// A user name to its uid and primary gid. Changing user needs root; refused here rather
+/// than failing every task later.
+fn resolve_user(name: &str) -> Result<(u32, u32), Error> {
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|e| Error::config("shell_user", format!("cannot look up user `{name}`: {e}")))?
+        .ok_or_else(|| Error::config("shell_user", format!("no user `{name}` on this host")))?;
+    let me = nix::unistd::geteuid();
+    if !me.is_root() && me != user.uid {
+        return Err(Error::config("shell_user", format!("running tasks as `{name}` needs the worker to run as root")));
+    }
+    Ok((user.uid.as_raw(), user.gid.as_raw()))
+}
 
 impl Executor for Shell {
     async fn execute(&self, task: Task) -> TaskResult {
         let params: ShellParams = task.params_as()?;
-        run(&params, &task.cancel).await
+        run(self, &params, &task.cancel).await
     }
 }
 
-async fn run(params: &ShellParams, cancel: &CancellationToken) -> TaskResult {
+async fn run(shell: &Shell, params: &ShellParams, cancel: &CancellationToken) -> TaskResult {
     let Some((program, args)) = params.argv.split_first().filter(|(p, _)| !p.is_empty()) else {
         return Err(TaskError::fatal("invalid params for kind `shell`: `argv` must name a program"));
     };
     let max = params.max_output_bytes.unwrap_or(DEFAULT_CAPTURE_BYTES);
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .env_clear()
+        .envs(shell.inherited.iter().map(|(k, v)| (k, v)))
         .envs(&params.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -54,6 +101,10 @@ async fn run(params: &ShellParams, cancel: &CancellationToken) -> TaskResult {
         .kill_on_drop(true);
     if let Some(cwd) = &params.cwd {
         cmd.current_dir(cwd);
+    }
+    if let Some((uid, gid)) = shell.user {
+        // Set in the child before exec; as root, std also drops supplementary groups.
+        cmd.uid(uid).gid(gid);
     }
     // Listen before spawning, so an exit right after the spawn is not missed.
     let sigchld = signal(SignalKind::child())

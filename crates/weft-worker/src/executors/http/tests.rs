@@ -45,8 +45,13 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     }
 }
 
+/// The test servers listen on loopback, which the executor refuses unless allowed.
+fn allowing_loopback() -> Http {
+    Http::with_allow(&["127.0.0.1/32".to_string()], &[]).unwrap()
+}
+
 async fn http(params: Value) -> TaskResult {
-    within(20, Http::new().unwrap().execute(task("http", params))).await
+    within(20, allowing_loopback().execute(task("http", params))).await
 }
 
 #[tokio::test]
@@ -107,7 +112,7 @@ async fn slow_server_times_out_retryable_and_cancel_stops_the_request() {
 
     let t = task("http", json!({"url": url}));
     let cancel = t.cancel.clone();
-    let run = tokio::spawn(async move { Http::new().unwrap().execute(t).await });
+    let run = tokio::spawn(async move { allowing_loopback().execute(t).await });
     cancel.cancel();
     assert_eq!(within(5, run).await.unwrap().unwrap_err().message(), "cancelled");
 }
@@ -120,4 +125,41 @@ async fn malformed_requests_are_fatal() {
     assert!(!err.is_retryable(), "{err}");
     let err = http(json!({"url": "not a url"})).await.unwrap_err();
     assert!(!err.is_retryable(), "{err}");
+}
+
+#[tokio::test]
+async fn loopback_and_the_coordinator_are_refused_for_good_by_default() {
+    let (url, _request) = serve_once("200 OK", "secret admin page").await;
+    let default = Http::new().unwrap();
+    let err = within(20, default.execute(task("http", json!({"url": url})))).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.message().contains("loopback") && err.message().contains("--http-allow"), "{err}");
+    // By name too: the resolver checks what `localhost` resolves to.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let err = within(20, default.execute(task("http", json!({"url": by_name})))).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.message().contains("`localhost` resolves to a loopback address"), "{err}");
+
+    // Allowed, but it is the coordinator's address and the allow-list names only a range.
+    let coordinator = Http::with_allow(&["127.0.0.0/8".into()], &["http://127.0.0.1:7070".into()]).unwrap();
+    let err = within(20, coordinator.execute(task("http", json!({"url": url})))).await.unwrap_err();
+    assert!(err.message().contains("coordinator"), "{err}");
+}
+
+#[tokio::test]
+async fn each_redirect_is_checked() {
+    // An allowed server redirects to a loopback address that is not allowed.
+    let (url, _request) = serve_once("302 Found\r\nlocation: http://127.0.0.2:9/admin", "").await;
+    let err = http(json!({"url": url})).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.message().contains("127.0.0.2") && err.message().contains("loopback"), "{err}");
+    // ... or to the coordinator by its name.
+    let (url, _request) = serve_once("302 Found\r\nlocation: http://coord.test:9464/metrics", "").await;
+    let guarded = Http::with_allow(&["127.0.0.1/32".into()], &["http://coord.test:7070".into()]).unwrap();
+    let err = within(20, guarded.execute(task("http", json!({"url": url})))).await.unwrap_err();
+    assert!(err.message().contains("`coord.test` is the coordinator"), "{err}");
+    // An allowed redirect is followed.
+    let (target, _r) = serve_once("200 OK", "landed").await;
+    let (url, _request) = serve_once(&format!("307 Temporary Redirect\r\nlocation: {target}"), "").await;
+    assert_eq!(http(json!({"url": url})).await, Ok(json!({"status": 200, "body": "landed"})));
 }

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use std::time::Instant;
 
 async fn shell(params: Value) -> TaskResult {
-    within(20, Shell.execute(task("shell", params))).await
+    within(20, Shell::default().execute(task("shell", params))).await
 }
 
 /// Alive means present in /proc and not a zombie (a zombie has exited; in a container
@@ -80,7 +80,7 @@ async fn cancel_kills_the_whole_process_group() {
     let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
     let t = task("shell", json!({"argv": ["sh", "-c", script]}));
     let cancel = t.cancel.clone();
-    let run = tokio::spawn(async move { Shell.execute(t).await });
+    let run = tokio::spawn(async move { Shell::default().execute(t).await });
 
     // Wait for the grandchild to exist before cancelling: polling the file is the only
     // signal a plain `sh` gives us.
@@ -117,7 +117,7 @@ async fn group_that_ignores_sigterm_is_killed_after_the_grace() {
     let script = format!("trap '' TERM; touch {}; sleep 30", ready.display());
     let t = task("shell", json!({"argv": ["sh", "-c", script]}));
     let cancel = t.cancel.clone();
-    let run = tokio::spawn(async move { Shell.execute(t).await });
+    let run = tokio::spawn(async move { Shell::default().execute(t).await });
     within(10, async {
         while !ready.exists() {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -177,4 +177,45 @@ async fn a_background_child_that_ignores_sigterm_and_holds_the_pipe_is_killed_af
     let took = started.elapsed();
     assert!(took >= PIPE_GRACE && took < PIPE_GRACE + Duration::from_secs(2), "took {took:?}");
     until_gone(pid_in(&pid_file)).await;
+}
+
+#[tokio::test]
+async fn a_task_sees_only_the_inherited_variables_and_its_own_env() {
+    let worker_env = [
+        ("PATH".into(), std::env::var_os("PATH").unwrap_or_else(|| env::SAFE_PATH.into())),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("WEFT_TEST_WORKER_ONLY".into(), "hidden".into()),
+        ("WEFT_SECRET_X".into(), "hidden".into()),
+    ];
+    let allowing = Shell { inherited: env::inherited(&["PATH".into(), "LANG".into()], worker_env), user: None };
+    let t = task("shell", json!({"argv": ["env"], "env": {"MINE": "1"}}));
+    let out = within(20, allowing.execute(t)).await.unwrap();
+    let mut names: Vec<&str> =
+        out["stdout"].as_str().unwrap().lines().filter_map(|l| l.split_once('=')).map(|(k, _)| k).collect();
+    names.sort();
+    assert_eq!(names, ["LANG", "MINE", "PATH"], "{out}");
+
+    // The real worker environment of this test process: nothing of it but PATH.
+    let out = shell(json!({"argv": ["env"]})).await.unwrap();
+    let lines: Vec<&str> = out["stdout"].as_str().unwrap().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("PATH="), "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_task_runs_as_the_configured_user() {
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("a `nobody` user");
+    if !nix::unistd::geteuid().is_root() {
+        let err = Shell::new(&[], Some("nobody")).unwrap_err().to_string();
+        assert!(err.contains("root"), "{err}");
+        return;
+    }
+    let as_nobody = Shell::new(&["PATH".into()], Some("nobody")).unwrap();
+    let out = within(20, as_nobody.execute(task("shell", json!({"argv": ["id", "-u"]})))).await.unwrap();
+    assert_eq!(out["stdout"].as_str().unwrap().lines().next(), Some(nobody.uid.to_string().as_str()), "{out}");
+    let groups = within(20, as_nobody.execute(task("shell", json!({"argv": ["id", "-G"]})))).await.unwrap();
+    assert_eq!(groups["stdout"], format!("{}\n", nobody.gid), "no supplementary groups are kept");
+
+    let err = Shell::new(&[], Some("weft-no-such-user")).unwrap_err().to_string();
+    assert!(err.contains("weft-no-such-user"), "{err}");
 }

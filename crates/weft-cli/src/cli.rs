@@ -9,9 +9,12 @@ use weft_model::{RunId, RunStatus, WorkerId};
 #[derive(Debug, Parser)]
 #[command(name = "weftctl", version, about = "Drive a weft cluster: submit processes, follow runs, watch workers.")]
 pub struct Cli {
-    /// Coordinator address: host:port or http://host:port.
+    /// Coordinator address: host:port, http://host:port, or https://host:port (TLS).
     #[arg(long, global = true, env = "WEFT_COORDINATOR", default_value = "127.0.0.1:7070")]
     pub coordinator: String,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     /// How to print results: aligned tables, or JSON for scripts.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
@@ -19,6 +22,29 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// TLS to the coordinator.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Connect over TLS, verifying the coordinator's certificate with this CA (PEM). The
+    /// address is then dialled as https://.
+    #[arg(long, global = true, env = "WEFT_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a coordinator that requires one (mutual TLS).
+    #[arg(long, global = true, env = "WEFT_TLS_CERT", value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, global = true, env = "WEFT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The client's TLS settings; `None` for plaintext.
+    pub fn client_tls(&self) -> Option<weft_client::ClientTls> {
+        let ca = self.tls_ca.clone()?;
+        Some(weft_client::ClientTls { ca, cert: self.tls_cert.clone(), key: self.tls_key.clone() })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +124,30 @@ pub enum AdminCommand {
     /// longer validates, a row that cannot be decoded): kept in the store's quarantine and
     /// skipped. `-o json` includes each record as stored.
     Quarantine,
+    /// Make a private CA and the certificates for mutual TLS in DIR: the coordinator's
+    /// (`coordinator.crt`, for --hosts) and a client certificate per --clients name
+    /// (`NAME.crt`), with `ca.crt` to verify them. Private keys are written 0600; nothing
+    /// is ever overwritten. Keep `ca.key` offline once the certificates are made.
+    InitCerts(InitCertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitCertsArgs {
+    /// Directory for the files, created if missing.
+    pub dir: PathBuf,
+    /// DNS names and IP addresses clients reach the coordinator by.
+    #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1,coordinator")]
+    pub hosts: Vec<String>,
+    /// One client certificate per name (workers, weftctl, other clients).
+    #[arg(long, value_delimiter = ',', default_value = "worker,weftctl")]
+    pub clients: Vec<String>,
+    /// Days the coordinator's and clients' certificates are valid (the CA: 10 years).
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+    /// If DIR already holds a CA (`ca.crt`), do nothing and succeed, instead of refusing:
+    /// for an init step that runs at every start.
+    #[arg(long)]
+    pub if_missing: bool,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +316,11 @@ pub struct BenchArgs {
     /// Keep each started cluster's directory (logs, data).
     #[arg(long, requires = "start_cluster")]
     pub keep: bool,
+    /// With --start-cluster: run each cluster with mutual TLS (a CA and certificates made
+    /// in its directory; workers and the bench's client present client certificates), to
+    /// compare with plaintext.
+    #[arg(long, requires = "start_cluster")]
+    pub tls: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -374,12 +429,16 @@ mod tests {
             (&["bench", "--size", "huge"][..], "--size"),
             (&["bench", "--s1-run-size", "0"][..], "--s1-run-size"),
             (&["bench", "--keep"][..], "--start-cluster"),
+            (&["bench", "--tls"][..], "--start-cluster"),
             (&["bench", "--coordinator-arg=--durability=relaxed"][..], "--start-cluster"),
             (&["top", "--interval", "50ms"][..], "--interval"),
             (&["top", "--interval", "61s"][..], "--interval"),
             (&["top", "--interval", "0s"][..], "--interval"),
             (&["top", "--interval", "soon"][..], "--interval"),
             (&["top", "--interval", "5"][..], "--interval"),
+            (&["admin", "init-certs", "d", "--days", "0"][..], "--days"),
+            (&["--tls-cert", "c.pem", "--tls-ca", "ca.pem", "workers"][..], "--tls-key"),
+            (&["--tls-key", "k.pem", "workers"][..], "--tls-cert"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");

@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - [`bench`]: `weftctl bench`, BENCH.md's scenarios against a cluster.
+//! - [`certs`]: a CA and mutual-TLS certificates (`admin init-certs`, `bench --tls`).
 //! - [`cli`]: clap definitions of every flag and subcommand.
 //! - [`commands`]: one function per subcommand (runs and definitions; workers, top and watches).
 //! - [`dev`]: `weftctl dev`, a local cluster of child processes.
@@ -15,6 +16,7 @@
 //! Data goes to stdout, everything else (progress, notes, errors) to stderr, so
 //! `weftctl runs -o json | jq` and `weftctl submit f.yaml | xargs weftctl run` work.
 mod bench;
+mod certs;
 mod cli;
 mod commands;
 mod dev;

@@ -1,27 +1,47 @@
-//! Coordinator addresses as users type them: `host:port`, `http://host:port`, `[::1]:7070`,
-//! or a bare host (which gets the default port). Normalised to the URI tonic dials.
+//! Coordinator addresses as users type them: `host:port`, `http://host:port`,
+//! `https://host:port`, `[::1]:7070`, or a bare host (which gets the default port).
+//! Normalised to the URI tonic dials.
 use crate::Error;
 use tonic::codegen::http::Uri;
 
 /// Port a coordinator listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7070;
 
-/// Turns a user-supplied address into `http://host:port`.
+/// Turns a user-supplied address into `http://host:port`, for a plaintext connection.
 ///
-/// `https://` is refused: this client speaks plain HTTP/2 only, and dialling TLS against a
-/// plain server (or the reverse) fails with an opaque transport error, so say so up front.
+/// `https://` is refused here: TLS needs a CA to verify the coordinator with, which
+/// [`parse_address_with`] is told about.
 pub fn parse_address(address: &str) -> Result<String, Error> {
+    parse_address_with(address, false)
+}
+
+/// Turns a user-supplied address into the URI to dial: `https://host:port` when `tls` (TLS
+/// settings were given), `http://host:port` otherwise.
+///
+/// The scheme, if written, must agree: `http://` with TLS settings, or `https://` without
+/// them, is refused. tonic would dial an `http://` URI in plaintext whatever its TLS
+/// settings, and dialling TLS against a plain server (or the reverse) fails with an opaque
+/// transport error, so say so up front.
+pub fn parse_address_with(address: &str, tls: bool) -> Result<String, Error> {
     let invalid = |reason: &str| Error::InvalidAddress { address: address.to_string(), reason: reason.to_string() };
     let trimmed = address.trim();
     if trimmed.is_empty() {
         return Err(invalid("is empty; expected host:port"));
     }
     let rest = if let Some(rest) = trimmed.strip_prefix("http://") {
+        if tls {
+            return Err(invalid(
+                "http:// is plaintext, but TLS settings were given; write https://host:port or host:port",
+            ));
+        }
         rest
-    } else if trimmed.starts_with("https://") {
-        return Err(invalid("TLS (https://) is not supported by this client; use http://host:port"));
+    } else if let Some(rest) = trimmed.strip_prefix("https://") {
+        if !tls {
+            return Err(invalid("https:// needs the CA that signed the coordinator's certificate (weftctl: --tls-ca)"));
+        }
+        rest
     } else if trimmed.contains("://") {
-        return Err(invalid("only http:// addresses are supported"));
+        return Err(invalid("only http:// and https:// addresses are supported"));
     } else {
         trimmed
     };
@@ -63,7 +83,8 @@ pub fn parse_address(address: &str) -> Result<String, Error> {
     if authority.host().is_empty() {
         return Err(invalid("has no host"));
     }
-    Ok(format!("http://{}:{port}", authority.host()))
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!("{scheme}://{}:{port}", authority.host()))
 }
 
 #[cfg(test)]
@@ -77,6 +98,17 @@ mod tests {
         assert_eq!(parse_address("http://localhost:9000/").unwrap(), "http://localhost:9000");
         assert_eq!(parse_address(" coordinator.internal:80 ").unwrap(), "http://coordinator.internal:80");
         assert_eq!(parse_address("[::1]:7071").unwrap(), "http://[::1]:7071");
+    }
+
+    #[test]
+    fn tls_dials_https_and_the_scheme_must_agree() {
+        assert_eq!(parse_address_with("127.0.0.1:7070", true).unwrap(), "https://127.0.0.1:7070");
+        assert_eq!(parse_address_with("https://coordinator:7070", true).unwrap(), "https://coordinator:7070");
+        assert_eq!(parse_address_with("https://[::1]", true).unwrap(), "https://[::1]:7070");
+        let plain = parse_address_with("http://coordinator:7070", true).unwrap_err().to_string();
+        assert!(plain.contains("plaintext"), "{plain}");
+        let no_ca = parse_address("https://coordinator:7070").unwrap_err().to_string();
+        assert!(no_ca.contains("--tls-ca"), "{no_ca}");
     }
 
     #[test]

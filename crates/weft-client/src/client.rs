@@ -1,6 +1,6 @@
 //! [`Client`]: one connection to a coordinator, with a method per RPC of `WorkflowService`
 //! and the watcher half of `MonitorService`, plus [`Client::wait_run`].
-use crate::address::parse_address;
+use crate::address::parse_address_with;
 use crate::error::Error;
 use futures::Stream;
 use std::pin::Pin;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use weft_model::limits::MAX_MESSAGE_BYTES;
 use weft_model::{ProcessSpec, RunId, RunStatus, WorkerId};
+pub use weft_net::tls::ClientTls;
 use weft_proto::convert::{process_to_pb, run_status_from_pb, run_status_to_pb};
 use weft_proto::pb;
 use weft_proto::pb::monitor_service_client::MonitorServiceClient;
@@ -20,6 +21,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const KEEPALIVE: Duration = Duration::from_secs(20);
 /// How many times [`Client::wait_run`] re-subscribes when a watch ends before the run does.
 const MAX_RESUBSCRIBES: u32 = 10;
+
+/// How [`Client::connect_with`] connects. The default is plaintext HTTP/2.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// TLS to the coordinator: the CA its certificate must be signed by and, for a
+    /// coordinator that asks for one (mutual TLS), this client's certificate and key. The
+    /// address is then dialled as `https://`.
+    pub tls: Option<ClientTls>,
+}
 
 /// A connection to one coordinator. Cheap to clone: clones share the HTTP/2 connection.
 #[derive(Clone, Debug)]
@@ -162,15 +172,27 @@ pub fn run_status(run: &pb::Run) -> Option<RunStatus> {
 
 impl Client {
     /// Connects to a coordinator at `host:port` or `http://host:port` (a bare host gets
-    /// port 7070). Fails with [`Error::Unreachable`] when nothing answers within 5 s.
+    /// port 7070), in plaintext. Fails with [`Error::Unreachable`] when nothing answers
+    /// within 5 s.
     pub async fn connect(address: &str) -> Result<Client, Error> {
-        let uri = parse_address(address)?;
-        let endpoint = Endpoint::from_shared(uri.clone())
+        Client::connect_with(address, &ConnectOptions::default()).await
+    }
+
+    /// Connects as `options` say: with [`ConnectOptions::tls`], over TLS to `host:port` or
+    /// `https://host:port`, the files read now. A coordinator that requires a client
+    /// certificate this client lacks (or does not accept) still lets the connection open:
+    /// the first call fails.
+    pub async fn connect_with(address: &str, options: &ConnectOptions) -> Result<Client, Error> {
+        let uri = parse_address_with(address, options.tls.is_some())?;
+        let mut endpoint = Endpoint::from_shared(uri.clone())
             .map_err(|e| Error::InvalidAddress { address: address.to_string(), reason: e.to_string() })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEPALIVE)
             .keep_alive_while_idle(true);
+        if let Some(tls) = &options.tls {
+            endpoint = tls.endpoint(endpoint).map_err(|e| Error::Tls { message: e.to_string() })?;
+        }
         let channel = endpoint
             .connect()
             .await
@@ -188,7 +210,7 @@ impl Client {
         })
     }
 
-    /// The normalised address this client dials (`http://host:port`).
+    /// The normalised address this client dials (`http://host:port` or `https://host:port`).
     pub fn address(&self) -> &str {
         &self.address
     }

@@ -57,6 +57,11 @@ pub enum Error {
     #[error("invalid coordinator address `{address}`: {reason}")]
     InvalidAddress { address: String, reason: String },
 
+    /// TLS files that cannot be used (missing, not PEM, a key that does not go with its
+    /// certificate), found before dialling.
+    #[error("TLS: {message}")]
+    Tls { message: String },
+
     /// Nothing answered at the address (connection refused, DNS failure, timeout).
     #[error("coordinator unreachable at {address}: {reason}")]
     Unreachable { address: String, reason: String },
@@ -131,6 +136,7 @@ impl Error {
         matches!(
             self,
             Error::InvalidAddress { .. }
+                | Error::Tls { .. }
                 | Error::ReadFile { .. }
                 | Error::UnknownFileType { .. }
                 | Error::SpecFile(_)
@@ -139,9 +145,22 @@ impl Error {
     }
 }
 
+/// The status's message, and for a call that failed in the transport its innermost cause,
+/// which alone says what happened ("received fatal alert: CertificateRequired").
+fn message_with_cause(status: &tonic::Status) -> String {
+    let mut cause = std::error::Error::source(status);
+    while let Some(inner) = cause.and_then(std::error::Error::source) {
+        cause = Some(inner);
+    }
+    match cause {
+        Some(cause) => format!("{} ({cause})", status.message()),
+        None => status.message().to_string(),
+    }
+}
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
-        let message = status.message().to_string();
+        let message = message_with_cause(&status);
         match status.code() {
             Code::InvalidArgument => {
                 // The coordinator attaches google.rpc.BadRequest field violations; older or

@@ -7,12 +7,16 @@
 //!   [`Client::run_history_all`] (every page of a run's history).
 //! - [`spec_file`]: [`load_spec_file`] reads a YAML or JSON process file, with errors that
 //!   name the file, line, column and field.
-//! - [`address`]: what a user may type as a coordinator address.
+//! - [`address`]: what a user may type as a coordinator address (`https://` with TLS).
 //! - [`error`]: the one [`Error`] enum; a refused request keeps the server's field violations.
 //!
 //! Results are the wire messages of [`pb`] (re-exported) so callers see every field the
 //! coordinator sends; ids and specs going in are `weft-model` types so mistakes are caught
 //! before a request leaves.
+//!
+//! Over TLS (mutual TLS if the coordinator asks for a client certificate):
+//! `Client::connect_with("coordinator:7070", &ConnectOptions { tls: Some(ClientTls::new("ca.crt")
+//! .with_identity("weftctl.crt", "weftctl.key")) })`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), weft_client::Error> {
@@ -31,10 +35,10 @@ pub mod error;
 pub mod retry;
 pub mod spec_file;
 
-pub use address::{DEFAULT_PORT, parse_address};
+pub use address::{DEFAULT_PORT, parse_address, parse_address_with};
 pub use client::{
-    Client, HistoryPage, Registered, RunPage, RunQuery, RunSource, StartOptions, StartedRun, Subscription,
-    is_final_event, run_status,
+    Client, ClientTls, ConnectOptions, HistoryPage, Registered, RunPage, RunQuery, RunSource, StartOptions, StartedRun,
+    Subscription, is_final_event, run_status,
 };
 pub use error::{Error, FieldViolation, SpecFileError};
 pub use spec_file::{SpecFormat, load_spec_file, parse_spec};

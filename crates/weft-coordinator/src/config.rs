@@ -2,6 +2,7 @@
 //! converted to a validated [`Config`].
 use clap::Parser;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 use weft_telemetry::LogFormat;
 
@@ -58,6 +59,21 @@ pub struct Args {
     /// Log line format: human or json.
     #[arg(long, env = "WEFT_LOG_FORMAT", default_value = "human")]
     pub log_format: String,
+    /// Serve gRPC over TLS with this certificate chain (PEM, leaf first). Reloaded on
+    /// SIGHUP and when the file changes; open connections keep theirs.
+    #[arg(long, env = "WEFT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "WEFT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: every client (workers, weftctl, other clients) must present a
+    /// certificate signed by this CA (PEM). Reloaded with the certificate.
+    #[arg(long, env = "WEFT_TLS_CLIENT_CA", value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext gRPC on an address reachable beyond this machine. Without TLS flags
+    /// a coordinator listens in plaintext only on a loopback address unless this is given.
+    #[arg(long, env = "WEFT_INSECURE_PLAINTEXT", conflicts_with = "tls_cert")]
+    pub insecure_plaintext: bool,
 }
 
 /// Where state is kept.
@@ -85,6 +101,10 @@ pub struct Config {
     pub threads: usize,
     pub log: String,
     pub log_format: LogFormat,
+    /// TLS for the gRPC listener; `None` serves plaintext.
+    pub tls: Option<weft_net::tls::ServerTlsFiles>,
+    /// Plaintext beyond loopback was asked for (`--insecure-plaintext`).
+    pub insecure_plaintext: bool,
 }
 
 /// A flag with a bad value.
@@ -153,6 +173,25 @@ impl TryFrom<Args> for Config {
         if a.commit_max_records == 0 {
             return Err(err("commit-max-records", "must be at least 1"));
         }
+        let listen = addr("listen", &a.listen)?;
+        let tls = match (a.tls_cert, a.tls_key) {
+            (Some(cert), Some(key)) => Some(weft_net::tls::ServerTlsFiles { cert, key, client_ca: a.tls_client_ca }),
+            (None, None) if a.tls_client_ca.is_some() => {
+                return Err(err("tls-client-ca", "needs --tls-cert and --tls-key"));
+            }
+            (None, None) => None,
+            (Some(_), None) => return Err(err("tls-key", "is needed with --tls-cert")),
+            (None, Some(_)) => return Err(err("tls-cert", "is needed with --tls-key")),
+        };
+        if tls.is_none() && !listen.ip().is_loopback() && !a.insecure_plaintext {
+            return Err(err(
+                "listen",
+                format!(
+                    "{listen} is reachable beyond this machine: serve TLS (--tls-cert, --tls-key, and \
+                     --tls-client-ca for mutual TLS), or pass --insecure-plaintext to serve plaintext anyway"
+                ),
+            ));
+        }
         Ok(Config {
             data_dir: match a.data_dir.as_str() {
                 "" => return Err(err("data-dir", "must not be empty (use `memory` for no store)")),
@@ -162,7 +201,7 @@ impl TryFrom<Args> for Config {
             durability,
             group_commit: weft_store::GroupCommitConfig { window, max_records: a.commit_max_records },
             retention: duration("retention", &a.retention)?,
-            listen: addr("listen", &a.listen)?,
+            listen,
             metrics_listen: match a.metrics_listen.as_str() {
                 "off" | "" => None,
                 text => Some(addr("metrics-listen", text)?),
@@ -174,6 +213,8 @@ impl TryFrom<Args> for Config {
             threads: a.threads,
             log_format: a.log_format.parse().map_err(|e: String| err("log-format", e))?,
             log: a.log,
+            tls,
+            insecure_plaintext: a.insecure_plaintext,
         })
     }
 }
@@ -223,5 +264,33 @@ mod tests {
         assert_eq!(parse(&["--data-dir", "memory"]).unwrap().data_dir, DataDir::Memory);
         assert_eq!(parse(&["--disconnect-grace", "6s"]).unwrap_err().flag, "disconnect-grace");
         assert_eq!(parse(&["--threads", "0"]).unwrap_err().flag, "threads");
+        assert_eq!(parse(&["--listen", "0.0.0.0:7070"]).unwrap_err().flag, "listen");
+    }
+
+    #[test]
+    fn plaintext_beyond_loopback_must_be_asked_for() {
+        let e = parse(&["--listen", "0.0.0.0:7070"]).unwrap_err();
+        assert!(e.to_string().contains("--insecure-plaintext"), "{e}");
+        let c = parse(&["--listen", "0.0.0.0:7070", "--insecure-plaintext"]).unwrap();
+        assert!(c.tls.is_none() && c.insecure_plaintext);
+        assert!(parse(&["--listen", "[::1]:7070"]).unwrap().tls.is_none());
+        let c = parse(&["--listen", "0.0.0.0:7070", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!((tls.cert.to_str(), tls.client_ca), (Some("c.pem"), None));
+        let c = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem"]).unwrap();
+        assert_eq!(c.tls.unwrap().client_ca.unwrap().to_str(), Some("ca.pem"));
+    }
+
+    #[test]
+    fn tls_flags_come_in_pairs() {
+        for args in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"][..],
+            &["--tls-client-ca", "ca.pem"][..],
+            &["--tls-cert", "c.pem", "--tls-key", "k.pem", "--insecure-plaintext"][..],
+        ] {
+            let e = Args::try_parse_from(std::iter::once("weft-coordinator").chain(args.iter().copied())).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+        }
     }
 }

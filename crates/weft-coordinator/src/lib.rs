@@ -45,10 +45,21 @@ pub struct Listeners {
     pub grpc: TcpListener,
     /// `/metrics`, when enabled.
     pub metrics: Option<TcpListener>,
+    /// TLS of the gRPC listener, its files read and checked; `None`: plaintext.
+    pub tls: Option<weft_net::tls::ServerTls>,
 }
 
 impl Listeners {
+    /// Reads the TLS files (failing on one that cannot be used, naming it) and binds.
     pub async fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
+        let tls = match &cfg.tls {
+            Some(files) => Some(
+                weft_net::tls::ServerTls::load(files.clone())
+                    .context("TLS (--tls-cert, --tls-key, --tls-client-ca)")?,
+            ),
+            None => None,
+        };
+        log_transport(cfg, tls.as_ref());
         let grpc = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding --listen {}", cfg.listen))?;
         let metrics = match cfg.metrics_listen {
             Some(addr) => {
@@ -56,7 +67,29 @@ impl Listeners {
             }
             None => None,
         };
-        Ok(Listeners { grpc, metrics })
+        Ok(Listeners { grpc, metrics, tls })
+    }
+}
+
+/// Says at start how the gRPC port is protected, loudly when it is plaintext beyond loopback.
+fn log_transport(cfg: &Config, tls: Option<&weft_net::tls::ServerTls>) {
+    match tls {
+        Some(tls) if tls.mutual() => tracing::info!(
+            cert = %tls.files().cert.display(),
+            "TLS with client certificates (mutual TLS): every client must present a certificate signed by --tls-client-ca"
+        ),
+        Some(tls) => tracing::info!(
+            cert = %tls.files().cert.display(),
+            "TLS without client certificates (no --tls-client-ca): clients verify the coordinator, not the reverse"
+        ),
+        None if cfg.listen.ip().is_loopback() => {
+            tracing::info!("plaintext gRPC on loopback (no --tls-cert): reachable from this machine only")
+        }
+        None => tracing::warn!(
+            listen = %cfg.listen,
+            "plaintext gRPC beyond loopback (--insecure-plaintext): anyone on the network can read and forge \
+             requests, tokens and task parameters; serve TLS with --tls-cert, --tls-key and --tls-client-ca"
+        ),
     }
 }
 
@@ -188,7 +221,9 @@ pub async fn run(
         let _ = stop_for_serve.send(true);
     };
     let mut stopping = stop_tx.subscribe();
-    let serving = weft_net::serve(router, listener, stop);
+    // Reloaded on SIGHUP and when the files change; ends with the coordinator.
+    let reloader = listeners.tls.as_ref().map(|tls| tls.spawn_reloader(weft_net::tls::RELOAD_POLL));
+    let serving = weft_net::serve(router, listener, listeners.tls, stop);
     tokio::pin!(serving);
     let served = tokio::select! {
         served = &mut serving => served,
@@ -203,6 +238,9 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     let driven = driver_task.await.context("driver task")?;
     driven.map_err(|reason| anyhow::anyhow!("store commit failed: {reason}"))?;
     served.map_err(Into::into)

@@ -1,5 +1,11 @@
 //! Server plumbing shared by weft's gRPC servers: one place that adds health checking,
 //! reflection and socket tuning around a node's own services.
+//!
+//! Layout:
+//! - this file: the server builder and [`serve`], in plaintext or over TLS.
+//! - [`tls`]: TLS from PEM files, for the server (reloaded while serving) and for clients.
+pub mod tls;
+
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -67,9 +73,19 @@ pub async fn set_node_serving(reporter: &HealthReporter, serving: bool) {
     reporter.set_service_status("", status).await;
 }
 
-/// Serves on an already bound listener until `shutdown` resolves. Accepted sockets get
-/// TCP_NODELAY: small request/response messages must not wait for Nagle's algorithm.
-pub async fn serve(router: Router, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+/// Serves on an already bound listener until `shutdown` resolves, over TLS when `tls` is
+/// given (see [`tls`]), in plaintext otherwise. Accepted sockets get TCP_NODELAY: small
+/// request/response messages must not wait for Nagle's algorithm.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    tls: Option<tls::ServerTls>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    if let Some(tls) = tls {
+        router.serve_with_incoming_shutdown(tls::incoming(listener, tls), shutdown).await?;
+        return Ok(());
+    }
     let incoming = TcpListenerStream::new(listener).map(|conn| {
         let conn = conn?;
         if let Err(e) = conn.set_nodelay(true) {

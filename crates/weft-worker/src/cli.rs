@@ -13,11 +13,25 @@ use weft_telemetry::LogFormat;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "weft-worker", version, long_about = None)]
 pub struct Args {
-    /// Coordinator address, `http://host:port` or `host:port`. Several (comma-separated)
-    /// are tried in turn.
+    /// Coordinator address, `http://host:port`, `https://host:port` or `host:port`. Several
+    /// (comma-separated) are tried in turn.
     #[arg(long = "coordinator", env = "WEFT_COORDINATOR", value_name = "URL", default_value = DEFAULT_COORDINATOR,
         value_delimiter = ',')]
     pub coordinators: Vec<String>,
+
+    /// Connect over TLS, verifying the coordinator's certificate with this CA (PEM).
+    /// Addresses are then dialled as https://.
+    #[arg(long, env = "WEFT_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// This worker's certificate (PEM), for a coordinator that requires one (mutual TLS).
+    /// Read again at every reconnect, so a rotated certificate is picked up.
+    #[arg(long, env = "WEFT_TLS_CERT", value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "WEFT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Threads of the async runtime: 1 (the default) runs everything on one thread, the
     /// fastest for the built-in kinds, which wait on processes, timers and sockets; more
@@ -88,8 +102,10 @@ pub struct Args {
 impl Args {
     /// The library configuration these flags describe, validated.
     pub fn into_config(self) -> Result<WorkerConfig, Error> {
+        let tls = self.tls_ca.map(|ca| weft_net::tls::ClientTls { ca, cert: self.tls_cert, key: self.tls_key });
         let mut config = WorkerConfig {
             coordinators: self.coordinators,
+            tls,
             name: self.name.unwrap_or_else(default_name),
             queues: self.queues.into_iter().map(|q| q.trim().to_string()).collect(),
             kinds: self.kinds.map(|kinds| kinds.into_iter().map(|k| k.trim().to_string()).collect()),
@@ -127,6 +143,9 @@ fn to_flag(error: Error) -> Error {
             let base = field.split('[').next().unwrap_or(&field);
             let flag = match base {
                 "coordinators" => "--coordinator",
+                "tls_ca" => "--tls-ca",
+                "tls_cert" => "--tls-cert",
+                "tls_key" => "--tls-key",
                 "name" => "--name",
                 "queues" => "--queues",
                 "kinds" => "--kinds",
@@ -198,6 +217,10 @@ mod tests {
         assert!(user.starts_with("invalid --shell-user") && user.contains("weft-no-such-user"), "{user}");
         let shell = error(&["--kinds", "shell"]);
         assert!(shell.starts_with("invalid --kinds") && shell.contains("--allow-shell"), "{shell}");
+        let missing = error(&["--tls-ca", "/nonexistent/ca.crt"]);
+        assert!(missing.starts_with("invalid --tls-ca") && missing.contains("/nonexistent/ca.crt"), "{missing}");
+        let clap_error = parse(&["--tls-cert", "w.crt", "--tls-ca", "ca.crt"]).unwrap_err().to_string();
+        assert!(clap_error.contains("--tls-key"), "{clap_error}");
         let clap_error = parse(&["--drain-grace", "soon"]).unwrap_err().to_string();
         assert!(clap_error.contains("--drain-grace"), "{clap_error}");
         let clap_error = parse(&["--log-format", "xml"]).unwrap_err().to_string();

@@ -6,15 +6,20 @@ use weft_model::WorkerId;
 use weft_model::limits::MAX_SLOTS;
 use weft_model::validate::check_name;
 
-/// Default coordinator address.
-pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7070";
+/// Default coordinator address; dialled as `http://`, or `https://` with TLS settings.
+pub const DEFAULT_COORDINATOR: &str = "127.0.0.1:7070";
 
 /// How a worker connects, what it serves and how it leaves.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Coordinator addresses (`http://host:port` or `host:port`). The worker tries them in
-    /// turn until one accepts its registration, and again after every lost connection.
+    /// Coordinator addresses (`http://host:port`, `https://host:port` or `host:port`). The
+    /// worker tries them in turn until one accepts its registration, and again after every
+    /// lost connection.
     pub coordinators: Vec<String>,
+    /// TLS to the coordinators: the CA their certificate must be signed by and, for mutual
+    /// TLS, this worker's certificate and key. The files are read again at every connect,
+    /// so a worker picks up a rotated certificate when it reconnects. `None`: plaintext.
+    pub tls: Option<weft_net::tls::ClientTls>,
     /// Stable identity for the life of the process; a reconnect reuses it.
     pub worker_id: WorkerId,
     /// Human-friendly name shown in cluster views.
@@ -48,6 +53,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             coordinators: vec![DEFAULT_COORDINATOR.to_string()],
+            tls: None,
             worker_id: WorkerId::new_v7(),
             name: default_name(),
             queues: vec!["default".to_string()],
@@ -71,13 +77,20 @@ impl WorkerConfig {
         WorkerConfig { coordinators: vec![coordinator.into()], ..Default::default() }
     }
 
-    /// Checks every field and normalises coordinator addresses to URLs.
+    /// Checks every field (reading the TLS files, if any) and normalises coordinator
+    /// addresses to URLs.
     pub fn validate(&mut self) -> Result<(), Error> {
         if self.coordinators.is_empty() {
             return Err(Error::config("coordinators", "at least one address is needed"));
         }
+        let tls = self.tls.is_some();
         for (i, addr) in self.coordinators.iter_mut().enumerate() {
-            *addr = normalize_address(addr).map_err(|reason| Error::config(format!("coordinators[{i}]"), reason))?;
+            *addr =
+                normalize_address(addr, tls).map_err(|reason| Error::config(format!("coordinators[{i}]"), reason))?;
+        }
+        if let Some(tls) = &self.tls {
+            // Fail at start, naming the file, rather than at every connect.
+            tls.load().map_err(|e| Error::config(tls_field(tls, &e), e.to_string()))?;
         }
         check_name(&self.name).map_err(|reason| Error::config("name", reason))?;
         if self.queues.is_empty() {
@@ -126,20 +139,35 @@ pub fn default_slots() -> u32 {
     std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1).clamp(1, MAX_SLOTS)
 }
 
-/// `host:port` becomes `http://host:port`. Only plain HTTP/2 is built in for now: TLS to
-/// the coordinator arrives with weft-net, and an `https://` address would fail at the first
-/// connect, so it is refused here with a clear message instead.
-pub(crate) fn normalize_address(addr: &str) -> Result<String, String> {
+/// Which TLS setting a file error is about, for the message naming the flag.
+fn tls_field(tls: &weft_net::tls::ClientTls, error: &weft_net::tls::TlsError) -> &'static str {
+    use weft_net::tls::TlsError;
+    match error {
+        TlsError::Read { path, .. } | TlsError::File { path, .. } if Some(path) == tls.key.as_ref() => "tls_key",
+        TlsError::Read { path, .. } | TlsError::File { path, .. } if Some(path) == tls.cert.as_ref() => "tls_cert",
+        TlsError::Read { .. } | TlsError::File { .. } => "tls_ca",
+        TlsError::Config(_) => "tls_cert",
+    }
+}
+
+/// `host:port` becomes `http://host:port`, or `https://host:port` with TLS. A written
+/// scheme must agree with the TLS settings: tonic dials `http://` in plaintext whatever
+/// its TLS settings, and `https://` needs a CA to verify the coordinator with.
+pub(crate) fn normalize_address(addr: &str, tls: bool) -> Result<String, String> {
     let addr = addr.trim();
     if addr.is_empty() {
         return Err("must not be empty".into());
     }
-    let url = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
-    if url.starts_with("https://") {
-        return Err(format!("`{addr}`: TLS to the coordinator is not supported by this worker yet; use http://"));
+    let scheme = if tls { "https" } else { "http" };
+    let url = if addr.contains("://") { addr.to_string() } else { format!("{scheme}://{addr}") };
+    if url.starts_with("https://") && !tls {
+        return Err(format!("`{addr}`: https:// needs the CA that signed the coordinator's certificate (--tls-ca)"));
     }
-    if !url.starts_with("http://") {
-        return Err(format!("`{addr}` is not an http:// URL or host:port"));
+    if url.starts_with("http://") && tls {
+        return Err(format!("`{addr}`: http:// is plaintext, but TLS settings were given; use https:// or host:port"));
+    }
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!("`{addr}` is not an http:// or https:// URL or host:port"));
     }
     let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
         .map_err(|e| format!("`{addr}` is not a valid URL: {e}"))?;
@@ -155,11 +183,14 @@ mod tests {
 
     #[test]
     fn addresses_are_normalised_or_refused() {
-        assert_eq!(normalize_address("127.0.0.1:7070").unwrap(), "http://127.0.0.1:7070");
-        assert_eq!(normalize_address("http://coord:7070").unwrap(), "http://coord:7070");
-        assert!(normalize_address("https://coord:7070").unwrap_err().contains("TLS"));
-        assert!(normalize_address("ftp://coord").is_err());
-        assert!(normalize_address("").is_err());
+        assert_eq!(normalize_address("127.0.0.1:7070", false).unwrap(), "http://127.0.0.1:7070");
+        assert_eq!(normalize_address("http://coord:7070", false).unwrap(), "http://coord:7070");
+        assert!(normalize_address("https://coord:7070", false).unwrap_err().contains("--tls-ca"));
+        assert_eq!(normalize_address("127.0.0.1:7070", true).unwrap(), "https://127.0.0.1:7070");
+        assert_eq!(normalize_address("https://coord:7070", true).unwrap(), "https://coord:7070");
+        assert!(normalize_address("http://coord:7070", true).unwrap_err().contains("plaintext"));
+        assert!(normalize_address("ftp://coord", false).is_err());
+        assert!(normalize_address("", false).is_err());
     }
 
     #[test]

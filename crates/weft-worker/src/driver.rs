@@ -191,7 +191,8 @@ impl Driver {
         debug!(coordinator = %addr, "connecting");
         let register = self.register_message();
         let heartbeat = self.heartbeat_message();
-        self.connecting = Some(Box::pin(session::connect(addr, register, heartbeat, self.config.connect_timeout)));
+        let tls = self.config.tls.clone();
+        self.connecting = Some(Box::pin(session::connect(addr, tls, register, heartbeat, self.config.connect_timeout)));
     }
 
     fn connected(&mut self, result: Result<Link, ConnectError>) -> Result<(), Error> {

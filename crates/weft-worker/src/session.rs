@@ -14,6 +14,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Endpoint;
 use tonic::{Code, Status, Streaming};
 use weft_model::limits::MAX_MESSAGE_BYTES;
+use weft_net::tls::ClientTls;
 use weft_proto::pb::{self, coordinator_message, worker_message, worker_report};
 use weft_proto::pb::{monitor_service_client::MonitorServiceClient, worker_service_client::WorkerServiceClient};
 
@@ -77,15 +78,16 @@ pub(crate) enum ConnectError {
     Retry(String),
 }
 
-/// Connects, registers and opens the report stream with `heartbeat` as its first message,
-/// all within `timeout`.
+/// Connects (over TLS with `tls`, its files read now), registers and opens the report
+/// stream with `heartbeat` as its first message, all within `timeout`.
 pub(crate) async fn connect(
     addr: String,
+    tls: Option<ClientTls>,
     register: pb::Register,
     heartbeat: pb::Heartbeat,
     timeout: Duration,
 ) -> Result<Link, ConnectError> {
-    match tokio::time::timeout(timeout, open(&addr, register, heartbeat, timeout)).await {
+    match tokio::time::timeout(timeout, open(&addr, tls.as_ref(), register, heartbeat, timeout)).await {
         Ok(result) => result,
         Err(_) => Err(ConnectError::Retry(format!("no registration within {}", humantime::format_duration(timeout)))),
     }
@@ -93,17 +95,23 @@ pub(crate) async fn connect(
 
 async fn open(
     addr: &str,
+    tls: Option<&ClientTls>,
     register: pb::Register,
     heartbeat: pb::Heartbeat,
     timeout: Duration,
 ) -> Result<Link, ConnectError> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
+    let mut endpoint = Endpoint::from_shared(addr.to_string())
         .map_err(|e| ConnectError::Retry(format!("bad address: {e}")))?
         .connect_timeout(timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
         .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true);
+    if let Some(tls) = tls {
+        // Read at every connect: a rotated certificate is used from the next reconnect on.
+        // A file caught mid-rotation fails this try only.
+        endpoint = tls.endpoint(endpoint).map_err(|e| ConnectError::Retry(format!("TLS: {e}")))?;
+    }
     let channel = endpoint.connect().await.map_err(|e| ConnectError::Retry(error_chain(&e)))?;
 
     // The first message is queued before the call: a server may wait for it before it
@@ -161,7 +169,16 @@ fn classify(addr: &str, version: u32, status: Status) -> ConnectError {
 }
 
 pub(crate) fn status_text(status: &Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
+    // A call that failed in the transport says why only in its innermost source: "received
+    // fatal alert: CertificateRequired" from a coordinator that wants a client certificate.
+    let mut cause = std::error::Error::source(status);
+    while let Some(inner) = cause.and_then(std::error::Error::source) {
+        cause = Some(inner);
+    }
+    match cause {
+        Some(cause) => format!("{:?}: {} ({cause})", status.code(), status.message()),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
 }
 
 /// Exponential backoff with jitter: each delay is drawn from the upper half of the current

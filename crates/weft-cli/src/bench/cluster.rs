@@ -2,14 +2,15 @@
 //! weftctl (one coordinator on 127.0.0.1:0 with a `--data-dir` in a fresh temporary
 //! directory, two one-slot workers), or a cluster someone else runs. Process handling is
 //! [`crate::procs`]. Whether the store is durable is what the coordinator reports
-//! ([`Cluster::store`]), not what the bench asked for.
+//! ([`Cluster::store`]), not what the bench asked for. With [`Launcher::with_tls`] every
+//! cluster runs mutual TLS, on certificates made for it in its directory.
 use super::store::{self, Store};
 use crate::procs::{Binaries, CoordinatorReady, Procs, Started, WorkerReady};
 use anyhow::{Context as _, bail};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use weft_client::Client;
+use weft_client::{Client, ClientTls, ConnectOptions};
 
 /// How long a child may take to print its ready line. Generous: a coordinator may reload
 /// a large store before it is ready, and debug builds start slowly.
@@ -28,11 +29,20 @@ pub struct Launcher {
     /// More arguments for every coordinator (`--coordinator-arg`).
     coordinator_args: Vec<String>,
     keep: bool,
+    /// Mutual TLS between every node and to the bench's client (`--tls`).
+    tls: bool,
 }
 
 impl Launcher {
     pub fn new(binaries: Binaries, coordinator_args: Vec<String>, keep: bool) -> Self {
-        Launcher { binaries, data_dir: Cell::new(None), coordinator_args, keep }
+        Launcher { binaries, data_dir: Cell::new(None), coordinator_args, keep, tls: false }
+    }
+
+    /// Starts every cluster with mutual TLS: a CA and certificates made for it (by
+    /// `admin init-certs`' code), the coordinator requiring client certificates, workers
+    /// and the bench's client presenting theirs.
+    pub fn with_tls(self, tls: bool) -> Self {
+        Launcher { tls, ..self }
     }
 
     /// A coordinator and `workers` one-slot workers, each ready (a worker prints its ready
@@ -40,6 +50,17 @@ impl Launcher {
     pub async fn start(&self, workers: u32) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("weft-bench-").tempdir().context("creating a temporary directory")?;
         let begun = Instant::now();
+        let tls = match self.tls {
+            true => {
+                let plan = crate::certs::Plan {
+                    hosts: vec!["127.0.0.1".into(), "localhost".into()],
+                    clients: vec!["worker".into(), "bench".into()],
+                    days: 1,
+                };
+                Some(crate::certs::make(&dir.path().join("certs"), &plan).context("making TLS certificates")?)
+            }
+            false => None,
+        };
         let mut cluster = Cluster {
             dir,
             keep: self.keep,
@@ -53,6 +74,7 @@ impl Launcher {
             coordinator_program: self.binaries.coordinator.clone(),
             worker_program: self.binaries.worker.clone(),
             startup: Duration::ZERO,
+            tls,
         };
         self.start_coordinator(&mut cluster).await?;
         for _ in 0..workers {
@@ -108,6 +130,8 @@ pub struct Cluster {
     coordinator_program: PathBuf,
     worker_program: PathBuf,
     startup: Duration,
+    /// The certificates of a mutual-TLS cluster.
+    tls: Option<crate::certs::Made>,
 }
 
 /// Memory of one process, from /proc/PID/status.
@@ -126,7 +150,12 @@ impl Cluster {
     }
 
     pub async fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(self.address()).await?)
+        let tls = self.tls.as_ref().map(|made| {
+            let (_, cert, key) =
+                made.clients.iter().find(|(name, _, _)| name == "bench").expect("the bench's certificate");
+            ClientTls::new(&made.ca_cert).with_identity(cert, key)
+        });
+        Ok(Client::connect_with(self.address(), &ConnectOptions { tls }).await?)
     }
 
     /// From the first spawn to the last worker's ready line.
@@ -163,6 +192,13 @@ impl Cluster {
         if own_data_dir {
             args.extend(["--data-dir".to_string(), self.data_dir().display().to_string()]);
         }
+        if let Some(made) = &self.tls {
+            for (flag, path) in
+                [("--tls-cert", &made.server_cert), ("--tls-key", &made.server_key), ("--tls-client-ca", &made.ca_cert)]
+            {
+                args.extend([flag.to_string(), path.display().to_string()]);
+            }
+        }
         args.extend(self.coordinator_args.iter().cloned());
         let program = self.coordinator_program.clone();
         let started = self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;
@@ -175,14 +211,21 @@ impl Cluster {
     /// Starts one more one-slot worker on the current coordinator; returns its worker id.
     pub async fn add_worker(&mut self) -> anyhow::Result<String> {
         let name = format!("worker-{}", self.workers.len() + 1);
-        let args: Vec<String> = vec![
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut args: Vec<String> = vec![
             "--coordinator".into(),
-            format!("http://{}", self.address()),
+            format!("{scheme}://{}", self.address()),
             "--name".into(),
             name.clone(),
             "--slots".into(),
             "1".into(),
         ];
+        if let Some(made) = &self.tls {
+            let (_, cert, key) = made.clients.iter().find(|(n, _, _)| n == "worker").expect("the workers' certificate");
+            for (flag, path) in [("--tls-ca", &made.ca_cert), ("--tls-cert", cert), ("--tls-key", key)] {
+                args.extend([flag.to_string(), path.display().to_string()]);
+            }
+        }
         let program = self.worker_program.clone();
         let started: Started<WorkerReady> =
             self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;

@@ -109,7 +109,7 @@ fn selected(asked: &[BenchScenario]) -> Vec<BenchScenario> {
 
 /// Where a repeat of s1–s4 runs.
 enum Site<'a> {
-    Running(&'a str),
+    Running(&'a Context),
     Start(&'a Launcher),
 }
 
@@ -126,7 +126,7 @@ struct Session {
 impl Session {
     async fn open(site: &Site<'_>) -> anyhow::Result<Session> {
         let (client, mut cluster) = match site {
-            Site::Running(address) => (Client::connect(address).await?, None),
+            Site::Running(ctx) => (ctx.connect().await?, None),
             Site::Start(launcher) => {
                 let cluster = launcher.start(2).await?;
                 (cluster.client().await?, Some(cluster))
@@ -171,19 +171,19 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
     let launcher = match args.start_cluster {
         true => {
             let binaries = Binaries::locate(args.bin_dir.as_deref())?;
-            Some(Launcher::new(binaries, args.coordinator_args.clone(), args.keep))
+            Some(Launcher::new(binaries, args.coordinator_args.clone(), args.keep).with_tls(args.tls))
         }
         false => {
             // Fail early, with the usual hint, when nothing listens there; say at once
             // what its store promises (each trial asks again).
-            let client = Client::connect(&ctx.coordinator).await?;
+            let client = ctx.connect().await?;
             eprintln!("{}", store::read(&client).await?.label().text);
             None
         }
     };
     let site = match &launcher {
         Some(launcher) => Site::Start(launcher),
-        None => Site::Running(&ctx.coordinator),
+        None => Site::Running(ctx),
     };
     let mut reports = Vec::new();
     for scenario in selected(&args.scenarios) {
@@ -266,7 +266,7 @@ async fn run_scenario(
     }
     report.env = json!({
         "cluster": match site {
-            Site::Running(address) => format!("running at {address}"),
+            Site::Running(ctx) => format!("running at {}", ctx.coordinator),
             Site::Start(_) => match scenario {
                 BenchScenario::Memory => "started per repeat on 127.0.0.1: 1 coordinator, no worker",
                 BenchScenario::Restart => {
@@ -277,6 +277,12 @@ async fn run_scenario(
             .to_string(),
         },
         "durable": report.durable(),
+        "tls": match site {
+            Site::Running(ctx) if ctx.connect.tls.is_some() => "TLS to the coordinator (--tls-ca)",
+            Site::Running(_) => "plaintext to the coordinator",
+            Site::Start(_) if args.tls => "mutual TLS between every node and to the bench client (--tls)",
+            Site::Start(_) => "plaintext (no --tls)",
+        },
         "store": match report.stores().as_slice() {
             [] => serde_json::Value::Null,
             [one] => one.to_json(),

@@ -14,7 +14,7 @@ use super::store::Store;
 use super::workload::{queued, submit_bulk};
 use anyhow::{Context as _, bail};
 use std::time::{Duration, Instant};
-use weft_client::{Client, pb};
+use weft_client::pb;
 
 /// StartRun calls in flight while filling the store.
 const CONCURRENCY: usize = 4;
@@ -36,7 +36,7 @@ pub async fn restart(launcher: &Launcher, tasks: usize, per_run: usize) -> anyho
         let (spawned, ready) = cluster.coordinator_times().context("the restarted coordinator")?;
         let secs = |t: Instant| (t - spawned).as_secs_f64();
 
-        let client = Client::connect(cluster.address()).await?;
+        let client = cluster.client().await?;
         let status = tokio::time::timeout(LIMIT, client.cluster_status())
             .await
             .map_err(|_| anyhow::anyhow!("the restarted coordinator did not answer within {LIMIT:?}"))??;

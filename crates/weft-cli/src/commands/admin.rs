@@ -1,4 +1,4 @@
-//! Operators' commands: `admin quarantine`.
+//! Operators' commands: `admin quarantine`, `admin init-certs`.
 use super::Context;
 use crate::cli::AdminCommand;
 use crate::exit;
@@ -8,6 +8,7 @@ use crate::views::admin::{QuarantinedView, quarantine_table};
 pub async fn admin(ctx: &Context, what: AdminCommand) -> anyhow::Result<u8> {
     match what {
         AdminCommand::Quarantine => quarantine(ctx).await,
+        AdminCommand::InitCerts(args) => init_certs(ctx, args),
     }
 }
 
@@ -18,6 +19,43 @@ async fn quarantine(ctx: &Context) -> anyhow::Result<u8> {
         OutputFormat::Table if records.is_empty() => eprintln!("no records in quarantine"),
         OutputFormat::Table => out(&quarantine_table(&records).render())?,
         OutputFormat::Json => print_json(&records.iter().map(QuarantinedView::new).collect::<Vec<_>>())?,
+    }
+    Ok(exit::OK)
+}
+
+/// Makes the CA and certificates ([`crate::certs`]); lists the files on stdout (JSON with
+/// `-o json`) and how to use them on stderr.
+fn init_certs(ctx: &Context, args: crate::cli::InitCertsArgs) -> anyhow::Result<u8> {
+    if args.if_missing && crate::certs::has_ca(&args.dir) {
+        eprintln!("{} already holds a CA (ca.crt): nothing made", args.dir.display());
+        return Ok(exit::OK);
+    }
+    let plan = crate::certs::Plan { hosts: args.hosts, clients: args.clients, days: args.days };
+    let made = crate::certs::make(&args.dir, &plan)?;
+    match ctx.output {
+        OutputFormat::Table => out(&made.files().iter().map(|f| format!("{}\n", f.display())).collect::<String>())?,
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "ca": made.ca_cert,
+            "coordinator": { "cert": made.server_cert, "key": made.server_key, "hosts": plan.hosts },
+            "clients": made.clients.iter().map(|(name, cert, key)| {
+                serde_json::json!({ "name": name, "cert": cert, "key": key })
+            }).collect::<Vec<_>>(),
+        }))?,
+    }
+    let dir = args.dir.display();
+    eprintln!("made a CA and certificates in {dir} (private keys 0600; keep ca.key offline). Then:");
+    eprintln!(
+        "  weft-coordinator --tls-cert {dir}/coordinator.crt --tls-key {dir}/coordinator.key --tls-client-ca {dir}/ca.crt"
+    );
+    if let Some((name, _, _)) = made.clients.iter().find(|(name, _, _)| name != "weftctl") {
+        eprintln!(
+            "  weft-worker --coordinator https://HOST:7070 --tls-ca {dir}/ca.crt --tls-cert {dir}/{name}.crt --tls-key {dir}/{name}.key"
+        );
+    }
+    if made.clients.iter().any(|(name, _, _)| name == "weftctl") {
+        eprintln!(
+            "  weftctl --coordinator https://HOST:7070 --tls-ca {dir}/ca.crt --tls-cert {dir}/weftctl.crt --tls-key {dir}/weftctl.key workers"
+        );
     }
     Ok(exit::OK)
 }

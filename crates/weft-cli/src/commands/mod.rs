@@ -12,22 +12,25 @@ pub mod top;
 
 use crate::cli::{Cli, Command};
 use crate::output::OutputFormat;
-use weft_client::Client;
+use weft_client::{Client, ConnectOptions};
 
-/// What every command needs: where the coordinator is and how to print.
+/// What every command needs: where the coordinator is, how to reach it, how to print.
 pub struct Context {
     pub coordinator: String,
     pub output: OutputFormat,
+    /// How to connect: TLS settings (`--tls-ca`, `--tls-cert`, `--tls-key`).
+    pub connect: ConnectOptions,
 }
 
 impl Context {
     pub async fn connect(&self) -> Result<Client, weft_client::Error> {
-        Client::connect(&self.coordinator).await
+        Client::connect_with(&self.coordinator, &self.connect).await
     }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let ctx = Context { coordinator: cli.coordinator, output: cli.output };
+    let connect = ConnectOptions { tls: cli.tls.client_tls() };
+    let ctx = Context { coordinator: cli.coordinator, output: cli.output, connect };
     match cli.command {
         Command::Submit(args) => runs::submit(&ctx, args).await,
         Command::Validate { file } => runs::validate(&ctx, &file),

@@ -74,6 +74,11 @@ pub struct Args {
     /// a coordinator listens in plaintext only on a loopback address unless this is given.
     #[arg(long, env = "WEFT_INSECURE_PLAINTEXT", conflicts_with = "tls_cert")]
     pub insecure_plaintext: bool,
+    /// Tokens file: one accepted bearer token a line, hashed (`sha256:<hex> NAME ROLES`;
+    /// `weftctl admin token new` makes them). Every request then needs a token with the
+    /// method's role; health and reflection stay open. Without it nothing is checked.
+    #[arg(long, env = "WEFT_TOKENS", value_name = "FILE")]
+    pub tokens: Option<std::path::PathBuf>,
 }
 
 /// Where state is kept.
@@ -105,6 +110,8 @@ pub struct Config {
     pub tls: Option<weft_net::tls::ServerTlsFiles>,
     /// Plaintext beyond loopback was asked for (`--insecure-plaintext`).
     pub insecure_plaintext: bool,
+    /// Accepted bearer tokens; `None`: requests are not authenticated.
+    pub tokens: Option<std::sync::Arc<weft_net::auth::Tokens>>,
 }
 
 /// A flag with a bad value.
@@ -215,6 +222,12 @@ impl TryFrom<Args> for Config {
             log: a.log,
             tls,
             insecure_plaintext: a.insecure_plaintext,
+            tokens: match &a.tokens {
+                Some(path) => Some(std::sync::Arc::new(
+                    weft_net::auth::Tokens::load(path).map_err(|e| err("tokens", e.to_string()))?,
+                )),
+                None => None,
+            },
         })
     }
 }
@@ -265,6 +278,8 @@ mod tests {
         assert_eq!(parse(&["--disconnect-grace", "6s"]).unwrap_err().flag, "disconnect-grace");
         assert_eq!(parse(&["--threads", "0"]).unwrap_err().flag, "threads");
         assert_eq!(parse(&["--listen", "0.0.0.0:7070"]).unwrap_err().flag, "listen");
+        assert_eq!(parse(&["--tokens", "/nonexistent/tokens"]).unwrap_err().flag, "tokens");
+        assert!(parse(&[]).unwrap().tokens.is_none());
     }
 
     #[test]

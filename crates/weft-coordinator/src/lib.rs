@@ -145,6 +145,31 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
     Ok(State { engine, store, clock, quarantined })
 }
 
+/// The layer checking every request's bearer token against `--tokens`, or none. Without
+/// tokens anyone who reaches the port may do anything: said at start, loudly when the port
+/// is reachable from other machines.
+fn auth_layer(cfg: &Config) -> weft_net::auth::AuthLayer {
+    use weft_net::auth::{AuthLayer, Authenticator};
+    match &cfg.tokens {
+        Some(tokens) => {
+            tracing::info!(tokens = tokens.len(), "bearer tokens required (--tokens)");
+            AuthLayer::new(Authenticator::new((**tokens).clone(), |failure| metrics::auth_failure(failure.as_str())))
+        }
+        None if cfg.listen.ip().is_loopback() => {
+            tracing::info!("no --tokens: requests are not authenticated (listening on loopback only)");
+            AuthLayer::open()
+        }
+        None => {
+            tracing::warn!(
+                listen = %cfg.listen,
+                "no --tokens: anyone who can reach this port can submit, cancel and read every run and register \
+                 as a worker; pass --tokens FILE (see README, Security)"
+            );
+            AuthLayer::open()
+        }
+    }
+}
+
 /// Serves the coordinator until `shutdown` resolves or the store fails. Installs the
 /// process-wide metrics recorder when a metrics listener is given.
 pub async fn run(
@@ -182,7 +207,7 @@ pub async fn run(
     });
 
     let services = services::Services { handle, quarantined: quarantine::listing(state.quarantined) };
-    let (router, health) = weft_net::server_with_basics()?;
+    let (router, health) = weft_net::server_with_basics(auth_layer(&cfg))?;
     let router = router
         .add_service(
             WorkflowServiceServer::new(services.clone())

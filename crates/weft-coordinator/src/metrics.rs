@@ -31,6 +31,7 @@ pub const GRPC_REQUESTS: &str = "weft_grpc_requests_total";
 pub const STORE_COMMIT_SECONDS: &str = "weft_store_commit_seconds";
 pub const STORE_COMMIT_RECORDS: &str = "weft_store_commit_records";
 pub const STORE_COMMIT_BATCHES: &str = "weft_store_commit_batches";
+pub const AUTH_FAILURES: &str = "weft_auth_failures_total";
 
 /// Installs the Prometheus recorder (once per process) and describes every metric.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
@@ -50,6 +51,12 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     describe_histogram!(STORE_COMMIT_SECONDS, "Time of one durable store commit (group), in seconds.");
     describe_histogram!(STORE_COMMIT_RECORDS, "Records written by one store commit.");
     describe_histogram!(STORE_COMMIT_BATCHES, "Driver steps merged into one store commit (group commit).");
+    describe_counter!(
+        AUTH_FAILURES,
+        "Refused requests and worker messages, by reason: missing_token, bad_token, missing_role (bearer \
+         tokens); worker_id_in_use (a registration of a live worker's id without its session secret), \
+         bad_session (a report or heartbeat not on the session that registered its worker)."
+    );
     ENABLED.store(true, Ordering::Relaxed);
     Ok(handle)
 }
@@ -104,6 +111,12 @@ pub fn anomaly(kind: weft_engine::AnomalyKind) {
 /// One gRPC request answered with `code`.
 pub fn grpc(method: &'static str, code: tonic::Code) {
     counter!(GRPC_REQUESTS, "method" => method, "code" => format!("{code:?}")).increment(1);
+}
+
+/// A request or worker message refused for who sent it; `reason` is one of the labels
+/// [`AUTH_FAILURES`] lists.
+pub fn auth_failure(reason: &'static str) {
+    counter!(AUTH_FAILURES, "reason" => reason).increment(1);
 }
 
 pub fn report(outcome: AckOutcome) {

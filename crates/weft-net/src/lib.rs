@@ -4,6 +4,9 @@
 //! Layout:
 //! - this file: the server builder and [`serve`], in plaintext or over TLS.
 //! - [`tls`]: TLS from PEM files, for the server (reloaded while serving) and for clients.
+//! - [`auth`]: bearer tokens and roles: the tokens file, the method-to-role table, the
+//!   server layer checking every request, the client interceptor sending a token.
+pub mod auth;
 pub mod tls;
 
 use std::future::Future;
@@ -12,7 +15,9 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
-use tonic::transport::server::Router;
+
+/// A server with its services, every request passing [`auth::AuthLayer`] first.
+pub type Router = tonic::transport::server::Router<tower_layer::Stack<auth::AuthLayer, tower_layer::Identity>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,7 +41,9 @@ pub type HealthReporter = tonic_health::server::HealthReporter;
 pub const MAX_CONCURRENT_STREAMS: u32 = 1_024;
 
 /// A server with reflection (v1 and v1alpha) and health checking, ready for services.
-pub fn server_with_basics() -> Result<(Router, HealthReporter), Error> {
+/// Every request goes through `auth` (one layer for every service; it leaves health and
+/// reflection open).
+pub fn server_with_basics(auth: auth::AuthLayer) -> Result<(Router, HealthReporter), Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(weft_proto::FILE_DESCRIPTOR_SET)
@@ -51,6 +58,7 @@ pub fn server_with_basics() -> Result<(Router, HealthReporter), Error> {
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .layer(auth)
         .add_service(health)
         .add_service(v1)
         .add_service(v1alpha);

@@ -8,6 +8,10 @@ check that the .proto files are all a non-Rust client needs.
     python3 -m venv .venv && .venv/bin/pip install -r examples/python/requirements.txt
     .venv/bin/python examples/python/submit_process.py --coordinator 127.0.0.1:7070
 
+    # a coordinator serving mutual TLS (certificates from `weftctl admin init-certs DIR`)
+    .venv/bin/python examples/python/submit_process.py --coordinator coordinator:7070 \
+        --ca DIR/ca.crt --cert DIR/weftctl.crt --key DIR/weftctl.key
+
 It builds a process of two parallel workflows (shipping and billing) from the wire
 messages, starts it with an idempotency key, prints the run's events as they happen
 (WatchRun), then fetches the run (GetRun) and prints each task's result. Exit code 0
@@ -15,6 +19,10 @@ if the run succeeded, 1 if it failed, was cancelled or could not be started.
 
 The shell tasks need a worker started with --allow-shell (`weftctl dev` starts such
 workers); pass --noop-only for a cluster without one.
+
+With --ca the channel is TLS, verifying the coordinator's certificate with that CA (the
+name in --coordinator must be one the certificate was made for); --cert and --key add a
+client certificate, which a coordinator started with --tls-client-ca requires.
 
 A coordinator started with --tokens wants a bearer token with the `submit` and `read` roles
 (`weftctl admin token new NAME --roles submit,read` makes one): pass --token, or set
@@ -53,14 +61,44 @@ def parse_args():
                    help="coordinator address host:port (default: %(default)s)")
     p.add_argument("--order", default=f"A-{uuid.uuid4().hex[:6]}",
                    help="order id; also makes the default idempotency key (default: a fresh one)")
-    p.add_argument("--key", help="idempotency key (default: order-<ORDER>); start twice with the same "
-                                 "key and the second start returns the first run")
+    p.add_argument("--idempotency-key", help="idempotency key (default: order-<ORDER>); start twice with "
+                                             "the same key and the second start returns the first run")
     p.add_argument("--noop-only", action="store_true", help="use noop tasks instead of shell tasks")
     p.add_argument("--token", default=os.environ.get("WEFT_TOKEN"),
                    help="bearer token for a coordinator started with --tokens (default: $WEFT_TOKEN)")
+    p.add_argument("--ca", type=Path, default=os.environ.get("WEFT_TLS_CA"),
+                   help="connect over TLS, verifying the coordinator with this CA certificate (PEM; default: $WEFT_TLS_CA)")
+    p.add_argument("--cert", type=Path, default=os.environ.get("WEFT_TLS_CERT"),
+                   help="client certificate (PEM) for a coordinator that requires one (default: $WEFT_TLS_CERT)")
+    p.add_argument("--key", type=Path, default=os.environ.get("WEFT_TLS_KEY"),
+                   help="private key of --cert (PEM; default: $WEFT_TLS_KEY)")
     p.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to wait for the coordinator")
     p.add_argument("--proto-dir", type=Path, default=repo / "proto", help="directory holding weft/v1/*.proto")
-    return p.parse_args()
+    args = p.parse_args()
+    if (args.cert is None) != (args.key is None):
+        p.error("--cert and --key go together")
+    if args.cert is not None and args.ca is None:
+        p.error("--cert needs --ca (a client certificate is only sent over TLS)")
+    return args
+
+
+def open_channel(grpc, args, options):
+    """A TLS channel with --ca (and a client certificate with --cert/--key), else plaintext."""
+    if args.ca is None:
+        return grpc.insecure_channel(args.coordinator, options=options)
+
+    def read(path):
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            fail(f"cannot read {path}: {e.strerror}")
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca),
+        private_key=read(args.key) if args.key else None,
+        certificate_chain=read(args.cert) if args.cert else None,
+    )
+    return grpc.secure_channel(args.coordinator, credentials, options=options)
 
 
 def load_stubs(proto_dir, out_dir):
@@ -140,20 +178,22 @@ def main():
 
         # Every weft node sends and accepts messages of up to 16 MiB (MAX_MESSAGE_BYTES in
         # crates/weft-model/src/limits.rs); grpcio's own default is 4 MiB.
-        channel = grpc.insecure_channel(args.coordinator, options=[
+        channel = open_channel(grpc, args, [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ])
         try:
             grpc.channel_ready_future(channel).result(timeout=args.connect_timeout)
         except grpc.FutureTimeoutError:
+            hint = (" (over TLS: is --ca the CA of its certificate, and --coordinator a name it was made for?)"
+                    if args.ca else "")
             fail(f"coordinator unreachable at {args.coordinator} (no answer within "
-                 f"{args.connect_timeout:g}s); start one (e.g. `weftctl dev --stay` prints its address) or pass --coordinator")
+                 f"{args.connect_timeout:g}s){hint}; start one (e.g. `weftctl dev --stay` prints its address) or pass --coordinator")
         stub = workflow_pb2_grpc.WorkflowServiceStub(channel)
         # Per-call metadata: grpcio's call credentials would need a TLS channel.
         auth = [("authorization", f"Bearer {args.token.strip()}")] if args.token else None
 
-        key = args.key or f"order-{args.order}"
+        key = args.idempotency_key or f"order-{args.order}"
         request = workflow_pb2.StartRunRequest(
             spec=build_process(types_pb2, args.order, args.noop_only),
             idempotency_key=key,

@@ -88,6 +88,13 @@ fn report(error: &anyhow::Error) {
                 "hint: is a coordinator running there? Set --coordinator (or WEFT_COORDINATOR), or try `weftctl dev`"
             );
         }
+        Some(e @ weft_client::Error::Rpc { message, .. }) if message.starts_with("transport error") => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "hint: the coordinator closed the connection during the call; one serving mutual TLS does that to a \
+                 client without a certificate it accepts (--tls-ca, --tls-cert, --tls-key)"
+            );
+        }
         _ => eprintln!("error: {error:#}"),
     }
 }

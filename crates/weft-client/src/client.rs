@@ -170,6 +170,14 @@ pub fn run_status(run: &pb::Run) -> Option<RunStatus> {
     run_status_from_pb(run.status)
 }
 
+impl ConnectOptions {
+    /// These options over TLS: see [`ConnectOptions::tls`].
+    pub fn with_tls(mut self, tls: ClientTls) -> ConnectOptions {
+        self.tls = Some(tls);
+        self
+    }
+}
+
 impl Client {
     /// Connects to a coordinator at `host:port` or `http://host:port` (a bare host gets
     /// port 7070), in plaintext. Fails with [`Error::Unreachable`] when nothing answers

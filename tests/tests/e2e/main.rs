@@ -19,4 +19,5 @@ mod read_committed;
 mod routing_and_cancel;
 mod scheduling;
 mod support;
+mod tls;
 mod top;

@@ -16,6 +16,11 @@ pub struct Cli {
     #[command(flatten)]
     pub tls: TlsArgs,
 
+    /// File holding the bearer token to send, for a coordinator started with --tokens.
+    /// Without it the token is taken from the WEFT_TOKEN environment variable, if set.
+    #[arg(long, global = true, env = "WEFT_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
     /// How to print results: aligned tables, or JSON for scripts.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -129,6 +134,36 @@ pub enum AdminCommand {
     /// (`NAME.crt`), with `ca.crt` to verify them. Private keys are written 0600; nothing
     /// is ever overwritten. Keep `ca.key` offline once the certificates are made.
     InitCerts(InitCertsArgs),
+    /// Bearer tokens for a coordinator started with --tokens.
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new random token: prints it once (weft keeps only its hash) and the line to
+    /// add to the coordinator's tokens file, which takes effect when the coordinator
+    /// restarts. Roles: submit (start runs, register definitions), read (runs, history,
+    /// definitions, workers, watches), admin (cancel runs, admin commands; implies submit
+    /// and read), worker (a worker's session and reports).
+    New {
+        /// The token's name: shown in the coordinator's log when it is refused, never the token.
+        #[arg(value_parser = parse_token_name)]
+        name: String,
+        /// Roles, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true, value_parser = parse_role)]
+        roles: Vec<weft_net::auth::Role>,
+    },
+}
+
+fn parse_token_name(text: &str) -> Result<String, String> {
+    weft_net::auth::check_token_name(text).map(|()| text.to_string())
+}
+
+fn parse_role(text: &str) -> Result<weft_net::auth::Role, String> {
+    text.trim().parse()
 }
 
 #[derive(Debug, Args)]
@@ -437,6 +472,9 @@ mod tests {
             (&["top", "--interval", "soon"][..], "--interval"),
             (&["top", "--interval", "5"][..], "--interval"),
             (&["admin", "init-certs", "d", "--days", "0"][..], "--days"),
+            (&["admin", "token", "new", "ci"][..], "--roles"),
+            (&["admin", "token", "new", "ci", "--roles", "submit,owner"][..], "--roles"),
+            (&["admin", "token", "new", "c i", "--roles", "read"][..], "<NAME>"),
             (&["--tls-cert", "c.pem", "--tls-ca", "ca.pem", "workers"][..], "--tls-key"),
             (&["--tls-key", "k.pem", "workers"][..], "--tls-cert"),
         ] {

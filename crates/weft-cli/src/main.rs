@@ -88,6 +88,14 @@ fn report(error: &anyhow::Error) {
                 "hint: is a coordinator running there? Set --coordinator (or WEFT_COORDINATOR), or try `weftctl dev`"
             );
         }
+        Some(e @ weft_client::Error::Rpc { code: weft_client::Code::Unauthenticated, .. }) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: this coordinator wants a bearer token: set WEFT_TOKEN or pass --token-file");
+        }
+        Some(e @ weft_client::Error::Rpc { code: weft_client::Code::PermissionDenied, .. }) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: ask an operator for a token with that role (weftctl admin token new NAME --roles ...)");
+        }
         Some(e @ weft_client::Error::Rpc { message, .. }) if message.starts_with("transport error") => {
             eprintln!("error: {e}");
             eprintln!(

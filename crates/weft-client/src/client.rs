@@ -6,9 +6,11 @@ use futures::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use weft_model::limits::MAX_MESSAGE_BYTES;
 use weft_model::{ProcessSpec, RunId, RunStatus, WorkerId};
+use weft_net::auth::Bearer;
 pub use weft_net::tls::ClientTls;
 use weft_proto::convert::{process_to_pb, run_status_from_pb, run_status_to_pb};
 use weft_proto::pb;
@@ -22,21 +24,37 @@ const KEEPALIVE: Duration = Duration::from_secs(20);
 /// How many times [`Client::wait_run`] re-subscribes when a watch ends before the run does.
 const MAX_RESUBSCRIBES: u32 = 10;
 
-/// How [`Client::connect_with`] connects. The default is plaintext HTTP/2.
-#[derive(Clone, Debug, Default)]
+/// How [`Client::connect_with`] connects. The default is plaintext HTTP/2 without a token.
+#[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// TLS to the coordinator: the CA its certificate must be signed by and, for a
     /// coordinator that asks for one (mutual TLS), this client's certificate and key. The
     /// address is then dialled as `https://`.
     pub tls: Option<ClientTls>,
+    /// Bearer token sent with every call (`authorization: Bearer <token>`), for a
+    /// coordinator started with `--tokens`; it needs the role of each call it makes.
+    pub token: Option<String>,
 }
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("tls", &self.tls)
+            .field("token", &self.token.as_ref().map(|_| "<token>"))
+            .finish()
+    }
+}
+
+/// The channel every call goes through: the connection, with the bearer token (if any)
+/// added to each call.
+pub type AuthChannel = InterceptedService<Channel, Bearer>;
 
 /// A connection to one coordinator. Cheap to clone: clones share the HTTP/2 connection.
 #[derive(Clone, Debug)]
 pub struct Client {
     address: String,
-    workflow: WorkflowServiceClient<Channel>,
-    monitor: MonitorServiceClient<Channel>,
+    workflow: WorkflowServiceClient<AuthChannel>,
+    monitor: MonitorServiceClient<AuthChannel>,
 }
 
 /// What to start: a registered definition, or a spec sent along with the request.
@@ -192,6 +210,8 @@ impl Client {
     /// the first call fails.
     pub async fn connect_with(address: &str, options: &ConnectOptions) -> Result<Client, Error> {
         let uri = parse_address_with(address, options.tls.is_some())?;
+        let bearer = Bearer::new(options.token.as_deref())
+            .map_err(|message| Error::InvalidInput { field: "token".into(), message })?;
         let mut endpoint = Endpoint::from_shared(uri.clone())
             .map_err(|e| Error::InvalidAddress { address: address.to_string(), reason: e.to_string() })?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -209,10 +229,10 @@ impl Client {
         // its limit passes both ways.
         Ok(Client {
             address: uri,
-            workflow: WorkflowServiceClient::new(channel.clone())
+            workflow: WorkflowServiceClient::with_interceptor(channel.clone(), bearer.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            monitor: MonitorServiceClient::new(channel)
+            monitor: MonitorServiceClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         })
@@ -224,12 +244,12 @@ impl Client {
     }
 
     /// The generated WorkflowService client, for calls this wrapper does not cover.
-    pub fn workflow_service(&self) -> WorkflowServiceClient<Channel> {
+    pub fn workflow_service(&self) -> WorkflowServiceClient<AuthChannel> {
         self.workflow.clone()
     }
 
     /// The generated MonitorService client, for calls this wrapper does not cover.
-    pub fn monitor_service(&self) -> MonitorServiceClient<Channel> {
+    pub fn monitor_service(&self) -> MonitorServiceClient<AuthChannel> {
         self.monitor.clone()
     }
 

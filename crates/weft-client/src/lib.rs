@@ -18,6 +18,11 @@
 //! `Client::connect_with("coordinator:7070", &ConnectOptions { tls: Some(ClientTls::new("ca.crt")
 //! .with_identity("weftctl.crt", "weftctl.key")) })`.
 //!
+//! With a bearer token, for a coordinator started with `--tokens`:
+//! `Client::connect_with("coordinator:7070", &ConnectOptions { token: Some(token), ..Default::default() })`;
+//! a call without the role it needs fails with [`Error::Rpc`] `PERMISSION_DENIED`, one
+//! without a valid token with `UNAUTHENTICATED`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), weft_client::Error> {
 //! use weft_client::{Client, RunSource, StartOptions, load_spec_file};
@@ -37,10 +42,12 @@ pub mod spec_file;
 
 pub use address::{DEFAULT_PORT, parse_address, parse_address_with};
 pub use client::{
-    Client, ClientTls, ConnectOptions, HistoryPage, Registered, RunPage, RunQuery, RunSource, StartOptions, StartedRun,
-    Subscription, is_final_event, run_status,
+    AuthChannel, Client, ClientTls, ConnectOptions, HistoryPage, Registered, RunPage, RunQuery, RunSource,
+    StartOptions, StartedRun, Subscription, is_final_event, run_status,
 };
 pub use error::{Error, FieldViolation, SpecFileError};
 pub use spec_file::{SpecFormat, load_spec_file, parse_spec};
+/// The gRPC status code in [`Error::Rpc`] and [`Error::Conflict`].
+pub use tonic::Code;
 pub use weft_model::{ProcessSpec, RunId, RunStatus, WorkerId};
 pub use weft_proto::pb;

@@ -1,8 +1,8 @@
 //! Engine types to wire messages and back. Decoding names the bad field.
 use std::sync::Arc;
 use weft_engine::{
-    AckOutcome, Assignment, AttemptId, Definition, Engine, EventKind, Liveness, Millis, Run, RunEvent, Worker,
-    WorkerEvent, WorkerRegistration,
+    AckOutcome, Assignment, AttemptId, Definition, Engine, EventKind, Liveness, Millis, Run, RunEvent, SessionSecret,
+    Worker, WorkerEvent, WorkerRegistration,
 };
 use weft_model::{RunId, TaskState, ValidationError, WorkerId};
 use weft_proto::convert::{process_to_pb, run_status_to_pb, task_state_to_pb};
@@ -35,7 +35,23 @@ pub fn attempt_to_pb(a: &AttemptId) -> pb::AttemptRef {
     }
 }
 
-pub fn registration_from_pb(r: &pb::Register, session: u64) -> Result<WorkerRegistration, ValidationError> {
+/// A session secret as the wire carries it (64 hex digits); `None` if it is not one.
+pub fn session_secret_from_text(text: &str) -> Option<SessionSecret> {
+    weft_net::auth::from_hex::<32>(text).map(SessionSecret)
+}
+
+pub fn session_secret_to_text(secret: &SessionSecret) -> String {
+    weft_net::auth::to_hex(&secret.0)
+}
+
+/// A registration; its session number and secret are the driver's to set.
+pub fn registration_from_pb(r: &pb::Register) -> Result<WorkerRegistration, ValidationError> {
+    let proof = match r.previous_session_secret.as_str() {
+        "" => None,
+        text => Some(session_secret_from_text(text).ok_or_else(|| {
+            ValidationError::single("register.previous_session_secret", "is not a session secret (64 hex digits)")
+        })?),
+    };
     let holding = r
         .holding
         .iter()
@@ -44,7 +60,9 @@ pub fn registration_from_pb(r: &pb::Register, session: u64) -> Result<WorkerRegi
         .collect::<Result<_, _>>()?;
     Ok(WorkerRegistration {
         id: parse_worker_id("register.worker_id", &r.worker_id)?,
-        session,
+        session: 0,
+        secret: SessionSecret([0; 32]),
+        proof,
         name: r.name.clone(),
         queues: r.queues.iter().map(|q| Arc::from(q.as_str())).collect(),
         kinds: r.kinds.iter().map(|k| Arc::from(k.as_str())).collect(),

@@ -298,6 +298,8 @@ mod tests {
             let reg = WorkerRegistration {
                 id: WorkerId::from_u128(n + 1),
                 session: 1,
+                secret: weft_engine::SessionSecret([1; 32]),
+                proof: None,
                 name: format!("w{n}"),
                 queues: vec!["default".into()],
                 kinds: vec!["noop".into()],

@@ -34,7 +34,9 @@ pub use reports::Reported;
 pub use restore::RestoredRun;
 pub use runs::{RunSource, StartRun};
 pub use stored::{ChangeSet, StoredDefinition, StoredRun, StoredTask, StoredView};
-pub use types::{Definition, HeartbeatSample, Liveness, Run, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration};
+pub use types::{
+    Definition, HeartbeatSample, Liveness, Run, SessionSecret, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration,
+};
 pub use weft_model::Millis;
 pub use workers::HeartbeatInfo;
 

@@ -105,12 +105,38 @@ pub enum Liveness {
     Draining,
 }
 
+/// The secret of one worker session. The coordinator draws it at random when the session
+/// opens and gives it to the worker, which proves with it that a report stream, or its next
+/// session after a reconnect, comes from the process that opened this session and not from
+/// another one using its worker id. Compared in constant time; never shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SessionSecret(pub [u8; 32]);
+
+impl SessionSecret {
+    /// Whether `other` is this secret, in time that does not depend on where they differ.
+    pub fn matches(&self, other: &SessionSecret) -> bool {
+        let diff = self.0.iter().zip(other.0.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl std::fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionSecret(..)")
+    }
+}
+
 /// What a worker says about itself when its session opens.
 #[derive(Clone, Debug)]
 pub struct WorkerRegistration {
     pub id: WorkerId,
     /// Distinguishes sessions of one worker; a later session replaces an earlier one.
     pub session: u64,
+    /// The new session's secret (drawn by the coordinator).
+    pub secret: SessionSecret,
+    /// The secret of the worker's previous session, when it reconnects: without it a worker
+    /// id whose session is live (or within its lease) cannot be taken over.
+    pub proof: Option<SessionSecret>,
     pub name: String,
     pub queues: Vec<Arc<str>>,
     pub kinds: Vec<Arc<str>>,
@@ -126,6 +152,8 @@ pub struct WorkerRegistration {
 pub struct Worker {
     pub id: WorkerId,
     pub session: u64,
+    /// Its session's secret; `None` for a worker known only from restored attempts.
+    pub secret: Option<SessionSecret>,
     pub name: String,
     pub queues: Vec<Arc<str>>,
     pub kinds: Vec<Arc<str>>,
@@ -170,6 +198,7 @@ impl Worker {
         Worker {
             id,
             session: 0,
+            secret: None,
             name: String::new(),
             queues: Vec::new(),
             kinds: Vec::new(),

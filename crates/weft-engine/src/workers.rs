@@ -4,7 +4,7 @@ use weft_model::limits::{MAX_SLOTS, MAX_WORKER_LABELS, MAX_WORKER_NAME_LEN};
 use weft_model::validate::check_name;
 use weft_model::{Millis, ValidationError, Violation, WorkerId};
 
-use crate::types::{Liveness, TaskError, TaskRef, Worker, WorkerRegistration};
+use crate::types::{Liveness, SessionSecret, TaskError, TaskRef, Worker, WorkerRegistration};
 use crate::{AttemptId, Effect, Engine, Error, WorkerEvent};
 
 /// What a heartbeat says.
@@ -57,9 +57,24 @@ fn check_registration(reg: &WorkerRegistration) -> Result<(), ValidationError> {
 }
 
 impl Engine {
-    /// Opens (or replaces) a worker's session.
+    /// Opens (or replaces) a worker's session. A worker id whose session is connected, or
+    /// whose attempts are still within their lease, is taken only by a registration that
+    /// proves it is the same worker with its previous session's secret: anything else is
+    /// refused (`AlreadyExists`), so nobody can take over a live worker's attempts and
+    /// assignments by naming its id.
     pub fn register_worker(&mut self, mut reg: WorkerRegistration, now: Millis) -> Result<(), Error> {
         check_registration(&reg)?;
+        if let Some(w) = self.workers.get(&reg.id)
+            && (w.connected || w.liveness != Liveness::Dead)
+            && let Some(secret) = &w.secret
+            && !reg.proof.as_ref().is_some_and(|proof| secret.matches(proof))
+        {
+            return Err(Error::AlreadyExists(format!(
+                "worker id {} belongs to a live session; a new session of that worker must send its previous \
+                 session's secret (previous_session_secret)",
+                reg.id
+            )));
+        }
         if reg.queues.is_empty() {
             reg.queues.push(Arc::from("default"));
         }
@@ -74,6 +89,7 @@ impl Engine {
         };
         let worker = Worker {
             session: reg.session,
+            secret: Some(reg.secret),
             name: reg.name,
             queues: reg.queues,
             kinds: reg.kinds,
@@ -115,6 +131,12 @@ impl Engine {
                 self.emit(Effect::Cancel { worker, attempt: a.clone(), reason });
             }
         }
+    }
+
+    /// Whether `secret` is the secret of the session that registered worker `id`: a report
+    /// or heartbeat is applied only then (the caller refuses the rest).
+    pub fn session_matches(&self, id: WorkerId, secret: &SessionSecret) -> bool {
+        self.workers.get(&id).and_then(|w| w.secret.as_ref()).is_some_and(|s| s.matches(secret))
     }
 
     /// The session stream closed. A worker holding attempts keeps them until its lease

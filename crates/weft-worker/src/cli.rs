@@ -33,6 +33,16 @@ pub struct Args {
     #[arg(long, env = "WEFT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// File holding this worker's bearer token (a token with the `worker` role), for a
+    /// coordinator started with --tokens.
+    #[arg(long, env = "WEFT_WORKER_TOKEN_FILE", value_name = "FILE", conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+
+    /// The bearer token itself. Prefer the environment variable or --token-file: a flag's
+    /// value is visible to every user of the machine in the process list.
+    #[arg(long, env = "WEFT_WORKER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Threads of the async runtime: 1 (the default) runs everything on one thread, the
     /// fastest for the built-in kinds, which wait on processes, timers and sockets; more
     /// for CPU-heavy custom task handlers.
@@ -103,9 +113,19 @@ impl Args {
     /// The library configuration these flags describe, validated.
     pub fn into_config(self) -> Result<WorkerConfig, Error> {
         let tls = self.tls_ca.map(|ca| weft_net::tls::ClientTls { ca, cert: self.tls_cert, key: self.tls_key });
+        let token = match (&self.token_file, self.token.as_deref()) {
+            (Some(path), _) => Some(
+                weft_net::auth::read_token_file(path)
+                    .map_err(|reason| Error::Config { field: "--token-file".into(), reason })?,
+            ),
+            (None, token) => token.map(String::from),
+        };
+        let token = weft_net::auth::Bearer::new(token.as_deref())
+            .map_err(|reason| Error::Config { field: "--token".into(), reason })?;
         let mut config = WorkerConfig {
             coordinators: self.coordinators,
             tls,
+            token,
             name: self.name.unwrap_or_else(default_name),
             queues: self.queues.into_iter().map(|q| q.trim().to_string()).collect(),
             kinds: self.kinds.map(|kinds| kinds.into_iter().map(|k| k.trim().to_string()).collect()),
@@ -221,6 +241,10 @@ mod tests {
         assert!(missing.starts_with("invalid --tls-ca") && missing.contains("/nonexistent/ca.crt"), "{missing}");
         let clap_error = parse(&["--tls-cert", "w.crt", "--tls-ca", "ca.crt"]).unwrap_err().to_string();
         assert!(clap_error.contains("--tls-key"), "{clap_error}");
+        let missing = error(&["--token-file", "/nonexistent/worker.token"]);
+        assert!(missing.starts_with("invalid --token-file") && missing.contains("/nonexistent"), "{missing}");
+        let clap_error = parse(&["--token-file", "t", "--token", "x"]).unwrap_err().to_string();
+        assert!(clap_error.contains("--token"), "{clap_error}");
         let clap_error = parse(&["--drain-grace", "soon"]).unwrap_err().to_string();
         assert!(clap_error.contains("--drain-grace"), "{clap_error}");
         let clap_error = parse(&["--log-format", "xml"]).unwrap_err().to_string();

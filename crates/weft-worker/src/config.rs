@@ -20,6 +20,9 @@ pub struct WorkerConfig {
     /// TLS, this worker's certificate and key. The files are read again at every connect,
     /// so a worker picks up a rotated certificate when it reconnects. `None`: plaintext.
     pub tls: Option<weft_net::tls::ClientTls>,
+    /// The bearer token sent with every call, for a coordinator started with `--tokens`
+    /// (it needs the `worker` role). `Bearer::default()` sends none.
+    pub token: weft_net::auth::Bearer,
     /// Stable identity for the life of the process; a reconnect reuses it.
     pub worker_id: WorkerId,
     /// Human-friendly name shown in cluster views.
@@ -54,6 +57,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             coordinators: vec![DEFAULT_COORDINATOR.to_string()],
             tls: None,
+            token: Default::default(),
             worker_id: WorkerId::new_v7(),
             name: default_name(),
             queues: vec!["default".to_string()],

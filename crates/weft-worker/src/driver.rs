@@ -100,6 +100,10 @@ pub(crate) struct Driver {
     next_addr: usize,
     announced: bool,
     draining: Option<Draining>,
+    /// The secret of the last session a coordinator gave this worker: the next registration
+    /// sends it to prove it is the same worker (the coordinator refuses a live worker's id
+    /// without it).
+    session_secret: String,
 }
 
 impl Driver {
@@ -121,6 +125,7 @@ impl Driver {
             next_addr: 0,
             announced: false,
             draining: None,
+            session_secret: String::new(),
         }
     }
 
@@ -191,8 +196,9 @@ impl Driver {
         debug!(coordinator = %addr, "connecting");
         let register = self.register_message();
         let heartbeat = self.heartbeat_message();
-        let tls = self.config.tls.clone();
-        self.connecting = Some(Box::pin(session::connect(addr, tls, register, heartbeat, self.config.connect_timeout)));
+        let (tls, bearer) = (self.config.tls.clone(), self.config.token.clone());
+        self.connecting =
+            Some(Box::pin(session::connect(addr, tls, bearer, register, heartbeat, self.config.connect_timeout)));
     }
 
     fn connected(&mut self, result: Result<Link, ConnectError>) -> Result<(), Error> {
@@ -207,6 +213,7 @@ impl Driver {
             }
         };
         self.backoff.reset();
+        self.session_secret = link.registered.session_secret.clone();
         info!(coordinator = %link.addr, worker_id = %self.worker_id,
             heartbeat_interval_ms = link.registered.heartbeat_interval_ms,
             lease_timeout_ms = link.registered.lease_timeout_ms,
@@ -254,6 +261,7 @@ impl Driver {
             speed: self.config.speed,
             version: VERSION.to_string(),
             holding,
+            previous_session_secret: self.session_secret.clone(),
         }
     }
 

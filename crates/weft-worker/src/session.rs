@@ -14,6 +14,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Endpoint;
 use tonic::{Code, Status, Streaming};
 use weft_model::limits::MAX_MESSAGE_BYTES;
+use weft_net::auth::{Bearer, SESSION_SECRET_METADATA};
 use weft_net::tls::ClientTls;
 use weft_proto::pb::{self, coordinator_message, worker_message, worker_report};
 use weft_proto::pb::{monitor_service_client::MonitorServiceClient, worker_service_client::WorkerServiceClient};
@@ -80,14 +81,17 @@ pub(crate) enum ConnectError {
 
 /// Connects (over TLS with `tls`, its files read now), registers and opens the report
 /// stream with `heartbeat` as its first message, all within `timeout`.
+/// Every call carries `bearer` (the worker's token); the report stream also carries the
+/// session's secret, which binds it to the session just registered.
 pub(crate) async fn connect(
     addr: String,
     tls: Option<ClientTls>,
+    bearer: Bearer,
     register: pb::Register,
     heartbeat: pb::Heartbeat,
     timeout: Duration,
 ) -> Result<Link, ConnectError> {
-    match tokio::time::timeout(timeout, open(&addr, tls.as_ref(), register, heartbeat, timeout)).await {
+    match tokio::time::timeout(timeout, open(&addr, tls.as_ref(), bearer, register, heartbeat, timeout)).await {
         Ok(result) => result,
         Err(_) => Err(ConnectError::Retry(format!("no registration within {}", humantime::format_duration(timeout)))),
     }
@@ -96,6 +100,7 @@ pub(crate) async fn connect(
 async fn open(
     addr: &str,
     tls: Option<&ClientTls>,
+    bearer: Bearer,
     register: pb::Register,
     heartbeat: pb::Heartbeat,
     timeout: Duration,
@@ -121,7 +126,7 @@ async fn open(
     let (session_tx, rx) = mpsc::unbounded_channel();
     let _ = session_tx.send(pb::WorkerMessage { message: Some(worker_message::Message::Register(register)) });
     let refused = |status: Status| classify(addr, version, status);
-    let mut session_rx = WorkerServiceClient::new(channel.clone())
+    let mut session_rx = WorkerServiceClient::with_interceptor(channel.clone(), bearer.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .session(UnboundedReceiverStream::new(rx))
@@ -136,10 +141,19 @@ async fn open(
 
     let (report_tx, rx) = mpsc::unbounded_channel();
     let _ = report_tx.send(report(&worker_id, worker_report::Report::Heartbeat(heartbeat)));
-    let report_rx = MonitorServiceClient::new(channel)
+    // The coordinator applies a report only on the session that registered its worker: the
+    // stream proves it belongs to this one with the session's secret.
+    let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
+    let mut secret: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = registered
+        .session_secret
+        .parse()
+        .map_err(|_| ConnectError::Retry("the coordinator's session secret is not a header value".into()))?;
+    secret.set_sensitive(true);
+    request.metadata_mut().insert(SESSION_SECRET_METADATA, secret);
+    let report_rx = MonitorServiceClient::with_interceptor(channel, bearer)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-        .report(UnboundedReceiverStream::new(rx))
+        .report(request)
         .await
         .map_err(|status| ConnectError::Retry(format!("report stream refused: {}", status_text(&status))))?
         .into_inner();
@@ -154,9 +168,10 @@ async fn open(
     Ok(Link { addr: addr.to_string(), registered, worker_id, session_tx, report_tx, session_rx, report_rx, heartbeat })
 }
 
-/// FAILED_PRECONDITION and INVALID_ARGUMENT end the worker: the same registration would be
-/// refused again. Everything else (UNAVAILABLE while a coordinator starts, a standby that
-/// is not the leader) is worth another try.
+/// FAILED_PRECONDITION, INVALID_ARGUMENT, UNAUTHENTICATED and PERMISSION_DENIED end the
+/// worker: the same registration, or the same token, would be refused again. Everything else
+/// (UNAVAILABLE while a coordinator starts, a standby that is not the leader, ALREADY_EXISTS
+/// while a previous session of this worker id is still live) is worth another try.
 fn classify(addr: &str, version: u32, status: Status) -> ConnectError {
     let message = status.message().to_string();
     match status.code() {
@@ -164,6 +179,13 @@ fn classify(addr: &str, version: u32, status: Status) -> ConnectError {
             ConnectError::Fatal(Error::ProtocolMismatch { addr: addr.into(), version, message })
         }
         Code::InvalidArgument => ConnectError::Fatal(Error::Rejected { addr: addr.into(), message }),
+        Code::Unauthenticated | Code::PermissionDenied => ConnectError::Fatal(Error::Rejected {
+            addr: addr.into(),
+            message: format!(
+                "{:?}: {message} (check the worker's token: --token-file or WEFT_WORKER_TOKEN)",
+                status.code()
+            ),
+        }),
         _ => ConnectError::Retry(status_text(&status)),
     }
 }
@@ -234,6 +256,9 @@ mod tests {
         let fatal = |code| matches!(classify("a", 1, Status::new(code, "m")), ConnectError::Fatal(_));
         assert!(fatal(Code::FailedPrecondition));
         assert!(fatal(Code::InvalidArgument));
+        assert!(fatal(Code::Unauthenticated));
+        assert!(fatal(Code::PermissionDenied));
+        assert!(!fatal(Code::AlreadyExists), "a previous session of this id may still be live: wait for it");
         assert!(!fatal(Code::Unavailable));
         assert!(!fatal(Code::Internal));
     }

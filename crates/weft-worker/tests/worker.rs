@@ -156,6 +156,31 @@ async fn unacked_final_status_is_held_and_resent_after_a_reconnect() {
 }
 
 #[tokio::test]
+async fn sends_its_token_on_every_call_and_proves_its_session_on_reports_and_reconnects() {
+    let mut coordinator = Coordinator::start(None).await;
+    let token = "weft_0123456789abcdef";
+    let worker =
+        start(WorkerConfig { token: weft_net::auth::Bearer::new(Some(token)).unwrap(), ..config(&coordinator, 1) });
+    let (register, push) = coordinator.session().await;
+    assert!(register.previous_session_secret.is_empty(), "a first registration has nothing to prove");
+    coordinator.linked().await;
+
+    // Lose the connection: the next registration carries the secret of the session before.
+    drop(push);
+    let (register, _push) = coordinator.session().await;
+    assert_eq!(register.previous_session_secret, fake::session_secret(1));
+    coordinator.linked().await;
+
+    let calls = coordinator.calls();
+    let bearer = format!("Bearer {token}");
+    assert!(calls.iter().all(|c| c.authorization.as_deref() == Some(bearer.as_str())), "{calls:?}");
+    let reports: Vec<Option<String>> =
+        calls.iter().filter(|c| c.method == "Report").map(|c| c.session_secret.clone()).collect();
+    assert_eq!(reports, [Some(fake::session_secret(1)), Some(fake::session_secret(2))], "{calls:?}");
+    worker.shut_down().await.unwrap();
+}
+
+#[tokio::test]
 async fn refuses_extra_shell_and_post_drain_assignments_and_stops_at_the_grace() {
     let mut coordinator = Coordinator::start(None).await;
     let mut worker = start(WorkerConfig { drain_grace: Duration::from_millis(200), ..config(&coordinator, 1) });
@@ -218,4 +243,11 @@ async fn protocol_mismatch_and_refused_registration_are_fatal() {
     let coordinator = Coordinator::start(Some(Code::InvalidArgument)).await;
     let err = start(config(&coordinator, 1)).finish().await.unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }), "{err}");
+
+    // A token the coordinator does not take will not be taken on the next try either.
+    for code in [Code::Unauthenticated, Code::PermissionDenied] {
+        let coordinator = Coordinator::start(Some(code)).await;
+        let err = start(config(&coordinator, 1)).finish().await.unwrap_err();
+        assert!(matches!(err, Error::Rejected { .. }) && err.to_string().contains("token"), "{err}");
+    }
 }

@@ -292,6 +292,8 @@ async fn explicit_zeros_over_the_wire_are_refused_not_defaults() {
 /// the test tells it to.
 struct FakeWorker {
     id: String,
+    /// The session secret its report streams must carry.
+    secret: String,
     _session: tokio::sync::mpsc::Sender<pb::WorkerMessage>,
     incoming: tonic::Streaming<pb::CoordinatorMessage>,
 }
@@ -312,10 +314,26 @@ impl FakeWorker {
             speed: 1.0,
             version: "test".into(),
             holding: vec![],
+            previous_session_secret: String::new(),
         };
         tx.send(pb::WorkerMessage { message: Some(pb::worker_message::Message::Register(register)) }).await.unwrap();
-        let incoming = service.session(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
-        FakeWorker { id, _session: tx, incoming }
+        let mut incoming = service.session(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+        let first = tokio::time::timeout(weft_e2e::WAIT, incoming.message()).await.unwrap().unwrap().unwrap();
+        let Some(pb::coordinator_message::Message::Registered(registered)) = first.message else {
+            panic!("expected `registered` first, got {first:?}")
+        };
+        FakeWorker { id, secret: registered.session_secret, _session: tx, incoming }
+    }
+
+    /// A report stream of this worker's session, sending what `rx` yields.
+    async fn report(
+        &self,
+        client: &weft_client::Client,
+        rx: tokio::sync::mpsc::Receiver<pb::WorkerReport>,
+    ) -> tonic::Streaming<pb::ReportAck> {
+        let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+        request.metadata_mut().insert("weft-session-secret", self.secret.parse().unwrap());
+        client.monitor_service().report(request).await.unwrap().into_inner()
     }
 
     async fn next_assignment(&mut self) -> pb::Assignment {
@@ -347,8 +365,7 @@ async fn a_result_that_is_not_json_fails_its_attempt_and_the_dependent_never_run
     let report =
         pb::WorkerReport { worker_id: worker.id.clone(), report: Some(pb::worker_report::Report::Status(status)) };
     tx.send(report).await.unwrap();
-    let mut acks =
-        client.monitor_service().report(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut acks = worker.report(&client, rx).await;
     let ack = tokio::time::timeout(weft_e2e::WAIT, acks.message()).await.unwrap().unwrap().unwrap();
     // Taken: the attempt has ended, nothing is to be sent again.
     assert_eq!(ack.outcome, pb::AckOutcome::Accepted as i32);

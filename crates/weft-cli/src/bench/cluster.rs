@@ -155,7 +155,7 @@ impl Cluster {
                 made.clients.iter().find(|(name, _, _)| name == "bench").expect("the bench's certificate");
             ClientTls::new(&made.ca_cert).with_identity(cert, key)
         });
-        Ok(Client::connect_with(self.address(), &ConnectOptions { tls }).await?)
+        Ok(Client::connect_with(self.address(), &ConnectOptions { tls, ..Default::default() }).await?)
     }
 
     /// From the first spawn to the last worker's ready line.

@@ -1,6 +1,6 @@
-//! Operators' commands: `admin quarantine`, `admin init-certs`.
+//! Operators' commands: `admin quarantine`, `admin init-certs`, `admin token new`.
 use super::Context;
-use crate::cli::AdminCommand;
+use crate::cli::{AdminCommand, TokenCommand};
 use crate::exit;
 use crate::output::{OutputFormat, out, print_json};
 use crate::views::admin::{QuarantinedView, quarantine_table};
@@ -9,6 +9,7 @@ pub async fn admin(ctx: &Context, what: AdminCommand) -> anyhow::Result<u8> {
     match what {
         AdminCommand::Quarantine => quarantine(ctx).await,
         AdminCommand::InitCerts(args) => init_certs(ctx, args),
+        AdminCommand::Token { what: TokenCommand::New { name, roles } } => new_token(ctx, &name, &roles),
     }
 }
 
@@ -57,5 +58,25 @@ fn init_certs(ctx: &Context, args: crate::cli::InitCertsArgs) -> anyhow::Result<
             "  weftctl --coordinator https://HOST:7070 --tls-ca {dir}/ca.crt --tls-cert {dir}/weftctl.crt --tls-key {dir}/weftctl.key workers"
         );
     }
+    Ok(exit::OK)
+}
+
+/// Makes a token: the token and its tokens-file line on stdout (JSON with `-o json`), what
+/// to do with them on stderr.
+fn new_token(ctx: &Context, name: &str, roles: &[weft_net::auth::Role]) -> anyhow::Result<u8> {
+    let roles = weft_net::auth::Roles::new(roles.iter().copied());
+    let made = weft_net::auth::new_token(name, roles).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match ctx.output {
+        OutputFormat::Table => out(&format!("token  {}\nline   {}\n", made.token, made.line))?,
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "name": name,
+            "roles": roles.to_string().split(',').collect::<Vec<_>>(),
+            "token": made.token,
+            "line": made.line,
+        }))?,
+    }
+    eprintln!("the token is shown once: weft keeps only its hash. Give it to its user (weftctl reads WEFT_TOKEN or");
+    eprintln!("--token-file; a worker WEFT_WORKER_TOKEN or --token-file), add the line to the coordinator's");
+    eprintln!("--tokens file, and restart the coordinator.");
     Ok(exit::OK)
 }

@@ -18,7 +18,8 @@ use weft_client::{Client, ConnectOptions};
 pub struct Context {
     pub coordinator: String,
     pub output: OutputFormat,
-    /// How to connect: TLS settings (`--tls-ca`, `--tls-cert`, `--tls-key`).
+    /// How to connect: TLS settings (`--tls-ca`, `--tls-cert`, `--tls-key`) and the bearer
+    /// token (`--token-file` or `WEFT_TOKEN`).
     pub connect: ConnectOptions,
 }
 
@@ -28,8 +29,16 @@ impl Context {
     }
 }
 
+/// The bearer token: from `--token-file`, else from `WEFT_TOKEN`, else none.
+fn token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        return weft_net::auth::read_token_file(path).map(Some).map_err(|e| anyhow::anyhow!("--token-file: {e}"));
+    }
+    Ok(std::env::var("WEFT_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let connect = ConnectOptions { tls: cli.tls.client_tls() };
+    let connect = ConnectOptions { tls: cli.tls.client_tls(), token: token(cli.token_file.as_deref())? };
     let ctx = Context { coordinator: cli.coordinator, output: cli.output, connect };
     match cli.command {
         Command::Submit(args) => runs::submit(&ctx, args).await,

@@ -12,7 +12,7 @@ mod watchers;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Status;
-use weft_engine::{Engine, HeartbeatInfo, Reported, RunSource, StartRun, TaskError, WorkerRegistration};
+use weft_engine::{Engine, HeartbeatInfo, Reported, RunSource, SessionSecret, StartRun, TaskError, WorkerRegistration};
 use weft_model::{RunId, WorkerId};
 use weft_proto::pb;
 
@@ -106,10 +106,13 @@ pub enum Command {
         worker: Option<WorkerId>,
         tx: HeartbeatTx,
     },
-    /// Answers the session number that later commands of this session carry.
+    /// Answers the session number that later commands of this session carry. Refused
+    /// (AlreadyExists) for the id of a live worker without its previous session's secret.
     WorkerOpen {
         reg: WorkerRegistration,
         tx: SessionTx,
+        /// The name of the bearer token that opened the session, for the log.
+        token: Option<std::sync::Arc<str>>,
         reply: Reply<u64>,
     },
     WorkerDrain {
@@ -120,12 +123,18 @@ pub enum Command {
         id: WorkerId,
         session: u64,
     },
+    /// Applied only if `secret` is the secret of the session that registered `id`;
+    /// otherwise the report stream (`ack`) ends with PERMISSION_DENIED.
     Heartbeat {
         id: WorkerId,
+        secret: SessionSecret,
         heartbeat: pb::Heartbeat,
+        ack: AckTx,
     },
+    /// Applied only on the session that registered `id`, as a heartbeat.
     TaskStatus {
         id: WorkerId,
+        secret: SessionSecret,
         status: pb::TaskStatus,
         attempt: weft_engine::AttemptId,
         ack: AckTx,
@@ -427,24 +436,44 @@ impl Driver {
             }
             Command::WatchEvents { run, tx } => self.watchers.add_events(run, tx),
             Command::WatchHeartbeats { worker, tx } => self.watchers.add_heartbeats(worker, tx),
-            Command::WorkerOpen { mut reg, tx, reply } => {
+            Command::WorkerOpen { mut reg, tx, token, reply } => {
                 self.next_session += 1;
                 reg.session = self.next_session;
-                let id = reg.id;
-                let registered = pb::CoordinatorMessage {
-                    message: Some(pb::coordinator_message::Message::Registered(pb::Registered {
-                        worker_id: id.to_string(),
-                        heartbeat_interval_ms: self.engine.config().heartbeat_interval_ms,
-                        lease_timeout_ms: self.engine.config().lease_timeout_ms,
-                    })),
-                };
-                // Registered must be the first message, before any assignment.
-                let _ = tx.send(Ok(registered));
+                reg.secret = SessionSecret(weft_net::auth::random_bytes());
+                let (id, secret, proved) = (reg.id, reg.secret, reg.proof.is_some());
                 let name = reg.name.clone();
                 let result = self.engine.register_worker(reg, now);
-                if result.is_ok() {
-                    tracing::info!(worker_id = %id, name = %name, session = self.next_session, "worker session opened");
-                    self.sessions.insert(id, (self.next_session, tx));
+                let token = token.as_deref().unwrap_or("none");
+                match &result {
+                    Ok(()) => {
+                        let registered = pb::CoordinatorMessage {
+                            message: Some(pb::coordinator_message::Message::Registered(pb::Registered {
+                                worker_id: id.to_string(),
+                                heartbeat_interval_ms: self.engine.config().heartbeat_interval_ms,
+                                lease_timeout_ms: self.engine.config().lease_timeout_ms,
+                                session_secret: convert::session_secret_to_text(&secret),
+                            })),
+                        };
+                        // Registered must be the first message: this step's assignments are
+                        // pushed after it, once the session is in `sessions`.
+                        let _ = tx.send(Ok(registered));
+                        tracing::info!(worker_id = %id, name = %name, session = self.next_session, token, "worker session opened");
+                        self.sessions.insert(id, (self.next_session, tx));
+                    }
+                    Err(weft_engine::Error::AlreadyExists(_)) => {
+                        tracing::warn!(
+                            target: "weft::auth",
+                            worker_id = %id,
+                            name = %name,
+                            token,
+                            with_secret = proved,
+                            reason = "worker_id_in_use",
+                            "worker registration refused: the id belongs to a live session and the secret of \
+                             that session was not given"
+                        );
+                        metrics::auth_failure("worker_id_in_use");
+                    }
+                    Err(_) => {}
                 }
                 // Sessions are not stored, but the attempts a worker says it holds may be
                 // taken back into the engine: answered after the commit, like everything.
@@ -457,8 +486,15 @@ impl Driver {
                 }
                 self.engine.worker_disconnected(id, session, now);
             }
-            Command::Heartbeat { id, heartbeat } => self.heartbeat(id, heartbeat, now),
-            Command::TaskStatus { id, status, attempt, ack } => {
+            Command::Heartbeat { id, secret, heartbeat, ack } => {
+                if self.on_session(id, &secret, &ack) {
+                    self.heartbeat(id, heartbeat, now);
+                }
+            }
+            Command::TaskStatus { id, secret, status, attempt, ack } => {
+                if !self.on_session(id, &secret, &ack) {
+                    return;
+                }
                 let reported = match pb::TaskState::try_from(status.state) {
                     Ok(pb::TaskState::Running) => Reported::Running,
                     Ok(pb::TaskState::Succeeded) => Reported::Succeeded(status.result_json.as_str().into()),
@@ -489,6 +525,29 @@ impl Driver {
                 self.answer(reply, Ok(status));
             }
         }
+    }
+
+    /// Whether a report for worker `id` comes on the session that registered it (its stream
+    /// carries that session's secret). If not, it is logged, counted, and its stream ends
+    /// with PERMISSION_DENIED: a report under another worker's id, or on a session that was
+    /// replaced or closed, changes nothing.
+    fn on_session(&self, id: WorkerId, secret: &SessionSecret, ack: &AckTx) -> bool {
+        if self.engine.session_matches(id, secret) {
+            return true;
+        }
+        if !ack.is_closed() {
+            tracing::warn!(
+                target: "weft::auth",
+                worker_id = %id,
+                reason = "bad_session",
+                "report refused: it is not on the session that registered this worker"
+            );
+            metrics::auth_failure("bad_session");
+            let _ = ack.send(Err(Status::permission_denied(format!(
+                "reports for worker {id} are accepted only on the session that registered it (with its secret)"
+            ))));
+        }
+        false
     }
 
     fn heartbeat(&mut self, id: WorkerId, hb: pb::Heartbeat, now: weft_model::Millis) {
@@ -549,7 +608,13 @@ mod tests {
         let hint = tonic_types::StatusExt::get_details_retry_info(&refused).and_then(|r| r.retry_delay);
         assert_eq!(hint, Some(RETRY_AFTER), "the refusal carries a retry hint");
         // Workers have their own queue: a heartbeat is not refused because clients flood.
-        let heartbeat = Command::Heartbeat { id: WorkerId::new_v7(), heartbeat: pb::Heartbeat::default() };
+        let (ack, _acks) = mpsc::unbounded_channel();
+        let heartbeat = Command::Heartbeat {
+            id: WorkerId::new_v7(),
+            secret: SessionSecret([0; 32]),
+            heartbeat: pb::Heartbeat::default(),
+            ack,
+        };
         tokio::time::timeout(std::time::Duration::from_secs(1), handle.send_for_worker(heartbeat))
             .await
             .expect("a worker's message is queued at once");

@@ -8,7 +8,7 @@ use weft_proto::pb;
 use weft_proto::pb::monitor_service_server::MonitorService;
 
 use super::{Services, WATCH_BUFFER, metered};
-use crate::convert::{attempt_from_pb, parse_run_id, parse_worker_id};
+use crate::convert::{attempt_from_pb, parse_run_id, parse_worker_id, session_secret_from_text};
 use crate::driver::Command;
 use crate::status::invalid;
 
@@ -60,11 +60,30 @@ impl Services {
         &self,
         req: Request<Streaming<pb::WorkerReport>>,
     ) -> Result<Response<<Self as MonitorService>::ReportStream>, Status> {
+        // The stream is bound to one worker session by its secret: every report on it is
+        // applied only if its worker id is that session's (the driver checks each one).
+        let secret = req
+            .metadata()
+            .get(weft_net::auth::SESSION_SECRET_METADATA)
+            .and_then(|v| v.to_str().ok())
+            .and_then(session_secret_from_text);
+        let Some(secret) = secret else {
+            tracing::warn!(target: "weft::auth", reason = "bad_session", "report stream refused: no session secret");
+            crate::metrics::auth_failure("bad_session");
+            return Err(Status::permission_denied(format!(
+                "a report stream must carry the `{}` metadata: the session_secret its worker's Session was given",
+                weft_net::auth::SESSION_SECRET_METADATA
+            )));
+        };
         let mut inbound = req.into_inner();
         let (ack, rx) = mpsc::unbounded_channel();
         let handle = self.handle.clone();
         tokio::spawn(async move {
             while let Ok(Some(report)) = inbound.message().await {
+                // A refused report ended the stream (its receiver is gone): read no more.
+                if ack.is_closed() {
+                    break;
+                }
                 let id = match parse_worker_id("worker_id", &report.worker_id) {
                     Ok(id) => id,
                     Err(e) => {
@@ -74,13 +93,19 @@ impl Services {
                 };
                 match report.report {
                     Some(pb::worker_report::Report::Heartbeat(heartbeat)) => {
-                        handle.send_for_worker(Command::Heartbeat { id, heartbeat }).await
+                        handle.send_for_worker(Command::Heartbeat { id, secret, heartbeat, ack: ack.clone() }).await
                     }
                     Some(pb::worker_report::Report::Status(status)) => {
                         match attempt_from_pb("status.attempt", status.attempt.as_ref()) {
                             Ok(attempt) => {
                                 handle
-                                    .send_for_worker(Command::TaskStatus { id, status, attempt, ack: ack.clone() })
+                                    .send_for_worker(Command::TaskStatus {
+                                        id,
+                                        secret,
+                                        status,
+                                        attempt,
+                                        ack: ack.clone(),
+                                    })
                                     .await
                             }
                             Err(e) => {

@@ -32,6 +32,8 @@ impl Services {
         &self,
         req: Request<Streaming<pb::WorkerMessage>>,
     ) -> Result<Response<<Self as WorkerService>::SessionStream>, Status> {
+        // The name of the token that opened the session, for the log (none without --tokens).
+        let token = req.extensions().get::<weft_net::auth::Principal>().map(|p| p.name.clone());
         let mut inbound = req.into_inner();
         let first = inbound
             .message()
@@ -46,10 +48,10 @@ impl Services {
                 register.protocol_version
             )));
         }
-        let reg = registration_from_pb(&register, 0).map_err(|e| invalid(&e))?;
+        let reg = registration_from_pb(&register).map_err(|e| invalid(&e))?;
         let id = reg.id;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = self.handle.ask_for_worker(|reply| Command::WorkerOpen { reg, tx, reply }).await?;
+        let session = self.handle.ask_for_worker(|reply| Command::WorkerOpen { reg, tx, token, reply }).await?;
         let handle = self.handle.clone();
         tokio::spawn(async move {
             // Reads the rest of the session: a drain notice, then the end of the stream.

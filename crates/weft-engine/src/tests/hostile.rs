@@ -167,6 +167,8 @@ fn a_registration_past_its_bounds_is_refused_naming_the_field() {
     let reg = WorkerRegistration {
         id: WorkerId::from_u128(9),
         session: 1,
+        secret: SessionSecret([9; 32]),
+        proof: None,
         name: "n".repeat(MAX_WORKER_NAME_LEN + 1),
         queues: (0..=MAX_WORKER_LABELS).map(|i| Arc::from(format!("q{i}"))).collect(),
         kinds: vec![Arc::from("noop"), Arc::from("bad kind")],

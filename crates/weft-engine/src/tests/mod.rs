@@ -4,6 +4,7 @@ use super::*;
 mod faults;
 mod hostile;
 mod monitoring;
+mod sessions;
 mod simulation;
 use crate::restore::RestoredRun;
 use proptest::prelude::*;
@@ -25,6 +26,8 @@ impl Env {
         let reg = WorkerRegistration {
             id: wid,
             session: 1,
+            secret: SessionSecret([n as u8; 32]),
+            proof: None,
             name: format!("w{n}"),
             queues: queues.iter().map(|q| Arc::from(*q)).collect(),
             kinds: kinds.iter().map(|k| Arc::from(*k)).collect(),
@@ -405,6 +408,9 @@ fn a_restored_engine_keeps_attempts_of_workers_that_come_back_and_requeues_the_r
     let reg = WorkerRegistration {
         id: w1,
         session: 2,
+        // Restored from the store: no session to prove anything against.
+        secret: SessionSecret([2; 32]),
+        proof: None,
         name: "w1".into(),
         queues: vec![Arc::from("default")],
         kinds: vec![Arc::from("noop")],
@@ -446,6 +452,8 @@ fn a_worker_reconnecting_without_an_attempt_gets_it_run_again() {
     let reg = WorkerRegistration {
         id: w,
         session: 2,
+        secret: SessionSecret([2; 32]),
+        proof: Some(SessionSecret([1; 32])),
         name: "w".into(),
         queues: vec![Arc::from("default")],
         kinds: vec![Arc::from("noop")],

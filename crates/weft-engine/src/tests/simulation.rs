@@ -303,6 +303,9 @@ impl Sim {
         let reg = WorkerRegistration {
             id: *id,
             session: w.session,
+            // An honest worker proves it is the same one with its previous session's secret.
+            secret: sim_secret(i, w.session),
+            proof: (w.session > 1).then(|| sim_secret(i, w.session - 1)),
             name: format!("w{i}"),
             queues: vec![Arc::from("default")],
             kinds: vec![Arc::from("noop")],
@@ -544,4 +547,12 @@ fn random_fault_schedules_keep_every_invariant() {
     for seed in 0..seeds {
         run_seed(seed, 400);
     }
+}
+
+/// The secret of simulated worker `i`'s session number `session`.
+fn sim_secret(i: usize, session: u64) -> SessionSecret {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    bytes[8..16].copy_from_slice(&session.to_le_bytes());
+    SessionSecret(bytes)
 }

@@ -32,9 +32,26 @@ pub enum Seen {
     Report(pb::WorkerReport),
 }
 
+/// Metadata of one call the worker made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub method: &'static str,
+    pub authorization: Option<String>,
+    /// The `weft-session-secret` a report stream carried.
+    pub session_secret: Option<String>,
+}
+
+/// The session secret the fake gives session number `n` (from 1).
+pub fn session_secret(n: u64) -> String {
+    format!("{n:064x}")
+}
+
 #[derive(Clone)]
 struct Fake {
     events: mpsc::UnboundedSender<Seen>,
+    /// Every call's metadata, in order; sessions opened so far is the count of `Session`.
+    /// A std Mutex: held only to push or copy, never across an await.
+    calls: Arc<Mutex<Vec<Call>>>,
     /// How statuses are acknowledged; `None` means not at all. A std Mutex: held only to
     /// copy the value, never across an await.
     ack: Arc<Mutex<Option<AckOutcome>>>,
@@ -45,6 +62,7 @@ pub struct Coordinator {
     pub addr: String,
     events: mpsc::UnboundedReceiver<Seen>,
     ack: Arc<Mutex<Option<AckOutcome>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
     /// Every report received so far, so a wait also finds what arrived earlier.
     pub reports: Vec<pb::WorkerReport>,
     pub drains: usize,
@@ -60,14 +78,20 @@ impl Coordinator {
         let addr = format!("http://{}", listener.local_addr().expect("local addr"));
         let (events_tx, events) = mpsc::unbounded_channel();
         let ack = Arc::new(Mutex::new(Some(AckOutcome::Accepted)));
-        let fake = Fake { events: events_tx, ack: ack.clone(), refuse };
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake { events: events_tx, calls: calls.clone(), ack: ack.clone(), refuse };
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(WorkerServiceServer::new(fake.clone()))
                 .add_service(MonitorServiceServer::new(fake))
                 .serve_with_incoming(TcpListenerStream::new(listener)),
         );
-        Coordinator { addr, events, ack, reports: Vec::new(), drains: 0 }
+        Coordinator { addr, events, ack, calls, reports: Vec::new(), drains: 0 }
+    }
+
+    /// Metadata of every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("calls lock").clone()
     }
 
     pub fn set_ack(&self, outcome: Option<AckOutcome>) {
@@ -221,6 +245,7 @@ impl WorkerService for Fake {
         if let Some(code) = self.refuse {
             return Err(Status::new(code, "refused by the test coordinator"));
         }
+        let session = self.record("Session", &request);
         let mut inbound = request.into_inner();
         let (out, rx) = mpsc::unbounded_channel();
         let (push, mut pushed) = mpsc::unbounded_channel();
@@ -235,6 +260,7 @@ impl WorkerService for Fake {
                 worker_id: register.worker_id.clone(),
                 heartbeat_interval_ms: HEARTBEAT_MS,
                 lease_timeout_ms: 10_000,
+                session_secret: session_secret(session),
             };
             let _ = out.send(Ok(pb::CoordinatorMessage {
                 message: Some(coordinator_message::Message::Registered(registered)),
@@ -264,6 +290,17 @@ impl WorkerService for Fake {
     }
 }
 
+impl Fake {
+    /// Records a call's metadata; returns how many sessions were opened, this one included.
+    fn record<T>(&self, method: &'static str, request: &Request<T>) -> u64 {
+        let text = |key: &str| request.metadata().get(key).and_then(|v| v.to_str().ok()).map(String::from);
+        let call = Call { method, authorization: text("authorization"), session_secret: text("weft-session-secret") };
+        let mut calls = self.calls.lock().expect("calls lock");
+        calls.push(call);
+        calls.iter().filter(|c| c.method == "Session").count() as u64
+    }
+}
+
 type Unimplemented<T> = UnboundedReceiverStream<Result<T, Status>>;
 
 #[tonic::async_trait]
@@ -276,6 +313,7 @@ impl MonitorService for Fake {
         &self,
         request: Request<Streaming<pb::WorkerReport>>,
     ) -> Result<Response<Self::ReportStream>, Status> {
+        self.record("Report", &request);
         let mut inbound = request.into_inner();
         let (acks, rx) = mpsc::unbounded_channel();
         let events = self.events.clone();

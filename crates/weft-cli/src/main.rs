@@ -85,7 +85,8 @@ fn report(error: &anyhow::Error) {
         Some(e @ (weft_client::Error::Unreachable { .. } | weft_client::Error::Unavailable { .. })) => {
             eprintln!("error: {e}");
             eprintln!(
-                "hint: is a coordinator running there? Set --coordinator (or WEFT_COORDINATOR), or try `weftctl dev`"
+                "hint: is a coordinator running there? Set --coordinator (or WEFT_COORDINATOR), or try `weftctl dev`; \
+                 one serving TLS needs --tls-ca (and, for mutual TLS, --tls-cert and --tls-key)"
             );
         }
         Some(e @ weft_client::Error::Rpc { code: weft_client::Code::Unauthenticated, .. }) => {
@@ -96,7 +97,7 @@ fn report(error: &anyhow::Error) {
             eprintln!("error: {e}");
             eprintln!("hint: ask an operator for a token with that role (weftctl admin token new NAME --roles ...)");
         }
-        Some(e @ weft_client::Error::Rpc { message, .. }) if message.starts_with("transport error") => {
+        Some(e @ weft_client::Error::Connection { .. }) => {
             eprintln!("error: {e}");
             eprintln!(
                 "hint: the coordinator closed the connection during the call; one serving mutual TLS does that to a \

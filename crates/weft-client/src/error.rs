@@ -105,6 +105,13 @@ pub enum Error {
     #[error("coordinator unavailable: {message}")]
     Unavailable { message: String },
 
+    /// The connection broke during the call, before the coordinator answered (closed or
+    /// reset, a TLS alert): the coordinator went away, or it serves mutual TLS and refused
+    /// this client's certificate (or its lack of one). Under TLS 1.3 that refusal shows at
+    /// the first call, not at connect.
+    #[error("the connection to the coordinator failed during the call: {message}")]
+    Connection { message: String },
+
     /// Any other gRPC status.
     #[error("{code:?}: {message}")]
     Rpc { code: Code, message: String },
@@ -161,6 +168,11 @@ fn message_with_cause(status: &tonic::Status) -> String {
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         let message = message_with_cause(&status);
+        // A status with a source was made on this side from a transport failure; one the
+        // coordinator sent has none.
+        if std::error::Error::source(&status).is_some() && matches!(status.code(), Code::Unknown | Code::Cancelled) {
+            return Error::Connection { message };
+        }
         match status.code() {
             Code::InvalidArgument => {
                 // The coordinator attaches google.rpc.BadRequest field violations; older or
@@ -227,6 +239,18 @@ mod tests {
         assert!(matches!(Error::from(tonic::Status::failed_precondition("done")), Error::Conflict { .. }));
         assert!(matches!(Error::from(tonic::Status::unavailable("gone")), Error::Unavailable { .. }));
         assert!(matches!(Error::from(tonic::Status::internal("boom")), Error::Rpc { code: Code::Internal, .. }));
+    }
+
+    #[test]
+    fn a_call_broken_in_the_transport_is_a_connection_error() {
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, "received fatal alert: CertificateRequired");
+        let mut status = tonic::Status::unknown("transport error");
+        status.set_source(std::sync::Arc::new(io));
+        let err = Error::from(status);
+        assert!(matches!(err, Error::Connection { .. }), "{err:?}");
+        assert!(err.to_string().contains("transport error (received fatal alert: CertificateRequired)"), "{err}");
+        // The same code from the coordinator itself is its answer.
+        assert!(matches!(Error::from(tonic::Status::unknown("boom")), Error::Rpc { code: Code::Unknown, .. }));
     }
 
     #[test]

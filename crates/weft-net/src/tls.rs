@@ -388,8 +388,3 @@ impl ClientTls {
         endpoint.tls_config(self.load()?).map_err(|e| TlsError::Config(format!("TLS settings refused: {e}")))
     }
 }
-
-/// Whether a listen address is reachable only from this machine.
-pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
-    addr.ip().is_loopback()
-}

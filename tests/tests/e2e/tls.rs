@@ -359,10 +359,11 @@ async fn weftctl_makes_certificates_and_submits_a_run_over_mutual_tls() {
     assert_eq!(code, Some(1), "{stderr}");
 }
 
-/// The coordinator's certificate is replaced on disk by one from a new CA and SIGHUP sent:
-/// new connections get the new certificate (a client trusting only the old CA is refused,
-/// one trusting the new CA served), while the worker registered before (which trusts only
-/// the old CA, so could not reconnect) keeps its session and runs the next process.
+/// The coordinator's certificate is replaced on disk by one from a new CA and SIGHUP sent
+/// (to the worker too): new connections get the new certificate (a client trusting only the
+/// old CA is refused, one trusting the new CA served), while the worker registered before
+/// (which trusts only the old CA, so could not reconnect) keeps its session and runs the
+/// next process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_certificate_reaches_new_connections_while_a_worker_session_keeps_running() {
     let (pki, _ca) = Pki::new();
@@ -380,6 +381,11 @@ async fn a_rotated_certificate_reaches_new_connections_while_a_worker_session_ke
     }
     cluster.coordinator.signal(nix::sys::signal::Signal::SIGHUP);
     await_line(&mut reloads, &["TLS certificates reloaded", "Signal"]).await;
+    // A worker given SIGHUP too (as a rotation script may send it to every weft process)
+    // keeps running and keeps its session.
+    let mut worker_lines = cluster.workers[worker].subscribe();
+    cluster.workers[worker].signal(nix::sys::signal::Signal::SIGHUP);
+    await_line(&mut worker_lines, &["SIGHUP", "the session is kept"]).await;
 
     let next_ca = next.write(pki.dir.path(), "next-ca.crt");
     let after = connect(&cluster, Some(ClientTls::new(&next_ca).with_identity(&pki.client.0, &pki.client.1)))

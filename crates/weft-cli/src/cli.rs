@@ -361,6 +361,9 @@ pub struct BenchArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchScenario {
     S1,
+    /// S1's tasks as one-task runs, each watched to its end (BENCH.md's "s1-runs").
+    #[value(name = "s1-runs")]
+    S1Runs,
     S2,
     S3,
     S4,

@@ -69,7 +69,7 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
         .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
         .collect();
-    for id in ["s1", "s2", "s3", "s4", "s5", "memory", "restart"] {
+    for id in ["s1", "s1-runs", "s2", "s3", "s4", "s5", "memory", "restart"] {
         let s = scenarios.get(id).unwrap_or_else(|| panic!("no JSON object for {id}; stderr:\n{stderr}"));
         assert!(s["skipped"].is_null() && s["errors"].as_array().unwrap().is_empty(), "{s}");
         assert_eq!(s["repeats"].as_array().unwrap().len(), 1, "{s}");
@@ -80,6 +80,10 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
     assert!(median(s("s1"), "submit_s") <= median(s("s1"), "wall_s"));
     assert!(median(s("s1"), "coordinator_peak_rss_mib") > 1.0 && median(s("s1"), "worker_peak_rss_mib") > 1.0);
     assert_eq!(s("s1")["params"]["tasks"], 500);
+    // s1-runs: the same tasks as one-task runs, each watched to its end.
+    assert_eq!((&s("s1-runs")["params"]["runs"], &s("s1-runs")["params"]["tasks_per_run"]), (&500.into(), &1.into()));
+    assert!(median(s("s1-runs"), "tasks_per_s") > 0.0);
+    assert!(s("s1-runs")["summary"]["coordinator_bytes_per_run"].is_object(), "{}", s("s1-runs"));
 
     let (p50, p99, max) = (median(s("s2"), "p50_ms"), median(s("s2"), "p99_ms"), median(s("s2"), "max_ms"));
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{}", s("s2"));

@@ -253,6 +253,11 @@ impl Cluster {
     }
 
     /// Memory of the current coordinator, if it runs.
+    /// The coordinator's resident memory now.
+    pub fn coordinator_rss(&mut self) -> Option<u64> {
+        self.procs.pid(&self.coordinator_name).and_then(memory).map(|m| m.rss)
+    }
+
     pub fn coordinator_memory(&mut self) -> Option<Memory> {
         let name = self.coordinator_name.clone();
         self.procs.pid(&name).and_then(memory)

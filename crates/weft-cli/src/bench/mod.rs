@@ -97,7 +97,7 @@ fn selected(asked: &[BenchScenario]) -> Vec<BenchScenario> {
     let mut out = Vec::new();
     for s in asked {
         let expanded: &[BenchScenario] =
-            if *s == All { &[S1, S2, S3, S4, S5, Memory, Restart] } else { std::slice::from_ref(s) };
+            if *s == All { &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart] } else { std::slice::from_ref(s) };
         for s in expanded {
             if !out.contains(s) {
                 out.push(*s);
@@ -136,6 +136,11 @@ impl Session {
         let (coordinator, workers) = cluster.as_mut().map_or((None, 0.0), Cluster::cpu);
         let cpu_before = (cluster::cpu_seconds(std::process::id()), coordinator, workers);
         Ok(Session { client, cluster, store, cpu_before })
+    }
+
+    /// The coordinator's resident memory now, if this session started it.
+    fn coordinator_rss(&mut self) -> Option<u64> {
+        self.cluster.as_mut()?.coordinator_rss()
     }
 
     /// Adds what the processes say: CPU used during the trial, the cluster's start-up and
@@ -254,7 +259,7 @@ async fn run_scenario(
             }
         }
     }
-    if launcher.is_none() && scenario == BenchScenario::S1 {
+    if launcher.is_none() && matches!(scenario, BenchScenario::S1 | BenchScenario::S1Runs) {
         report.note("peak RSS needs --start-cluster (the bench reads /proc/PID/status of processes it started)");
     }
     if scenario == BenchScenario::S5 && report.skipped.is_none() {
@@ -304,6 +309,12 @@ fn describe(scenario: BenchScenario, args: &BenchArgs, s: &Sizes) -> (&'static s
             json!({"tasks": s.s1_tasks, "tasks_per_run": (args.s1_run_size as usize).min(s.s1_tasks),
                    "batching": "runs of tasks_per_run independent tasks, every StartRun issued at once, each run watched"}),
         ),
+        BenchScenario::S1Runs => (
+            "s1-runs",
+            "one-task runs, submitted at once, each watched to its end",
+            json!({"runs": s.s1_tasks, "tasks_per_run": 1,
+                   "batching": "every StartRun issued at once over one connection, each run watched with WatchRun"}),
+        ),
         BenchScenario::S2 => (
             "s2",
             "sequential round trips of a one-task run (StartRun, WatchRun to the end)",
@@ -346,15 +357,24 @@ async fn trial(
     launcher: Option<&Launcher>,
 ) -> anyhow::Result<Trial> {
     let launcher = || launcher.ok_or_else(|| anyhow::anyhow!("this scenario needs --start-cluster"));
-    let session = match scenario {
+    let mut session = match scenario {
         BenchScenario::S5 => return failover::s5(launcher()?, s.s5_sleep, s.s5_kill_after).await,
         BenchScenario::Memory => return memory::memory(launcher()?, s.memory_tasks, BULK_RUN_SIZE).await,
         BenchScenario::Restart => return restart::restart(launcher()?, s.restart_tasks, BULK_RUN_SIZE).await,
         _ => Session::open(site).await?,
     };
     let client = session.client.clone();
+    let rss_before = session.coordinator_rss();
     let result = match scenario {
         BenchScenario::S1 => throughput::s1(&client, s.s1_tasks, args.s1_run_size as usize).await,
+        BenchScenario::S1Runs => throughput::s1(&client, s.s1_tasks, 1).await.map(|mut trial| {
+            // What the finished runs, held until retention removes them, cost the coordinator.
+            if let (Some(before), Some(after)) = (rss_before, session.coordinator_rss()) {
+                let per_run = after.saturating_sub(before) as f64 / s.s1_tasks as f64;
+                trial.metric("coordinator_bytes_per_run", per_run, "B");
+            }
+            trial
+        }),
         BenchScenario::S2 => latency::s2(&client, s.s2_trips, S2_WARMUP).await,
         BenchScenario::S3 => dags::s3(&client, s.s3_chains, s.s3_len).await,
         BenchScenario::S4 => dags::s4(&client, s.s4_width).await,
@@ -362,7 +382,8 @@ async fn trial(
     };
     match result {
         Ok(mut trial) => {
-            session.close(&mut trial, scenario == BenchScenario::S1).await;
+            let with_memory = matches!(scenario, BenchScenario::S1 | BenchScenario::S1Runs);
+            session.close(&mut trial, with_memory).await;
             Ok(trial)
         }
         Err(e) => {
@@ -379,8 +400,8 @@ mod tests {
 
     #[test]
     fn all_expands_in_order_without_repeats() {
-        assert_eq!(selected(&[All]), [S1, S2, S3, S4, S5, Memory, Restart]);
-        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S3, S4, S5, Memory, Restart]);
+        assert_eq!(selected(&[All]), [S1, S1Runs, S2, S3, S4, S5, Memory, Restart]);
+        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S1Runs, S3, S4, S5, Memory, Restart]);
         assert_eq!(selected(&[Restart, S1]), [Restart, S1]);
     }
 

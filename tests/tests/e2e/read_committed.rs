@@ -98,13 +98,18 @@ workflows:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_is_shown_only_after_its_own_commit() {
-    let (_dir, _coordinator, _worker, client) = slow_cluster().await;
+    let (_dir, _coordinator, worker, client) = slow_cluster().await;
+    let mut worker_log = worker.subscribe();
     let spec = spec(ONE_TASK);
     for round in 0..3 {
         let started = client.start_run(RunSource::Inline(&spec), StartOptions::default()).await.expect("start");
         let acknowledged = Instant::now();
-        // WatchRun right away: its history and live events alike must wait for the commit
-        // that holds the result, which cannot end before one slowed sync has passed.
+        // Once the worker has run the task and sent its result (which the coordinator
+        // applies within milliseconds), WatchRun: its history and live events alike must
+        // wait for the commit that holds the result, which cannot end before one slowed
+        // sync has passed. A history answered from memory would show it at once.
+        let run_id = started.run_id.to_string();
+        weft_e2e::await_line(&mut worker_log, &["attempt succeeded", &run_id]).await;
         let mut events = client.watch_run(started.run_id, 0).await.expect("watch");
         let seen_succeeded = tokio::time::timeout(WAIT, async {
             while let Some(e) = events.next().await {

@@ -70,7 +70,8 @@ impl Engine {
             let dispatchable = t.state == TaskState::Ready
                 || (t.state == TaskState::Pending && t.waiting_on == 0 && tp.compensates.is_none());
             if running && dispatchable {
-                t.attempt += 1;
+                // Saturating: the number comes from the store, which may be damaged.
+                t.attempt = t.attempt.saturating_add(1);
                 bumped.push(i as u32);
             }
         }
@@ -220,7 +221,7 @@ impl Engine {
         pending.sort_by(|a, b| b.cmp(a));
         for &(_, comp) in &pending {
             // It may have been sent out just before the crash: never reuse its number.
-            run.tasks[comp as usize].attempt += 1;
+            run.tasks[comp as usize].attempt = run.tasks[comp as usize].attempt.saturating_add(1);
         }
         run.compensations.extend(pending.iter().map(|(_, comp)| *comp));
         let active = plan.tasks.iter().zip(&run.tasks).any(|(tp, t)| {

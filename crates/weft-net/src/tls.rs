@@ -208,7 +208,7 @@ impl ServerTls {
     /// connection from now on. On error the previous configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
         let contents = self.shared.files.read()?;
-        *self.shared.tried.lock().expect("tls fingerprint lock") = contents.fingerprint();
+        *self.shared.tried.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = contents.fingerprint();
         self.install(&contents)
     }
 
@@ -218,7 +218,7 @@ impl ServerTls {
         let contents = self.shared.files.read()?;
         let fingerprint = contents.fingerprint();
         {
-            let mut tried = self.shared.tried.lock().expect("tls fingerprint lock");
+            let mut tried = self.shared.tried.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if *tried == fingerprint {
                 return Ok(false);
             }
@@ -229,12 +229,14 @@ impl ServerTls {
 
     fn install(&self, contents: &Contents) -> Result<(), TlsError> {
         let config = Arc::new(self.shared.files.config(contents)?);
-        *self.shared.current.write().expect("tls config lock") = config;
+        *self.shared.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         Ok(())
     }
 
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.shared.current.read().expect("tls config lock").clone())
+        tokio_rustls::TlsAcceptor::from(
+            self.shared.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+        )
     }
 
     /// Reloads on SIGHUP, and when the files change (looked at every `poll`), until the

@@ -546,3 +546,15 @@ fn a_plan_validated_off_the_driver_has_only_its_kinds_checked_each_named_at_its_
     assert_eq!((version, created), (1, true));
     assert!(env.engine.register_plan("other", plan, env.now).is_err(), "the name must match the spec's");
 }
+
+#[test]
+fn a_stored_attempt_number_at_its_maximum_restores_without_overflow() {
+    let mut env = Env::new();
+    let (run, _) = env.start(process(vec![chain("w", &["a"])]), None).unwrap();
+    let mut damaged = stored(env.engine.run(run).unwrap());
+    damaged.tasks[0].state = TaskState::Ready;
+    damaged.tasks[0].attempt = u32::MAX;
+    let mut restored = Env::new();
+    restored.engine.restore_run(damaged, restored.now);
+    assert_eq!(restored.engine.run(run).unwrap().tasks[0].attempt, u32::MAX);
+}

@@ -179,6 +179,19 @@ async fn start_coordinator(dir: &Path, log_dir: &Path, listen: &str, extra: &[&s
     Proc::start("coordinator", &binary("weft-coordinator"), &args, log_dir).await
 }
 
+/// Starts a coordinator on `listen` with its store in `data` (wherever that is: a tmpfs, a
+/// FUSE mount), `/metrics` off, its log in `log_dir`, plus `extra` flags.
+pub async fn coordinator_on(listen: &str, data: &Path, log_dir: &Path, extra: &[&str]) -> Proc {
+    let mut args: Vec<String> = ["--listen", listen, "--metrics-listen", "off", "--data-dir"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([data.to_string_lossy().into_owned()])
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    std::fs::create_dir_all(log_dir).expect("log dir");
+    Proc::start("coordinator", &binary("weft-coordinator"), &args, log_dir).await
+}
+
 /// A worker as the harness started it.
 pub struct WorkerSpec<'a> {
     pub slots: u32,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use weft_client::{Client, RunId, RunSource, StartOptions};
-use weft_e2e::{Proc, WAIT, await_line, binary};
+use weft_e2e::{Proc, WAIT, await_line};
 
 use crate::support::spec;
 
@@ -50,13 +50,7 @@ impl Drop for Tmpfs {
 }
 
 async fn coordinator(data: &Path, log_dir: &Path) -> Proc {
-    let args: Vec<String> = ["--listen", "127.0.0.1:0", "--metrics-listen", "off", "--data-dir"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([data.to_string_lossy().into_owned()])
-        .collect();
-    std::fs::create_dir_all(log_dir).expect("log dir");
-    Proc::start("coordinator", &binary("weft-coordinator"), &args, log_dir).await
+    weft_e2e::coordinator_on("127.0.0.1:0", data, log_dir, &[]).await
 }
 
 const QUEUED: &str = "

@@ -134,13 +134,7 @@ impl Drop for LazyFs {
 
 /// Starts a coordinator on `listen` with its store in `data`, its log in `log_dir`.
 async fn coordinator(listen: &str, data: &Path, durability: &str, log_dir: &Path) -> Proc {
-    let args: Vec<String> = ["--listen", listen, "--metrics-listen", "off", "--durability", durability, "--data-dir"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([data.to_string_lossy().into_owned()])
-        .collect();
-    std::fs::create_dir_all(log_dir).expect("log dir");
-    Proc::start("coordinator", &binary("weft-coordinator"), &args, log_dir).await
+    weft_e2e::coordinator_on(listen, data, log_dir, &["--durability", durability]).await
 }
 
 const ORDER: &str = r#"

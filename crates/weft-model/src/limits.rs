@@ -2,9 +2,11 @@
 //! a message that names the field, never truncated silently; the README's "Limits" table
 //! lists each one and what happens past it.
 //!
-//! Counts (tasks, workflows, dependencies, names, spec bytes) are checked twice: on the
-//! wire message before anything is built from it (`weft-proto`'s conversion), and again
-//! by [`crate::validate`] for specs that come from files or the store.
+//! Counts (tasks, workflows, dependencies, names, spec bytes) are checked before work is
+//! done on them: the whole-spec counts on a request's bytes before they are decoded
+//! (`weft-proto`'s codec), all of them on the wire message before anything is built from it
+//! (`weft-proto`'s conversion), and again by [`crate::validate`] for specs that come from
+//! files or the store.
 
 /// Names of processes, workflows, tasks, queues and kinds.
 pub const MAX_NAME_LEN: usize = 128;

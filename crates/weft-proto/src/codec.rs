@@ -4,7 +4,17 @@
 //!
 //! Wired into the generated code by `codec_path` in `build.rs`. A client decoding a
 //! malformed response gets INVALID_ARGUMENT too; a coordinator never sends one.
+//!
+//! A `StartRunRequest` or `RegisterDefinitionRequest` whose spec is past the count limits
+//! (tasks, workflows, dependency edges) is refused on its bytes, before prost decodes it
+//! ([`crate::wire_scan`]): decoding 100,001 tasks only to refuse them would hold the
+//! runtime thread, which also answers health checks and heartbeats, for tens of
+//! milliseconds per request.
+use crate::convert::SpecCounts;
+use crate::{pb, wire_scan};
 use prost::Message;
+use prost::bytes::Buf;
+use std::any::TypeId;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::{Code, Status};
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
@@ -42,16 +52,38 @@ where
 #[derive(Debug, Clone)]
 pub struct WeftDecoder<U>(ProstDecoder<U>);
 
-impl<U: Message + Default> Decoder for WeftDecoder<U> {
+impl<U: Message + Default + 'static> Decoder for WeftDecoder<U> {
     type Item = U;
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        if let Some(Err(err)) = spec_counts_before_decoding::<U>(buf).map(|counts| counts.check("spec")) {
+            buf.advance(buf.remaining());
+            return Err(crate::status::invalid(&err));
+        }
         self.0.decode(buf).map_err(malformed)
     }
 
     fn buffer_settings(&self) -> BufferSettings {
         self.0.buffer_settings()
+    }
+}
+
+/// The spec counts of a request that carries a spec, from its bytes; `None` for other
+/// messages and for bytes the walk cannot read (prost then decodes them as usual).
+fn spec_counts_before_decoding<U: 'static>(buf: &DecodeBuf<'_>) -> Option<SpecCounts> {
+    let bytes = buf.chunk();
+    // tonic hands the codec one contiguous buffer; if it ever did not, decode as usual.
+    if bytes.len() != buf.remaining() {
+        return None;
+    }
+    let message = TypeId::of::<U>();
+    if message == TypeId::of::<pb::StartRunRequest>() {
+        wire_scan::start_run_spec_counts(bytes)
+    } else if message == TypeId::of::<pb::RegisterDefinitionRequest>() {
+        wire_scan::register_spec_counts(bytes)
+    } else {
+        None
     }
 }
 

@@ -35,27 +35,63 @@ impl Found {
     }
 }
 
-/// The counts and sizes of a wire spec, checked before anything is built from it. Whole-spec
-/// counts first (a few additions per workflow), then each name and list, without copying any.
-pub fn check_wire_bounds(p: &pb::ProcessSpec, prefix: &str) -> Result<(), ValidationError> {
-    let mut found = Found::default();
-    let tasks: usize = p.workflows.iter().map(|w| w.tasks.len()).sum();
-    if p.workflows.len() > MAX_WORKFLOWS {
-        let n = p.workflows.len();
-        found.add(|| format!("{prefix}.workflows"), || format!("has {n} workflows, at most {MAX_WORKFLOWS} allowed"));
+/// How many workflows, tasks and `depends_on` entries a spec has in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpecCounts {
+    pub workflows: usize,
+    pub tasks: usize,
+    pub dependency_edges: usize,
+}
+
+impl SpecCounts {
+    pub fn of(p: &pb::ProcessSpec) -> SpecCounts {
+        SpecCounts {
+            workflows: p.workflows.len(),
+            tasks: p.workflows.iter().map(|w| w.tasks.len()).sum(),
+            dependency_edges: p.workflows.iter().flat_map(|w| &w.tasks).map(|t| t.depends_on.len()).sum(),
+        }
     }
-    if tasks > MAX_TASKS {
-        found
-            .add(|| format!("{prefix}.workflows"), || format!("has {tasks} tasks in all, at most {MAX_TASKS} allowed"));
+
+    /// The whole-spec count limits. Dependency edges are only checked once the task and
+    /// workflow counts are within theirs (past those, the edges say nothing more).
+    pub fn check(&self, prefix: &str) -> Result<(), ValidationError> {
+        let mut found = Found::default();
+        self.check_into(prefix, &mut found);
+        found.into_result()
     }
-    if found.is_empty() {
-        let edges: usize = p.workflows.iter().flat_map(|w| &w.tasks).map(|t| t.depends_on.len()).sum();
-        if edges > MAX_DEPENDENCY_EDGES {
+
+    fn check_into(&self, prefix: &str, found: &mut Found) {
+        let SpecCounts { workflows, tasks, dependency_edges: edges } = *self;
+        if workflows > MAX_WORKFLOWS {
+            found.add(
+                || format!("{prefix}.workflows"),
+                || format!("has {workflows} workflows, at most {MAX_WORKFLOWS} allowed"),
+            );
+        }
+        if tasks > MAX_TASKS {
+            found.add(
+                || format!("{prefix}.workflows"),
+                || format!("has {tasks} tasks in all, at most {MAX_TASKS} allowed"),
+            );
+        }
+        if found.is_empty() && edges > MAX_DEPENDENCY_EDGES {
             found.add(
                 || format!("{prefix}.workflows"),
                 || format!("has {edges} depends_on entries in all, at most {MAX_DEPENDENCY_EDGES} allowed"),
             );
         }
+    }
+}
+
+/// The counts and sizes of a wire spec, checked before anything is built from it. Whole-spec
+/// counts first (a few additions per workflow), then each name and list, without copying any.
+/// The codec has already checked the same counts on the encoded bytes
+/// ([`crate::wire_scan`]); they are checked again here for specs that did not come through it.
+pub fn check_wire_bounds(p: &pb::ProcessSpec, prefix: &str) -> Result<(), ValidationError> {
+    let mut found = Found::default();
+    let counts = SpecCounts::of(p);
+    counts.check_into(prefix, &mut found);
+    if counts.workflows <= MAX_WORKFLOWS && counts.tasks <= MAX_TASKS {
         let bytes = p.encoded_len();
         if bytes > MAX_SPEC_BYTES {
             found.add(|| prefix.to_string(), || format!("is {bytes} bytes encoded, at most {MAX_SPEC_BYTES} allowed"));

@@ -6,10 +6,14 @@
 //!   conversion names the field that was wrong, and counts are checked before anything
 //!   is built.
 //! - [`codec`]: the protobuf codec of every service: a message that does not decode is
-//!   INVALID_ARGUMENT.
+//!   INVALID_ARGUMENT, and a spec past the count limits is refused before it is decoded.
+//! - [`wire_scan`]: a spec's counts read off its encoded bytes, for the codec.
+//! - [`status`]: validation errors as INVALID_ARGUMENT with field violations, capped.
 
 pub mod codec;
 pub mod convert;
+pub mod status;
+pub mod wire_scan;
 
 /// Generated messages and services of package `weft.v1`.
 #[allow(clippy::all, missing_docs)]

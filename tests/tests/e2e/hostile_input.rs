@@ -5,55 +5,8 @@
 use crate::support::*;
 use std::time::{Duration, Instant};
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use weft_client::{RunSource, StartOptions, pb};
 use weft_e2e::{Cluster, WorkerSpec, binary, repo_root};
-
-/// A codec that sends the bytes it is given, as they are, and reads the answer as bytes.
-#[derive(Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        bytes::BufMut::put_slice(buf, &item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let mut out = vec![0; bytes::Buf::remaining(buf)];
-        bytes::Buf::copy_to_slice(buf, &mut out);
-        Ok(Some(out))
-    }
-}
-
-/// Sends `body` as the request message of a unary method over a real HTTP/2 connection.
-async fn raw_call(address: &str, method: &'static str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
-    grpc.unary(tonic::Request::new(body), path, Raw).await.map(|r| r.into_inner())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_protobuf_and_invalid_utf8_answer_invalid_argument() {
@@ -74,6 +27,30 @@ async fn malformed_protobuf_and_invalid_utf8_answer_invalid_argument() {
     // Well-formed bytes still work, and the coordinator serves on.
     let empty_request = raw_call(&cluster.grpc, "/weft.v1.MonitorService/GetClusterStatus", vec![]).await;
     assert!(empty_request.is_ok(), "{empty_request:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_past_the_task_limit_is_refused_on_its_bytes_before_it_is_decoded() {
+    use prost::Message;
+    let cluster = Cluster::start(&[]).await;
+    let tasks = (0..=weft_model::limits::MAX_TASKS)
+        .map(|i| pb::TaskSpec { name: format!("t{i}"), kind: "noop".into(), ..Default::default() })
+        .collect();
+    let workflow = pb::WorkflowSpec { name: "w".into(), tasks, ..Default::default() };
+    let spec = pb::ProcessSpec { name: "huge".into(), workflows: vec![workflow], ..Default::default() };
+    let mut body =
+        pb::StartRunRequest { source: Some(pb::start_run_request::Source::Spec(spec)), ..Default::default() }
+            .encode_to_vec();
+    // A second `spec` field, which protobuf merges into the first: one more workflow, whose
+    // name is not UTF-8. Decoding would stop at it ("malformed message"); the count check on
+    // the bytes answers first, so the 100,001 tasks were never decoded.
+    body.extend([0x12, 0x06, 0x12, 0x04, 0x0a, 0x02, 0xff, 0xfe]);
+    let status = raw_call(&cluster.grpc, "/weft.v1.WorkflowService/StartRun", body).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(status.message(), "spec.workflows: has 100001 tasks in all, at most 100000 allowed", "{status:?}");
+    // The coordinator serves on.
+    let status = raw_call(&cluster.grpc, "/weft.v1.MonitorService/GetClusterStatus", vec![]).await;
+    assert!(status.is_ok(), "{status:?}");
 }
 
 /// A JSON process file whose task parameters nest `levels` deep. (JSON, since weftctl's YAML

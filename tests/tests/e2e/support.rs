@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests.
 use std::collections::HashMap;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use weft_client::pb;
 use weft_client::{Client, ProcessSpec, RunId, RunSource, SpecFormat, StartOptions};
 
@@ -34,4 +35,59 @@ pub fn assert_succeeded(run: &pb::Run) {
         run.status,
         run.reason
     );
+}
+
+/// A codec that sends the bytes it is given, as they are, and reads the answer as bytes.
+#[derive(Clone, Copy, Default)]
+pub struct Raw;
+
+impl Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(buf, &item);
+        Ok(())
+    }
+}
+
+impl Decoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let mut out = vec![0; bytes::Buf::remaining(buf)];
+        bytes::Buf::copy_to_slice(buf, &mut out);
+        Ok(Some(out))
+    }
+}
+
+/// Sends `body` as the request message of a unary method over a new HTTP/2 connection.
+pub async fn raw_call(address: &str, method: &'static str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap().connect().await.unwrap();
+    raw_call_on(channel, method, body).await
+}
+
+/// Sends `body` as the request message of a unary method on `channel`.
+pub async fn raw_call_on(
+    channel: tonic::transport::Channel,
+    method: &'static str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
+    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
+    grpc.unary(tonic::Request::new(body), path, Raw).await.map(|r| r.into_inner())
 }

@@ -101,6 +101,15 @@ pub enum Command {
     /// Show workers (liveness, load, slots, heartbeat lag, failure rate, penalties) and
     /// queues (depth by priority, free slots).
     Workers,
+    /// Ask the coordinator's gRPC health service whether it serves: prints the status and
+    /// exits 0 when SERVING, 1 otherwise (NOT_SERVING: a standby, or a coordinator whose
+    /// store failed; or unreachable). For container health checks and scripts.
+    Health {
+        /// A service to ask about (`weft.v1.WorkflowService`, ...); empty means the
+        /// coordinator as a whole.
+        #[arg(long, default_value = "")]
+        service: String,
+    },
     /// A live view of the cluster until Ctrl-C: workers, queues, run counts and the latest
     /// anomalies and liveness changes, refreshed every --interval. Redraws in place on a
     /// terminal; otherwise prints one snapshot per interval, separated by a blank line.

@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+pub use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use weft_model::limits::MAX_MESSAGE_BYTES;
 use weft_model::{ProcessSpec, RunId, RunStatus, WorkerId};
 use weft_net::auth::Bearer;
@@ -55,6 +57,7 @@ pub struct Client {
     address: String,
     workflow: WorkflowServiceClient<AuthChannel>,
     monitor: MonitorServiceClient<AuthChannel>,
+    health: HealthClient<AuthChannel>,
 }
 
 /// What to start: a registered definition, or a spec sent along with the request.
@@ -232,15 +235,24 @@ impl Client {
             workflow: WorkflowServiceClient::with_interceptor(channel.clone(), bearer.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            monitor: MonitorServiceClient::with_interceptor(channel, bearer)
+            monitor: MonitorServiceClient::with_interceptor(channel.clone(), bearer.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            health: HealthClient::with_interceptor(channel, bearer),
         })
     }
 
     /// The normalised address this client dials (`http://host:port` or `https://host:port`).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The coordinator's serving status from the gRPC health service, for `service` ("" for
+    /// the coordinator as a whole, or a service such as `weft.v1.WorkflowService`).
+    pub async fn health(&self, service: &str) -> Result<ServingStatus, Error> {
+        let request = HealthCheckRequest { service: service.to_string() };
+        let answer = self.health.clone().check(request).await?.into_inner();
+        Ok(ServingStatus::try_from(answer.status).unwrap_or(ServingStatus::Unknown))
     }
 
     /// The generated WorkflowService client, for calls this wrapper does not cover.

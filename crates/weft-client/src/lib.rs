@@ -43,7 +43,7 @@ pub mod spec_file;
 pub use address::{DEFAULT_PORT, parse_address, parse_address_with};
 pub use client::{
     AuthChannel, Client, ClientTls, ConnectOptions, HistoryPage, Registered, RunPage, RunQuery, RunSource,
-    StartOptions, StartedRun, Subscription, is_final_event, run_status,
+    ServingStatus, StartOptions, StartedRun, Subscription, is_final_event, run_status,
 };
 pub use error::{Error, FieldViolation, SpecFileError};
 pub use spec_file::{SpecFormat, load_spec_file, parse_spec};

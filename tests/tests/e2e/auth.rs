@@ -157,6 +157,26 @@ async fn weftctl_takes_its_token_from_weft_token_or_a_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weftctl_health_needs_no_token_and_exits_by_the_serving_status() {
+    let tokens = Tokens::make(&[("reader", "read")]).await;
+    let mut cluster = Cluster::start(&["--tokens", &tokens.file]).await;
+    let at = ["--coordinator", cluster.grpc.as_str()];
+    let out = weftctl(&[&at[..], &["health"]].concat(), &[]).await;
+    assert_eq!((out.status.code(), text(&out.stdout).as_str()), (Some(0), "SERVING\n"), "{}", text(&out.stderr));
+    let out =
+        weftctl(&[&at[..], &["-o", "json", "health", "--service", "weft.v1.WorkflowService"]].concat(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(r#""status": "SERVING""#), "{}", text(&out.stdout));
+    let out = weftctl(&[&at[..], &["health", "--service", "no.such.Service"]].concat(), &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // Stopped: unreachable is not healthy either.
+    let grpc = cluster.grpc.clone();
+    cluster.stop_coordinator().await;
+    let out = weftctl(&["--coordinator", &grpc, "health"], &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_needs_a_token_with_the_worker_role() {
     let tokens = Tokens::make(&[("client", "submit,read"), ("w", "worker")]).await;
     let mut cluster = Cluster::start(&["--tokens", &tokens.file, "--log-format", "json"]).await;

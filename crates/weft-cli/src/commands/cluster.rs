@@ -24,6 +24,16 @@ pub async fn workers(ctx: &Context) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+pub async fn health(ctx: &Context, service: &str) -> anyhow::Result<u8> {
+    let status = ctx.connect().await?.health(service).await?;
+    let serving = status == weft_client::ServingStatus::Serving;
+    match ctx.output {
+        OutputFormat::Table => out(&format!("{}\n", status.as_str_name()))?,
+        OutputFormat::Json => print_json(&serde_json::json!({ "service": service, "status": status.as_str_name() }))?,
+    }
+    Ok(if serving { exit::OK } else { exit::FAILED })
+}
+
 pub async fn watch(ctx: &Context, what: WatchCommand) -> anyhow::Result<u8> {
     let client = ctx.connect().await?;
     let names = Names { table: worker_names(&client).await, refreshed: Instant::now() };

@@ -5,6 +5,7 @@ mod bench;
 mod chaos;
 mod clients;
 mod cluster_behaviour;
+mod compose;
 mod durability;
 mod executor_safety;
 mod fail_stop;

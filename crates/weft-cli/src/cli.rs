@@ -36,19 +36,36 @@ pub struct TlsArgs {
     /// address is then dialled as https://.
     #[arg(long, global = true, env = "WEFT_TLS_CA", value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
-    /// Client certificate (PEM) for a coordinator that requires one (mutual TLS).
-    #[arg(long, global = true, env = "WEFT_TLS_CERT", value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    /// Client certificate (PEM) for a coordinator that requires one (mutual TLS). Needs
+    /// --tls-ca and --tls-key.
+    #[arg(long, global = true, env = "WEFT_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM).
-    #[arg(long, global = true, env = "WEFT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, global = true, env = "WEFT_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 }
 
 impl TlsArgs {
-    /// The client's TLS settings; `None` for plaintext.
-    pub fn client_tls(&self) -> Option<weft_client::ClientTls> {
-        let ca = self.tls_ca.clone()?;
-        Some(weft_client::ClientTls { ca, cert: self.tls_cert.clone(), key: self.tls_key.clone() })
+    /// The client's TLS settings; `None` for plaintext. The flags' dependencies are checked
+    /// here rather than by clap: clap's `requires` on global flags that also come from the
+    /// environment refuses a complete command line when the variable is set too (a
+    /// coordinator's container has WEFT_TLS_CERT for the coordinator's own certificate, and
+    /// its health check runs weftctl with flags).
+    pub fn client_tls(&self) -> Result<Option<weft_client::ClientTls>, weft_client::Error> {
+        let err = |flag: &str, needs: &str| {
+            Err(weft_client::Error::Tls {
+                message: format!("--{flag} (or WEFT_{}) needs {needs}", flag.replace('-', "_").to_uppercase()),
+            })
+        };
+        match (&self.tls_ca, &self.tls_cert, &self.tls_key) {
+            (None, Some(_), _) => err("tls-cert", "--tls-ca"),
+            (_, Some(_), None) => err("tls-cert", "--tls-key"),
+            (_, None, Some(_)) => err("tls-key", "--tls-cert"),
+            (None, None, None) => Ok(None),
+            (Some(ca), cert, key) => {
+                Ok(Some(weft_client::ClientTls { ca: ca.clone(), cert: cert.clone(), key: key.clone() }))
+            }
+        }
     }
 }
 
@@ -417,6 +434,28 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_needs_the_ca_and_its_key() {
+        let tls = |ca: Option<&str>, cert: Option<&str>, key: Option<&str>| {
+            TlsArgs {
+                tls_ca: ca.map(PathBuf::from),
+                tls_cert: cert.map(PathBuf::from),
+                tls_key: key.map(PathBuf::from),
+            }
+            .client_tls()
+            .map_err(|e| e.to_string())
+        };
+        assert!(tls(None, None, None).unwrap().is_none());
+        assert!(tls(Some("ca"), None, None).unwrap().is_some());
+        assert!(tls(Some("ca"), Some("c"), Some("k")).unwrap().is_some_and(|t| t.key.is_some()));
+        assert_eq!(tls(None, Some("c"), Some("k")).unwrap_err(), "TLS: --tls-cert (or WEFT_TLS_CERT) needs --tls-ca");
+        assert_eq!(tls(Some("ca"), Some("c"), None).unwrap_err(), "TLS: --tls-cert (or WEFT_TLS_CERT) needs --tls-key");
+        assert_eq!(tls(Some("ca"), None, Some("k")).unwrap_err(), "TLS: --tls-key (or WEFT_TLS_KEY) needs --tls-cert");
+        // Checked after parsing (exit 2 through weft_client::Error::is_local_input), because
+        // clap's own check refused a complete command line when WEFT_TLS_CERT was set too.
+        assert!(weft_client::Error::Tls { message: String::new() }.is_local_input());
+    }
+
+    #[test]
     fn submit_flags_parse() {
         let cli =
             parse(&["submit", "f.yaml", "--key", "k1", "--input", r#"{"order": 42}"#, "--wait", "-o", "json"]).unwrap();
@@ -487,8 +526,6 @@ mod tests {
             (&["admin", "token", "new", "ci"][..], "--roles"),
             (&["admin", "token", "new", "ci", "--roles", "submit,owner"][..], "--roles"),
             (&["admin", "token", "new", "c i", "--roles", "read"][..], "<NAME>"),
-            (&["--tls-cert", "c.pem", "--tls-ca", "ca.pem", "workers"][..], "--tls-key"),
-            (&["--tls-key", "k.pem", "workers"][..], "--tls-cert"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");

@@ -38,7 +38,8 @@ fn token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let connect = ConnectOptions { tls: cli.tls.client_tls(), token: token(cli.token_file.as_deref())? };
+    let tls = cli.tls.client_tls()?;
+    let connect = ConnectOptions { tls, token: token(cli.token_file.as_deref())? };
     let ctx = Context { coordinator: cli.coordinator, output: cli.output, connect };
     match cli.command {
         Command::Submit(args) => runs::submit(&ctx, args).await,

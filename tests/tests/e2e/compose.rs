@@ -254,15 +254,46 @@ async fn round_trip(client: &Client, queue: &str, n: usize) -> Duration {
     times[n / 2]
 }
 
-/// A weft metric read back through Prometheus's HTTP API (HTTP/1.0, no client library).
+/// A weft metric read back through Prometheus's HTTP API.
 async fn prometheus_query(port: u16, query: &str) -> Option<String> {
+    let body = prometheus_get(port, &format!("/api/v1/query?query={query}")).await?;
+    (body.contains(r#""status":"success""#) && body.contains(r#""value":["#)).then_some(body)
+}
+
+/// The body of a GET to Prometheus (HTTP/1.0, no client library).
+async fn prometheus_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    let request = format!("GET /api/v1/query?query={query} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1.to_string();
-    (body.contains(r#""status":"success""#) && body.contains(r#""value":["#)).then_some(body)
+    Some(answer.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// The files operators deploy with are valid as their tools read them: the compose file
+/// (alone, and with the test's overlay), Prometheus's configuration and the alert rules.
+#[tokio::test]
+async fn the_deployment_files_pass_their_tools_checks() {
+    let compose = |files: &[&str]| {
+        let mut cmd = tokio::process::Command::new("docker-compose");
+        cmd.current_dir(repo_root());
+        for f in files {
+            cmd.args(["-f", f]);
+        }
+        cmd.args(["config", "-q"]).kill_on_drop(true);
+        cmd
+    };
+    checked("docker-compose config -q", compose(&["docker-compose.yml"])).await;
+    checked(
+        "docker-compose config -q (with the overlay)",
+        compose(&["docker-compose.yml", "tests/compose/latency.yml"]),
+    )
+    .await;
+    for args in [["check", "config", "deploy/prometheus.yml"], ["check", "rules", "deploy/alerts.yml"]] {
+        let mut cmd = tokio::process::Command::new("promtool");
+        cmd.args(args).current_dir(repo_root()).kill_on_drop(true);
+        checked(&format!("promtool {}", args.join(" ")), cmd).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,6 +349,12 @@ async fn compose_deployment() {
     })
     .await;
     eprintln!("prometheus answers: {body}");
+    // And loaded the example alert rules (evaluated once a minute: loaded is what is checked).
+    until("Prometheus to have loaded deploy/alerts.yml", Duration::from_secs(30), || async {
+        let body = prometheus_get(prometheus_port, "/api/v1/rules").await?;
+        (body.contains("WeftCoordinatorDown") && body.contains("WeftAuthFailures")).then_some(())
+    })
+    .await;
 
     // Latency: the worker behind the delay proxy serves queue `slow`.
     let direct = round_trip(&client, "default", 9).await;

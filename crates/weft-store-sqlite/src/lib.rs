@@ -211,6 +211,36 @@ impl Store for SqliteStore {
     fn quarantine(&mut self, records: &[Quarantine]) -> Result<Vec<Quarantined>, Error> {
         quarantine::quarantine_records(&mut self.conn, records)
     }
+
+    /// SQLite's online backup API, all pages in one step on the store's own connection (the
+    /// file is locked exclusively, so no other connection could read it), then the copy is
+    /// opened and checked (`PRAGMA integrity_check`) and synced to disk.
+    fn backup(&mut self, dest: &Path) -> Result<weft_store::BackupInfo, Error> {
+        let shown = dest.display().to_string();
+        let failed = |e: rusqlite::Error| Error::Backend(format!("backup to {shown}: {e}"));
+        if dest.exists() {
+            return Err(Error::Backend(format!("backup to {shown}: the file exists")));
+        }
+        let mut copy = Connection::open(dest).map_err(failed)?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy).map_err(failed)?;
+            // -1: every page in one step, so the copy is one consistent snapshot.
+            let step = backup.step(-1).map_err(failed)?;
+            if step != rusqlite::backup::StepResult::Done {
+                return Err(Error::Backend(format!("backup to {shown}: the copy did not complete ({step:?})")));
+            }
+        }
+        let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(failed)?;
+        if check != "ok" {
+            return Err(Error::Backend(format!("backup to {shown}: the copy fails its integrity check: {check}")));
+        }
+        let version: u32 = copy.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(failed)?;
+        drop(copy);
+        let file = std::fs::File::open(dest).map_err(|e| Error::Backend(format!("backup to {shown}: {e}")))?;
+        file.sync_all().map_err(|e| Error::Backend(format!("backup to {shown}: {e}")))?;
+        let bytes = file.metadata().map_err(|e| Error::Backend(format!("backup to {shown}: {e}")))?.len();
+        Ok(weft_store::BackupInfo { bytes, schema_version: version })
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,30 @@ fn sqlite_store_conforms() {
 }
 
 #[test]
+fn a_backup_taken_while_open_is_a_store_that_loads_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("live"), Durability::Full).unwrap();
+    store.commit(&weft_store::conformance::sample_batch()).unwrap();
+    let copy_dir = dir.path().join("restored");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    let info = store.backup(&copy_dir.join(DB_FILE)).unwrap();
+    assert_eq!(info.schema_version, schema::SCHEMA_VERSION);
+    assert_eq!(info.bytes, std::fs::metadata(copy_dir.join(DB_FILE)).unwrap().len());
+    // The live store goes on committing; the copy is what was committed before.
+    let mut later = weft_store::conformance::sample_batch();
+    later.definitions[0].version = 2;
+    store.commit(&later).unwrap();
+    let live = store.load().unwrap();
+    let restored = SqliteStore::open(&copy_dir, Durability::Full).unwrap().load().unwrap();
+    assert_eq!(live.definitions.len(), 2);
+    assert_eq!(restored.definitions, weft_store::conformance::sample_batch().definitions);
+    assert_eq!((restored.runs, restored.tasks, restored.events), (live.runs, live.tasks, live.events));
+    // Never over an existing file.
+    let again = store.backup(&copy_dir.join(DB_FILE)).unwrap_err();
+    assert!(again.to_string().contains("the file exists"), "{again}");
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(SqliteStore::open(dir.path(), Durability::Full).unwrap());

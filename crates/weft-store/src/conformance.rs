@@ -72,8 +72,8 @@ fn empty_store_loads_empty(open: Opener<'_>) {
     assert!(snap.definitions.is_empty() && snap.runs.is_empty() && snap.tasks.is_empty() && snap.events.is_empty());
 }
 
-fn records_round_trip(open: Opener<'_>) {
-    let mut s = open(true);
+/// A batch with a record of every kind, fields filled (for backends' own tests too).
+pub fn sample_batch() -> Batch {
     let mut full = task(1, 0);
     full.state = TaskState::Failed;
     full.attempt = 3;
@@ -87,18 +87,23 @@ fn records_round_trip(open: Opener<'_>) {
     finished.status = RunStatus::Failed;
     finished.reason = "workflow `w` failed".into();
     finished.finished_at = Some(77);
-    let batch = Batch {
+    Batch {
         definitions: vec![StoredDefinition { name: "def".into(), version: 1, spec_json: "{}".into(), created_at: 3 }],
-        runs: vec![run(1), finished.clone()],
-        tasks: vec![full.clone(), task(1, 1)],
+        runs: vec![run(1), finished],
+        tasks: vec![full, task(1, 1)],
         events: vec![event(1, 1), RunEvent { worker: None, kind: EventKind::RunCompensating, ..event(1, 2) }],
         expired: vec![],
-    };
+    }
+}
+
+fn records_round_trip(open: Opener<'_>) {
+    let mut s = open(true);
+    let batch = sample_batch();
     s.commit(&batch).expect("commit");
     let snap = s.load().expect("load");
     assert_eq!(snap.definitions, batch.definitions);
-    assert_eq!(snap.runs, vec![run(1), finished]);
-    assert_eq!(snap.tasks, vec![full, task(1, 1)]);
+    assert_eq!(snap.runs, batch.runs);
+    assert_eq!(snap.tasks, batch.tasks);
     assert_eq!(snap.events, batch.events);
 }
 

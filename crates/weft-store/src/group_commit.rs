@@ -31,9 +31,13 @@ impl Default for GroupCommitConfig {
 /// Called once the batch is durable (Ok) or failed to commit (Err with the reason).
 pub type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-struct Job {
-    batch: Batch,
-    done: Done,
+/// Called with the outcome of a backup.
+pub type BackupDone = Box<dyn FnOnce(Result<crate::BackupInfo, String>) + Send>;
+
+enum Job {
+    Commit { batch: Batch, done: Done },
+    /// Taken between groups: the copy holds every batch submitted before it.
+    Backup { dest: std::path::PathBuf, done: BackupDone },
 }
 
 /// Statistics of one commit, for metrics.
@@ -64,9 +68,20 @@ impl GroupCommitter {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = thread::Builder::new().name("weft-store-commit".into()).spawn(move || {
             let mut failed: Option<String> = None;
-            while let Ok(first) = rx.recv() {
-                let mut group = first.batch;
-                let mut dones = vec![first.done];
+            // A backup met while a group was being gathered waits for that group's commit.
+            let mut held: Option<Job> = None;
+            while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
+                let (mut group, first_done) = match first {
+                    Job::Commit { batch, done } => (batch, done),
+                    Job::Backup { dest, done } => {
+                        done(match &failed {
+                            Some(reason) => Err(format!("an earlier commit failed: {reason}")),
+                            None => store.backup(&dest).map_err(|e| e.to_string()),
+                        });
+                        continue;
+                    }
+                };
+                let mut dones = vec![first_done];
                 let mut batches = 1;
                 let deadline = Instant::now() + cfg.window;
                 while records(&group) < cfg.max_records {
@@ -74,10 +89,18 @@ impl GroupCommitter {
                         Some(left) if !left.is_zero() => rx.recv_timeout(left).ok(),
                         _ => rx.try_recv().ok(),
                     };
-                    let Some(job) = next else { break };
-                    group.extend(job.batch);
-                    dones.push(job.done);
-                    batches += 1;
+                    match next {
+                        Some(Job::Commit { batch, done }) => {
+                            group.extend(batch);
+                            dones.push(done);
+                            batches += 1;
+                        }
+                        Some(backup @ Job::Backup { .. }) => {
+                            held = Some(backup);
+                            break;
+                        }
+                        None => break,
+                    }
                 }
                 let result = match &failed {
                     Some(reason) => Err(format!("an earlier commit failed: {reason}")),
@@ -106,9 +129,19 @@ impl GroupCommitter {
     /// Queues a batch; `done` runs when it is durable.
     pub fn submit(&self, batch: Batch, done: Done) {
         if let Some(tx) = &self.tx
-            && let Err(mpsc::SendError(job)) = tx.send(Job { batch, done })
+            && let Err(mpsc::SendError(Job::Commit { done, .. })) = tx.send(Job::Commit { batch, done })
         {
-            (job.done)(Err("the store's commit thread has stopped".into()));
+            done(Err("the store's commit thread has stopped".into()));
+        }
+    }
+
+    /// Queues a backup to `dest`, taken once every batch submitted before it is committed
+    /// (commits wait while it is written); `done` gets its outcome.
+    pub fn backup(&self, dest: std::path::PathBuf, done: BackupDone) {
+        if let Some(tx) = &self.tx
+            && let Err(mpsc::SendError(Job::Backup { done, .. })) = tx.send(Job::Backup { dest, done })
+        {
+            done(Err("the store's commit thread has stopped".into()));
         }
     }
 }
@@ -171,6 +204,30 @@ mod tests {
         fn quarantine(&mut self, records: &[crate::Quarantine]) -> Result<Vec<crate::Quarantined>, crate::Error> {
             self.inner.quarantine(records)
         }
+        /// "Copies" the runs committed so far: their count is the copy's size.
+        fn backup(&mut self, _dest: &std::path::Path) -> Result<crate::BackupInfo, crate::Error> {
+            let runs = self.inner.load()?.runs.len() as u64;
+            Ok(crate::BackupInfo { bytes: runs, schema_version: 1 })
+        }
+    }
+
+    #[test]
+    fn a_backup_holds_every_batch_submitted_before_it_and_none_after() {
+        let commits = Arc::new(Mutex::new(0));
+        let store = Flaky { inner: MemoryStore::new(), commits: commits.clone(), fail_from: usize::MAX };
+        // A window long enough that the batches and the backup arrive while one group gathers.
+        let cfg = GroupCommitConfig { window: Duration::from_millis(50), ..Default::default() };
+        let committer = GroupCommitter::start(Box::new(store), cfg, |_| {}).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for n in 1..=3 {
+            committer.submit(batch(n), Box::new(|_| {}));
+        }
+        committer.backup("unused".into(), Box::new(move |r| tx.send(r).unwrap()));
+        committer.submit(batch(4), Box::new(|_| {}));
+        let copied = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!(copied.bytes, 3, "the backup saw exactly the three runs submitted before it");
+        drop(committer);
+        assert!(*commits.lock().unwrap() >= 2, "the fourth batch was committed after the backup");
     }
 
     fn wait_all(rx: &mpsc::Receiver<(u128, Result<(), String>)>, n: usize) -> Vec<(u128, Result<(), String>)> {

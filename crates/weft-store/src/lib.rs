@@ -17,7 +17,7 @@ pub mod group_commit;
 mod memory;
 pub mod quarantine;
 
-pub use group_commit::{CommitStats, GroupCommitConfig, GroupCommitter};
+pub use group_commit::{BackupDone, CommitStats, GroupCommitConfig, GroupCommitter};
 pub use memory::MemoryStore;
 pub use quarantine::{Quarantine, Quarantined, RecordKey};
 
@@ -50,6 +50,18 @@ pub enum Error {
     /// The backend failed (I/O, locking, ...).
     #[error("store backend failed: {0}")]
     Backend(String),
+    /// The backend cannot do this (a backup of a store kept in memory).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A copy of the store made by [`Store::backup`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// Size of the copy in bytes.
+    pub bytes: u64,
+    /// The schema version of the copy: a coordinator of this version or later opens it.
+    pub schema_version: u32,
 }
 
 /// How much a successful commit promises.
@@ -108,4 +120,12 @@ pub trait Store: Send {
     /// later load lists them. A key with no record is skipped. Returns what was set aside.
     /// A quarantined run's tasks and events stay where they are, under its id.
     fn quarantine(&mut self, records: &[Quarantine]) -> Result<Vec<Quarantined>, Error>;
+
+    /// Writes a consistent copy of everything committed so far to `dest` (a new file),
+    /// checked readable, while the store stays open. A coordinator started on a data
+    /// directory holding the copy as its store resumes from it.
+    fn backup(&mut self, dest: &std::path::Path) -> Result<BackupInfo, Error> {
+        let _ = dest;
+        Err(Error::Unsupported(format!("a {} store cannot be backed up", self.info().backend)))
+    }
 }

@@ -155,6 +155,14 @@ pub enum AdminCommand {
     /// longer validates, a row that cannot be decoded): kept in the store's quarantine and
     /// skipped. `-o json` includes each record as stored.
     Quarantine,
+    /// Copy the running coordinator's store to FILE (a new file), consistent as of the call:
+    /// every change acknowledged before it is in the copy. To restore, stop the
+    /// coordinator, put the copy in an empty data directory as `weft.db`, and start it
+    /// there: every unfinished run resumes.
+    Backup {
+        /// Where to write the copy; must not exist.
+        file: PathBuf,
+    },
     /// Make a private CA and the certificates for mutual TLS in DIR: the coordinator's
     /// (`coordinator.crt`, for --hosts) and a client certificate per --clients name
     /// (`NAME.crt`), with `ca.crt` to verify them. Private keys are written 0600; nothing

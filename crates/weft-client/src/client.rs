@@ -60,6 +60,14 @@ pub struct Client {
     health: HealthClient<AuthChannel>,
 }
 
+/// A copy of the store written by [`Client::backup`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackupCopy {
+    pub bytes: u64,
+    /// Coordinators of this schema version or later open it.
+    pub schema_version: u32,
+}
+
 /// What to start: a registered definition, or a spec sent along with the request.
 #[derive(Clone, Copy, Debug)]
 pub enum RunSource<'a> {
@@ -517,6 +525,44 @@ impl Client {
 
     /// Every stored record the coordinator set aside because it could not restore it (all
     /// pages), oldest first.
+    /// Writes a consistent copy of the coordinator's store to `dest` (a new file: an
+    /// existing one is never overwritten), through `dest` + `.partial`, synced, then renamed.
+    /// Returns the copy's size and schema version.
+    pub async fn backup(&self, dest: &std::path::Path) -> Result<BackupCopy, Error> {
+        use tokio::io::AsyncWriteExt;
+        let io = |e: std::io::Error| Error::ReadFile { path: dest.to_path_buf(), source: e };
+        if tokio::fs::try_exists(dest).await.map_err(io)? {
+            return Err(Error::InvalidInput { field: "FILE".into(), message: format!("{} exists", dest.display()) });
+        }
+        let mut partial = dest.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        let mut stream = self.monitor.clone().backup(pb::BackupRequest {}).await?.into_inner();
+        let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
+        let (mut copy, mut written) = (BackupCopy::default(), 0u64);
+        let received = async {
+            while let Some(chunk) = stream.message().await? {
+                if written == 0 {
+                    copy = BackupCopy { bytes: chunk.total_bytes, schema_version: chunk.schema_version };
+                }
+                file.write_all(&chunk.data).await.map_err(io)?;
+                written += chunk.data.len() as u64;
+            }
+            if written != copy.bytes {
+                return Err(Error::Protocol(format!("backup stream ended at {written} of {} bytes", copy.bytes)));
+            }
+            file.sync_all().await.map_err(io)?;
+            tokio::fs::rename(&partial, dest).await.map_err(io)
+        };
+        match received.await {
+            Ok(()) => Ok(copy),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                Err(e)
+            }
+        }
+    }
+
     pub async fn list_quarantined(&self) -> Result<Vec<pb::QuarantinedRecord>, Error> {
         let mut all = Vec::new();
         let mut page_token = String::new();

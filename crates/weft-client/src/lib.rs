@@ -42,7 +42,7 @@ pub mod spec_file;
 
 pub use address::{DEFAULT_PORT, parse_address, parse_address_with};
 pub use client::{
-    AuthChannel, Client, ClientTls, ConnectOptions, HistoryPage, Registered, RunPage, RunQuery, RunSource,
+    AuthChannel, BackupCopy, Client, ClientTls, ConnectOptions, HistoryPage, Registered, RunPage, RunQuery, RunSource,
     ServingStatus, StartOptions, StartedRun, Subscription, is_final_event, run_status,
 };
 pub use error::{Error, FieldViolation, SpecFileError};

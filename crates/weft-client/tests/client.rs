@@ -177,6 +177,12 @@ impl MonitorService for Fake {
     ) -> Result<Response<pb::ClusterStatus>, Status> {
         Ok(Response::new(pb::ClusterStatus { runs_running: 2, ..Default::default() }))
     }
+    type BackupStream = futures::stream::Empty<Result<pb::BackupChunk, Status>>;
+
+    async fn backup(&self, _: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+
     async fn list_quarantined(
         &self,
         request: Request<pb::ListQuarantinedRequest>,

@@ -112,7 +112,11 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
             tracing::warn!("--data-dir memory: state is kept in memory only and is lost on restart");
             Box::new(weft_store::MemoryStore::new())
         }
-        config::DataDir::Path(dir) => Box::new(weft_store_sqlite::SqliteStore::open(dir, cfg.durability)?),
+        config::DataDir::Path(dir) => {
+            let store = weft_store_sqlite::SqliteStore::open(dir, cfg.durability)?;
+            services::backup::remove_leftovers(dir);
+            Box::new(store)
+        }
     };
     let info = store.info();
     // Say what an acknowledgement is worth, as the backend reports it (not as asked).
@@ -206,7 +210,11 @@ pub async fn run(
         result
     });
 
-    let services = services::Services { handle, quarantined: quarantine::listing(state.quarantined) };
+    let data_dir = match &cfg.data_dir {
+        config::DataDir::Path(dir) => Some(dir.clone()),
+        config::DataDir::Memory => None,
+    };
+    let services = services::Services { handle, quarantined: quarantine::listing(state.quarantined), data_dir };
     let (router, health) = weft_net::server_with_basics(auth_layer(&cfg))?;
     let router = router
         .add_service(

@@ -35,9 +35,15 @@ pub type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 pub type BackupDone = Box<dyn FnOnce(Result<crate::BackupInfo, String>) + Send>;
 
 enum Job {
-    Commit { batch: Batch, done: Done },
+    Commit {
+        batch: Batch,
+        done: Done,
+    },
     /// Taken between groups: the copy holds every batch submitted before it.
-    Backup { dest: std::path::PathBuf, done: BackupDone },
+    Backup {
+        dest: std::path::PathBuf,
+        done: BackupDone,
+    },
 }
 
 /// Statistics of one commit, for metrics.

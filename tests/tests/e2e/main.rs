@@ -1,6 +1,7 @@
 //! End-to-end tests against the real binaries. Each test starts its own cluster on free
 //! loopback ports; every wait is bounded by `weft_e2e::WAIT`.
 mod auth;
+mod backup;
 mod bench;
 mod chaos;
 mod clients;

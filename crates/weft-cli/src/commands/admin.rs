@@ -1,4 +1,4 @@
-//! Operators' commands: `admin quarantine`, `admin init-certs`, `admin token new`.
+//! Operators' commands: `admin quarantine`, `admin backup`, `admin init-certs`, `admin token new`.
 use super::Context;
 use crate::cli::{AdminCommand, TokenCommand};
 use crate::exit;
@@ -8,6 +8,7 @@ use crate::views::admin::{QuarantinedView, quarantine_table};
 pub async fn admin(ctx: &Context, what: AdminCommand) -> anyhow::Result<u8> {
     match what {
         AdminCommand::Quarantine => quarantine(ctx).await,
+        AdminCommand::Backup { file } => backup(ctx, &file).await,
         AdminCommand::InitCerts(args) => init_certs(ctx, args),
         AdminCommand::Token { what: TokenCommand::New { name, roles } } => new_token(ctx, &name, &roles),
     }
@@ -20,6 +21,23 @@ async fn quarantine(ctx: &Context) -> anyhow::Result<u8> {
         OutputFormat::Table if records.is_empty() => eprintln!("no records in quarantine"),
         OutputFormat::Table => out(&quarantine_table(&records).render())?,
         OutputFormat::Json => print_json(&records.iter().map(QuarantinedView::new).collect::<Vec<_>>())?,
+    }
+    Ok(exit::OK)
+}
+
+/// A consistent copy of the running coordinator's store, written to `file`.
+async fn backup(ctx: &Context, file: &std::path::Path) -> anyhow::Result<u8> {
+    let copy = ctx.connect().await?.backup(file).await?;
+    match ctx.output {
+        OutputFormat::Table => out(&format!(
+            "backed up {} bytes (schema version {}) to {}\n",
+            copy.bytes,
+            copy.schema_version,
+            file.display()
+        ))?,
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "file": file, "bytes": copy.bytes, "schema_version": copy.schema_version
+        }))?,
     }
     Ok(exit::OK)
 }

@@ -111,6 +111,14 @@ impl CommitOrder {
         outcome.unwrap_or_else(|| Err("the store's commit thread has stopped".into()))
     }
 
+    /// Has the commit thread copy the store once every batch submitted so far is committed.
+    pub fn backup(&mut self, dest: std::path::PathBuf, done: weft_store::BackupDone) {
+        match &self.committer {
+            Some(committer) => committer.backup(dest, done),
+            None => done(Err("the store's commit thread has stopped".into())),
+        }
+    }
+
     /// Lets the commit thread finish what it holds (so nothing acknowledged is lost) and
     /// waits for it.
     pub fn finish(&mut self) {

@@ -34,6 +34,8 @@ pub type HeartbeatTx = mpsc::Sender<Result<pb::Heartbeat, Status>>;
 
 /// Where a command's answer goes: a domain result, mapped to a gRPC status by the handler.
 type Reply<T> = oneshot::Sender<Result<T, weft_engine::Error>>;
+/// The outcome of a backup: the copy made, or why not.
+pub type BackupReply = oneshot::Sender<Result<weft_store::BackupInfo, String>>;
 
 /// Definitions page: (definitions, next page token).
 pub type DefinitionPage = (Vec<pb::Definition>, String);
@@ -41,6 +43,11 @@ pub type DefinitionPage = (Vec<pb::Definition>, String);
 pub type RunPage = (Vec<pb::Run>, String);
 
 pub enum Command {
+    /// A copy of the store to `dest`, after every change applied so far is durable.
+    Backup {
+        dest: std::path::PathBuf,
+        reply: BackupReply,
+    },
     /// A definition whose spec the handler validated (kinds aside).
     RegisterDefinition {
         name: String,
@@ -184,6 +191,16 @@ impl Handle {
             mpsc::error::TrySendError::Full(_) => saturated(),
             mpsc::error::TrySendError::Closed(_) => shutting_down(),
         })
+    }
+
+    /// Asks for a backup; the reply carries the store's own outcome.
+    pub async fn ask_backup(
+        &self,
+        make: impl FnOnce(BackupReply) -> Command,
+    ) -> Result<Result<weft_store::BackupInfo, String>, Status> {
+        let (reply, rx) = oneshot::channel();
+        self.send_for_client(make(reply))?;
+        rx.await.map_err(|_| shutting_down())
     }
 
     /// Sends a client's command and waits for its answer; engine errors become gRPC
@@ -362,6 +379,9 @@ impl Driver {
             Command::RegisterDefinition { name, plan, reply } => {
                 let result = self.engine.register_plan(&name, plan, now);
                 self.answer(reply, result);
+            }
+            Command::Backup { dest, reply } => {
+                self.commits.backup(dest, Box::new(move |outcome| drop(reply.send(outcome))));
             }
             Command::GetDefinition { name, version, reply } => {
                 let v = (version != 0).then_some(version);

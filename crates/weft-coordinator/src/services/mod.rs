@@ -1,4 +1,5 @@
 //! gRPC handlers. Each converts its request, asks the driver, and converts back.
+pub mod backup;
 pub mod monitor;
 pub mod worker;
 pub mod workflow;
@@ -28,4 +29,7 @@ pub struct Services {
     pub handle: Handle,
     /// The store's quarantine as of the start (`ListQuarantined`).
     pub quarantined: std::sync::Arc<[weft_proto::pb::QuarantinedRecord]>,
+    /// Where backups are copied before they are streamed: the data directory; `None` for a
+    /// store in memory.
+    pub data_dir: Option<std::path::PathBuf>,
 }

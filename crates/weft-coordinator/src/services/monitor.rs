@@ -47,6 +47,12 @@ impl MonitorService for Services {
         metered("GetClusterStatus", self.get_cluster_status_inner(_req).await)
     }
 
+    type BackupStream = ReceiverStream<Result<pb::BackupChunk, Status>>;
+
+    async fn backup(&self, _req: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        metered("Backup", self.backup_inner().await.map(Response::new))
+    }
+
     async fn list_quarantined(
         &self,
         req: Request<pb::ListQuarantinedRequest>,

@@ -1,0 +1,107 @@
+//! `MonitorService.Backup`: a consistent copy of the store, streamed to the caller.
+//!
+//! The copy is made by the store's commit thread between two groups (so it holds every
+//! change acknowledged before the call) into a file of its own in the data directory, then
+//! read back in chunks. The file is removed when the stream ends, however it ends; one left
+//! by a coordinator that died mid-stream is removed at the next start ([`remove_leftovers`]).
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use weft_proto::pb;
+
+use super::Services;
+use crate::driver::Command;
+
+/// Bytes of the copy in one chunk.
+const CHUNK_BYTES: usize = 1024 * 1024;
+const TEMP_PREFIX: &str = ".backup-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes copies left by a coordinator that stopped while streaming one.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "removed a backup copy left by an earlier run")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a leftover backup copy")
+                }
+            }
+        }
+    }
+}
+
+/// Deletes the copy when dropped.
+struct TempCopy(PathBuf);
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Services {
+    pub(super) async fn backup_inner(&self) -> Result<ReceiverStream<Result<pb::BackupChunk, Status>>, Status> {
+        let Some(dir) = &self.data_dir else {
+            return Err(Status::failed_precondition("this coordinator keeps its state in memory: nothing to back up"));
+        };
+        let copy = TempCopy(dir.join(format!("{TEMP_PREFIX}{}{TEMP_SUFFIX}", uuid::Uuid::now_v7())));
+        let info = self
+            .handle
+            .ask_backup(|reply| Command::Backup { dest: copy.0.clone(), reply })
+            .await?
+            .map_err(|reason| Status::internal(format!("backup failed: {reason}")))?;
+        tracing::info!(bytes = info.bytes, schema_version = info.schema_version, "backup taken; streaming it");
+        let mut file = tokio::fs::File::open(&copy.0)
+            .await
+            .map_err(|e| Status::internal(format!("backup failed: cannot read the copy: {e}")))?;
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let _copy = copy;
+            let mut first = Some((info.bytes, info.schema_version));
+            let mut sent = 0u64;
+            loop {
+                let mut data = vec![0; CHUNK_BYTES];
+                let n = match read_full(&mut file, &mut data).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::internal(format!("backup failed: reading the copy: {e}")))).await;
+                        return;
+                    }
+                };
+                data.truncate(n);
+                sent += n as u64;
+                let (total_bytes, schema_version) = first.take().unwrap_or_default();
+                if n == 0 && total_bytes == 0 {
+                    break;
+                }
+                if tx.send(Ok(pb::BackupChunk { data, total_bytes, schema_version })).await.is_err() {
+                    return; // the caller went away
+                }
+                if sent >= info.bytes {
+                    break;
+                }
+            }
+        });
+        Ok(ReceiverStream::new(rx))
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}

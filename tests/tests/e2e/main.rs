@@ -24,3 +24,4 @@ mod scheduling;
 mod support;
 mod tls;
 mod top;
+mod upgrade;

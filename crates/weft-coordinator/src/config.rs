@@ -48,6 +48,10 @@ pub struct Args {
     /// Finished runs are removed from memory and store after this long.
     #[arg(long, env = "WEFT_RETENTION", default_value = "7d")]
     pub retention: String,
+    /// Print what each flag was given and where from (command line, WEFT_* variable,
+    /// default) as JSON, then exit: values are parsed, not checked further.
+    #[arg(long)]
+    pub print_config: bool,
     /// Threads of the async runtime. 1 (the default) serves everything from one thread, the
     /// fastest on small machines; the store's commits always have a thread of their own.
     #[arg(long, env = "WEFT_THREADS", default_value_t = 1)]

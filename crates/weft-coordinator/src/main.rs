@@ -1,10 +1,16 @@
 //! `weft-coordinator`: parse flags, set up logging and metrics, bind, serve until SIGTERM or Ctrl-C.
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::io::Write;
 use weft_coordinator::{Args, Config, Listeners};
 
 fn main() -> anyhow::Result<()> {
-    let cfg = match Config::try_from(Args::parse()) {
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if args.print_config {
+        println!("{}", weft_telemetry::config_report(&Args::command(), &matches));
+        return Ok(());
+    }
+    let cfg = match Config::try_from(args) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("weft-coordinator: {e}");

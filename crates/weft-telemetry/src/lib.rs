@@ -1,7 +1,11 @@
 //! Logging for weft binaries: `tracing` to stderr, human-readable or JSON, filtered with
-//! `RUST_LOG`-style directives (`info,weft::heartbeat=off`).
+//! `RUST_LOG`-style directives (`info,weft::heartbeat=off`); their runtime; and the
+//! `--print-config` report ([`config_report`]).
 use std::fmt;
 use std::str::FromStr;
+
+pub mod config_report;
+pub use config_report::config_report;
 
 /// Builds the async runtime of a weft binary. With one thread everything runs on the
 /// calling thread: no cross-thread wake-ups, which on a small machine is the fastest for

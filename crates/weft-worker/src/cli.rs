@@ -42,6 +42,10 @@ pub struct Args {
     /// value is visible to every user of the machine in the process list.
     #[arg(long, env = "WEFT_WORKER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Print what each flag was given and where from (command line, WEFT_* variable,
+    /// default) as JSON, then exit: values are parsed, not checked further.
+    #[arg(long)]
+    pub print_config: bool,
 
     /// Threads of the async runtime: 1 (the default) runs everything on one thread, the
     /// fastest for the built-in kinds, which wait on processes, timers and sockets; more

@@ -1,9 +1,15 @@
 //! `weft-worker`: parse flags, set up logging, run until SIGTERM or Ctrl-C.
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use weft_worker::cli::Args;
 
 fn main() -> anyhow::Result<()> {
-    let args = weft_worker::cli::Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if args.print_config {
+        println!("{}", weft_telemetry::config_report(&Args::command(), &matches));
+        return Ok(());
+    }
     weft_telemetry::init(&args.log, args.log_format).context("invalid --log")?;
     let threads = usize::from(args.threads);
     weft_telemetry::runtime(threads)?.block_on(async {

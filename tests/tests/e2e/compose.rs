@@ -296,6 +296,94 @@ async fn the_deployment_files_pass_their_tools_checks() {
     }
 }
 
+/// Every `WEFT_*` variable the compose file gives a weft binary is read by it (a misspelt
+/// one would be ignored without a word): each service's binary is run with exactly that
+/// environment and `--print-config`, which says where each value came from; a variable it
+/// does not read must be weftctl's (run in the same container). The weftctl
+/// command lines of the health check, the image's HEALTHCHECK and the `certs` step parse.
+#[tokio::test]
+async fn every_flag_and_variable_the_deployment_uses_is_accepted_by_its_binary() {
+    let mut cmd = tokio::process::Command::new("docker-compose");
+    cmd.current_dir(repo_root())
+        .args(["-f", "docker-compose.yml", "-f", "tests/compose/latency.yml", "config"])
+        .kill_on_drop(true);
+    let resolved = checked("docker-compose config", cmd).await;
+    let config: serde_json::Value = serde_saphyr::from_str(&resolved).expect("docker-compose config is YAML");
+    let bin = weft_e2e::ensure_built();
+    let help = std::process::Command::new(bin.join("weftctl")).arg("--help").output().expect("weftctl --help");
+    let weftctl_help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let mut checked_services = 0;
+    for (service, def) in config["services"].as_object().expect("services") {
+        let entrypoint = def["entrypoint"].as_array().and_then(|e| e.first()).and_then(|e| e.as_str());
+        let Some(binary @ ("weft-coordinator" | "weft-worker")) = entrypoint else { continue };
+        let env: Vec<(String, String)> = def["environment"]
+            .as_object()
+            .map(|e| {
+                e.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), String::from))).collect()
+            })
+            .unwrap_or_default();
+        let out = std::process::Command::new(bin.join(binary))
+            .arg("--print-config")
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run the binary");
+        assert!(out.status.success(), "{service}: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--print-config is JSON");
+        for (name, value) in env.iter().filter(|(k, _)| k.starts_with("WEFT_")) {
+            let from = format!("env {name}");
+            let used = report.as_object().unwrap().iter().find(|(_, v)| v["from"] == from.as_str());
+            let Some((flag, given)) = used else {
+                // Not the service's: then for weftctl run in its container (the health
+                // check, `docker compose exec`), which must know it.
+                assert!(
+                    weftctl_help.contains(&format!("[env: {name}=")),
+                    "{service}: neither {binary} nor weftctl reads {name} (--print-config: {report})"
+                );
+                continue;
+            };
+            let seen = match &given["value"] {
+                serde_json::Value::Array(list) => list.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","),
+                other => other.as_str().unwrap_or_default().to_string(),
+            };
+            assert_eq!(&seen, value, "{service}: --{flag} from {name}");
+        }
+        checked_services += 1;
+    }
+    assert_eq!(checked_services, 5, "the coordinator and four workers (with the test overlay)");
+
+    // weftctl's command lines: each parses (clap stops at --help only once the flags before
+    // it are known). The certs step's lines are those of docker-compose.yml's `certs`.
+    let healthcheck: Vec<String> = config["services"]["coordinator"]["healthcheck"]["test"]
+        .as_array()
+        .expect("the coordinator's health check")
+        .iter()
+        .skip(1)
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let certs_step = ["admin", "init-certs", "/pki", "--if-missing", "--hosts", "h", "--clients", "worker,weftctl"];
+    let token_step = ["admin", "token", "new", "worker", "--roles", "worker"];
+    let image_healthcheck = ["health"];
+    for line in [
+        &healthcheck[1..],
+        &certs_step.map(String::from)[..],
+        &token_step.map(String::from)[..],
+        &image_healthcheck.map(String::from)[..],
+    ] {
+        let out = std::process::Command::new(bin.join("weftctl")).args(line).arg("--help").output().unwrap();
+        assert!(out.status.success(), "weftctl {line:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let compose_text = std::fs::read_to_string(repo_root().join("docker-compose.yml")).unwrap();
+    assert!(
+        compose_text.contains(
+            "weftctl admin init-certs /pki --if-missing --hosts \"$$WEFT_CERT_HOSTS\" --clients worker,weftctl"
+        )
+    );
+    assert!(compose_text.contains("weftctl admin token new \"$$name\" --roles \"$$roles\""));
+    let dockerfile = std::fs::read_to_string(repo_root().join("deploy/Dockerfile")).unwrap();
+    assert!(dockerfile.contains(r#"HEALTHCHECK --interval=5s --timeout=3s --retries=10 CMD ["weftctl", "health"]"#));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_deployment_runs_across_containers_through_cuts_pauses_kills_and_partitions() {
     tokio::time::timeout(WHOLE_TEST, compose_deployment()).await.expect("the compose test ends in time");

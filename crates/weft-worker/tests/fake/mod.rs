@@ -357,6 +357,12 @@ impl MonitorService for Fake {
         Err(Status::unimplemented("not in the fake"))
     }
 
+    type BackupStream = tokio_stream::Empty<Result<pb::BackupChunk, Status>>;
+
+    async fn backup(&self, _: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
     async fn list_quarantined(
         &self,
         _: Request<pb::ListQuarantinedRequest>,

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast;
 use weft_client::Client;
 
@@ -58,12 +57,12 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
 
-/// A child process that is killed by pid when dropped.
+/// A child process that is killed by pid when dropped (`weft-procs`'s harness, shared with
+/// `weftctl dev` and `bench`, with every stderr line also broadcast for [`await_line`]).
 pub struct Proc {
     pub name: String,
-    child: Child,
+    child: weft_procs::Child,
     pub log: PathBuf,
-    lines: broadcast::Sender<String>,
     /// The JSON line the process printed when ready.
     pub ready: serde_json::Value,
 }
@@ -77,55 +76,29 @@ impl Proc {
 
     /// [`Proc::start`] with `env` added to the test's environment.
     pub async fn start_with_env(name: &str, program: &Path, args: &[String], env: &[(&str, &str)], dir: &Path) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let mut child = Command::new(program)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
-        let (lines, _) = broadcast::channel(4096);
-        let stderr = child.stderr.take().expect("piped stderr");
-        let tx = lines.clone();
-        let log_path = log.clone();
-        tokio::spawn(async move {
-            let mut file = tokio::fs::File::create(&log_path).await.expect("log file");
-            let mut reader = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                let _ = file.write_all(line.as_bytes()).await;
-                let _ = file.write_all(b"\n").await;
-                let _ = tx.send(line);
-            }
-            let _ = file.flush().await;
-        });
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut out = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(WAIT, out.next_line()).await;
-        let ready = match first {
-            Ok(Ok(Some(line))) => serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("{name}: ready line `{line}` is not JSON: {e}; log {}", log.display())),
-            other => panic!("{name} did not become ready ({other:?}); see {}", log.display()),
+        let spec = weft_procs::ChildSpec {
+            env,
+            ready_timeout: WAIT,
+            stderr_lines: true,
+            ..weft_procs::ChildSpec::new(name, program, args, dir)
         };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-        Proc { name: name.to_string(), child, log, lines, ready }
+        let (child, started) = weft_procs::Child::start(&spec).await.unwrap_or_else(|e| panic!("{e}"));
+        let log = child.log().to_path_buf();
+        Proc { name: name.to_string(), child, log, ready: started.ready }
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id().expect("running child has a pid") as i32
+        self.child.pid().expect("running child has a pid") as i32
     }
 
     /// Subscribes to stderr lines from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.lines.subscribe()
+        self.child.subscribe().expect("started with stderr lines")
     }
 
     /// Sends a signal to the process.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).expect("signal child");
+        assert!(self.child.signal(sig), "{}: signal {sig} not delivered (already reaped?)", self.name);
     }
 
     /// Waits for the process to exit and returns its exit code.

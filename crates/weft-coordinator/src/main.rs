@@ -1,6 +1,5 @@
 //! `weft-coordinator`: parse flags, set up logging and metrics, bind, serve until SIGTERM or Ctrl-C.
 use clap::{CommandFactory, FromArgMatches};
-use std::io::Write;
 use weft_coordinator::{Args, Config, Listeners};
 
 fn main() -> anyhow::Result<()> {
@@ -35,14 +34,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let metrics = listeners.metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     tracing::info!(grpc = %grpc, metrics = ?metrics, "coordinator serving");
     // One machine-readable line on stdout: tests and `weftctl dev` start us on port 0.
-    let ready = serde_json::json!({
-        "grpc": grpc.to_string(),
-        "metrics": metrics.map(|a| a.to_string()),
-        "pid": std::process::id(),
-    });
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "{ready}")?;
-    stdout.flush()?;
+    weft_procs::announce(&weft_procs::CoordinatorReady {
+        grpc: grpc.to_string(),
+        metrics: metrics.map(|a| a.to_string()),
+        pid: std::process::id(),
+    })?;
     weft_coordinator::run(cfg, state, listeners, shutdown_signal()).await?;
     tracing::info!("coordinator stopped");
     Ok(())

@@ -467,13 +467,8 @@ impl Driver {
 
 /// The one stdout line scripts wait for. Everything else goes to stderr.
 fn print_ready_line(worker_id: &str, name: &str) {
-    use std::io::Write;
-    // Written by hand to keep the documented key order (`json!` sorts keys); the values
-    // go through serde_json so a name is escaped properly.
-    let quote = |s: &str| serde_json::Value::from(s).to_string();
-    let line = format!(r#"{{"worker_id":{},"name":{}}}"#, quote(worker_id), quote(name));
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+    let ready = weft_procs::WorkerReady { worker_id: worker_id.to_string(), name: name.to_string() };
+    if let Err(e) = weft_procs::announce(&ready) {
         warn!(error = %e, "cannot write the ready line to stdout");
     }
 }

@@ -201,7 +201,8 @@ impl Cluster {
         }
         args.extend(self.coordinator_args.iter().cloned());
         let program = self.coordinator_program.clone();
-        let started = self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;
+        let started =
+            self.procs.launch(&crate::procs::spec(&name, &program, &args, self.dir.path(), READY_TIMEOUT)).await?;
         self.coordinator_name = name;
         self.coordinator = Some(started);
         self.own_data_dir = own_data_dir;
@@ -228,7 +229,7 @@ impl Cluster {
         }
         let program = self.worker_program.clone();
         let started: Started<WorkerReady> =
-            self.procs.launch(&name, &program, &args, self.dir.path(), READY_TIMEOUT).await?;
+            self.procs.launch(&crate::procs::spec(&name, &program, &args, self.dir.path(), READY_TIMEOUT)).await?;
         let id = started.ready.worker_id.clone();
         self.workers.push((name, started));
         Ok(id)
@@ -240,7 +241,7 @@ impl Cluster {
             bail!("worker {worker_id} is not one this benchmark started");
         };
         let name = name.clone();
-        self.procs.kill(&name).await
+        Ok(self.procs.kill(&name).await?)
     }
 
     /// SIGKILLs the coordinator, then starts a new one with the same arguments (so on the
@@ -354,7 +355,7 @@ mod tests {
         (dir, binaries)
     }
 
-    const READY: &str = r#"echo '{"grpc":"127.0.0.1:1","metrics":null}'; exec sleep 30"#;
+    const READY: &str = r#"echo '{"grpc":"127.0.0.1:1","metrics":null,"pid":1}'; exec sleep 30"#;
 
     fn coordinator(on_data_dir: &str) -> String {
         format!(r#"for a in "$@"; do [ "$a" = --data-dir ] && {{ {on_data_dir}; }}; done; {READY}"#)

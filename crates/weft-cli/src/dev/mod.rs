@@ -86,8 +86,9 @@ async fn session(
         ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", &data_dir]
             .map(String::from)
             .to_vec();
-    let ready: CoordinatorReady =
-        procs.start("coordinator", &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT).await?;
+    let ready: CoordinatorReady = procs
+        .start(&crate::procs::spec("coordinator", &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT))
+        .await?;
     let metrics = ready.metrics.as_deref().map(|m| format!(", metrics http://{m}/metrics")).unwrap_or_default();
     eprintln!("{COORDINATOR} listening on {}{metrics}", ready.grpc);
 
@@ -100,7 +101,8 @@ async fn session(
         if let Some(slots) = args.slots {
             worker_args.extend(["--slots".to_string(), slots.to_string()]);
         }
-        let ready: WorkerReady = procs.start(&name, &binaries.worker, &worker_args, dir, READY_TIMEOUT).await?;
+        let ready: WorkerReady =
+            procs.start(&crate::procs::spec(&name, &binaries.worker, &worker_args, dir, READY_TIMEOUT)).await?;
         eprintln!("{WORKER} {} ready ({})", ready.name, ready.worker_id);
     }
     for (name, log) in procs.logs() {

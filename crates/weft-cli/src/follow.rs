@@ -35,9 +35,17 @@ pub async fn follow_run(client: &Client, run_id: RunId, output: OutputFormat) ->
 
 /// Prints a run in full, naming workers when the cluster still knows them.
 pub async fn print_run(client: &Client, run: &pb::Run, output: OutputFormat) -> anyhow::Result<()> {
-    let names = worker_names(client).await;
+    let status = client.cluster_status().await.ok();
+    let names = status.as_ref().map(WorkerNames::from_status).unwrap_or_default();
     match output {
-        OutputFormat::Table => out(&run_detail(run, &names))?,
+        OutputFormat::Table => {
+            let mut text = run_detail(run, &names);
+            for note in status.iter().flat_map(|s| crate::views::run::unserved_notes(run, s)) {
+                text.push_str(&note);
+                text.push('\n');
+            }
+            out(&text)?
+        }
         OutputFormat::Json => print_json(&RunView::new(run, &names))?,
     }
     Ok(())

@@ -276,6 +276,7 @@ pub fn anomaly_kind_to_pb(k: weft_engine::AnomalyKind) -> pb::AnomalyKind {
         K::QueueBacklog => pb::AnomalyKind::QueueBacklog,
         K::FailingWorker => pb::AnomalyKind::FailingWorker,
         K::Recovered => pb::AnomalyKind::Recovered,
+        K::UnservableTask => pb::AnomalyKind::UnservableTask,
     }
 }
 

@@ -98,14 +98,19 @@ pub fn task_finished(kind: &str, outcome: &'static str, ms: i64) {
 }
 
 pub fn anomaly(kind: weft_engine::AnomalyKind) {
-    let label = match kind {
+    counter!(ANOMALIES, "kind" => anomaly_label(kind)).increment(1);
+}
+
+/// The snake_case name of an anomaly kind: its metric label and its log field.
+pub fn anomaly_label(kind: weft_engine::AnomalyKind) -> &'static str {
+    match kind {
         weft_engine::AnomalyKind::LateHeartbeat => "late_heartbeat",
         weft_engine::AnomalyKind::StuckTask => "stuck_task",
         weft_engine::AnomalyKind::QueueBacklog => "queue_backlog",
         weft_engine::AnomalyKind::FailingWorker => "failing_worker",
         weft_engine::AnomalyKind::Recovered => "recovered",
-    };
-    counter!(ANOMALIES, "kind" => label).increment(1);
+        weft_engine::AnomalyKind::UnservableTask => "unservable_task",
+    }
 }
 
 /// One gRPC request answered with `code`.

@@ -7,6 +7,7 @@
 //! | stuck task | an attempt runs past 3x its expected time (and 2 heartbeats more) | its worker is penalized until the attempt ends |
 //! | queue backlog | a queue's depth grew for 3 checks in a row with no free slot serving it | reported (more workers are the answer) |
 //! | failing worker | at least half of its last 5+ attempts failed | penalized until under a quarter fail |
+//! | unservable task | ready tasks of a (queue, kind) that no live worker serves, at two checks in a row | reported once, naming the first task, its kind and queue (a worker that serves them is the answer) |
 //!
 //! A penalized worker gets at most half its slots of new attempts (at least one), so it
 //! keeps receiving some work and can show it has recovered. Every anomaly and every
@@ -15,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use weft_model::{Millis, RunId, TaskState, WorkerId};
 
-use crate::types::{TaskRef, Worker};
+use crate::types::{Liveness, TaskRef, Worker};
 use crate::{Effect, Engine};
 
 /// Attempts remembered per worker for its failure rate.
@@ -34,6 +35,7 @@ pub enum AnomalyKind {
     QueueBacklog,
     FailingWorker,
     Recovered,
+    UnservableTask,
 }
 
 /// Something wrong (or right again) that the monitor found.
@@ -94,6 +96,13 @@ pub(crate) struct Backlog {
     reported: bool,
 }
 
+/// Per (queue, kind) that no live worker serves.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Unserved {
+    checks: u32,
+    reported: bool,
+}
+
 /// A task across runs: (process, workflow, task) names.
 pub(crate) type TaskKey = (Arc<str>, Arc<str>, Arc<str>);
 
@@ -102,6 +111,7 @@ pub(crate) type TaskKey = (Arc<str>, Arc<str>, Arc<str>);
 pub(crate) struct MonitorState {
     pub observed: HashMap<TaskKey, Observed>,
     pub backlog: HashMap<Arc<str>, Backlog>,
+    pub unserved: HashMap<(Arc<str>, Arc<str>), Unserved>,
     /// Attempts already reported stuck.
     pub stuck: HashMap<TaskRef, u32>,
 }
@@ -282,6 +292,47 @@ impl Engine {
             self.emit(Effect::Anomaly(a));
         }
         self.check_backlogs(now);
+        self.check_unservable(now);
+    }
+
+    /// Ready tasks that nothing will ever run as the cluster stands: no live (or suspect)
+    /// worker serves their queue and kind. Without this a run waits in silence.
+    fn check_unservable(&mut self, now: Millis) {
+        let mut found = Vec::new();
+        let mut waiting = std::collections::HashSet::new();
+        for (queue, kind, head, count) in self.sched.queues.heads() {
+            let served = self.workers.values().any(|w| {
+                matches!(w.liveness, Liveness::Live | Liveness::Suspect)
+                    && w.queues.iter().any(|q| q == queue)
+                    && w.kinds.iter().any(|k| k == kind)
+            });
+            if served {
+                continue;
+            }
+            let key = (queue.clone(), kind.clone());
+            waiting.insert(key.clone());
+            let u = self.monitor.unserved.entry(key).or_default();
+            u.checks += 1;
+            if u.checks >= 2 && !u.reported {
+                u.reported = true;
+                found.push((queue.clone(), kind.clone(), *head, count));
+            }
+        }
+        self.monitor.unserved.retain(|key, _| waiting.contains(key));
+        for (queue, kind, head, count) in found {
+            let Some(run) = self.runs.get(&head.run) else { continue };
+            let (workflow, task) =
+                (run.plan.workflow_name(head.task).clone(), run.plan.tasks[head.task as usize].name.clone());
+            let more = if count > 1 { format!(" and {} more", count - 1) } else { String::new() };
+            let mut a = self.anomaly(
+                AnomalyKind::UnservableTask,
+                now,
+                count as f64,
+                format!("{workflow}/{task}{more} waiting: no live worker serves kind {kind} on queue {queue}"),
+            );
+            (a.run, a.workflow, a.task, a.queue) = (Some(head.run), workflow, task, queue);
+            self.emit(Effect::Anomaly(a));
+        }
     }
 
     fn check_backlogs(&mut self, now: Millis) {

@@ -123,6 +123,14 @@ impl<T: Clone> ReadyQueues<T> {
         self.len == 0
     }
 
+    /// Each (queue, kind) with ready tasks: its head (the task that goes first of them) and
+    /// how many wait. One entry per pair, whatever the number of tasks.
+    pub fn heads(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<str>, &T, usize)> {
+        self.subqueues
+            .iter()
+            .filter_map(|((queue, kind), sub)| sub.values().next().map(|(task, _)| (queue, kind, task, sub.len())))
+    }
+
     /// Ready tasks per routing queue (summed over kinds), by queue name.
     pub fn depths(&self) -> BTreeMap<Arc<str>, usize> {
         let mut out: BTreeMap<Arc<str>, usize> = BTreeMap::new();

@@ -211,3 +211,39 @@ async fn the_estimate_is_close_to_the_actual_duration_of_a_known_workload() {
     );
     assert!((estimate.scheduling_seconds - 1.2).abs() < 1e-6, "T = 6 x 0.4 / 2: {estimate:?}");
 }
+
+/// A task no live worker serves is said out loud: an `unservable_task` anomaly naming the
+/// task, its kind and queue (event, log line, metric), and `weftctl run` says why it waits;
+/// a worker that serves it then runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_no_live_worker_serves_is_reported_and_shown_until_one_does() {
+    let mut cluster = Cluster::start(FAST_MONITOR).await;
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    let mut events = client.watch_events(None).await.unwrap();
+    let mut log = cluster.coordinator.subscribe();
+    let run =
+        start(&client, "name: needs-shell\nsteps:\n  - { name: build, kind: shell, params: { argv: [\"true\"] } }\n")
+            .await;
+    let found = await_anomaly(&mut events, pb::AnomalyKind::UnservableTask).await;
+    assert_eq!(
+        (found.run_id.as_str(), found.task.as_str(), found.queue.as_str()),
+        (run.run_id.to_string().as_str(), "build", "default")
+    );
+    assert!(found.detail.contains("no live worker serves kind shell on queue default"), "{found:?}");
+    weft_e2e::await_line(&mut log, &["unservable_task", "build"]).await;
+    let metrics = cluster.metrics_text().await;
+    assert_eq!(metric_value(&metrics, r#"weft_anomalies_total{kind="unservable_task"}"#), Some(1.0));
+
+    let out = tokio::process::Command::new(weft_e2e::binary("weftctl"))
+        .args(["--coordinator", &cluster.grpc, "run", &run.run_id.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("waiting: no live worker serves kind shell on queue default (build)"), "{shown}");
+
+    cluster.add_worker(WorkerSpec { extra: &["--allow-shell"], ..Default::default() }).await;
+    let done = client.wait_run(run.run_id).await.unwrap();
+    assert_eq!(done.status, pb::RunStatus::Succeeded as i32);
+}

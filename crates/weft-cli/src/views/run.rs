@@ -177,6 +177,33 @@ pub fn run_detail_at(run: &pb::Run, names: &WorkerNames, now_ms: i64) -> String 
     text
 }
 
+/// `waiting: no live worker serves kind shell on queue default (build, ship)`: one line per
+/// (queue, kind) of the run's ready tasks that no live (or suspect) worker of `status`
+/// serves. Such tasks would wait forever; the coordinator reports them too
+/// (`unservable_task`), this says it where the run is looked at.
+pub fn unserved_notes(run: &pb::Run, status: &pb::ClusterStatus) -> Vec<String> {
+    let serves = |queue: &str, kind: &str| {
+        status.workers.iter().any(|w| {
+            let alive =
+                w.liveness == pb::WorkerLiveness::Live as i32 || w.liveness == pb::WorkerLiveness::Suspect as i32;
+            alive && w.queues.iter().any(|q| q == queue) && w.kinds.iter().any(|k| k == kind)
+        })
+    };
+    let mut waiting: std::collections::BTreeMap<(&str, &str), Vec<&str>> = std::collections::BTreeMap::new();
+    for t in run.workflows.iter().flat_map(|w| &w.tasks) {
+        let queue = if t.queue.is_empty() { "default" } else { t.queue.as_str() };
+        if t.state == pb::TaskState::Ready as i32 && !serves(queue, &t.kind) {
+            waiting.entry((queue, t.kind.as_str())).or_default().push(&t.name);
+        }
+    }
+    waiting
+        .into_iter()
+        .map(|((queue, kind), tasks)| {
+            format!("waiting: no live worker serves kind {kind} on queue {queue} ({})", tasks.join(", "))
+        })
+        .collect()
+}
+
 /// One row per task: where it ran, when (relative to the run's start), for how long, and
 /// how it ended.
 pub fn task_table(run: &pb::Run, names: &WorkerNames) -> Table {
@@ -380,6 +407,35 @@ billing   charge   noop   failed     3        …0000cafe  +1.00s  200ms  {\"cha
         assert_eq!(charge["error"], serde_json::json!({"message": "card declined", "retryable": false}));
         assert_eq!(charge["worker_name"], serde_json::Value::Null);
         assert_eq!(charge["attempt"], 3);
+    }
+
+    #[test]
+    fn ready_tasks_no_live_worker_serves_are_named_by_queue_and_kind() {
+        let mut run = sample_run();
+        for t in run.workflows.iter_mut().flat_map(|w| w.tasks.iter_mut()) {
+            t.state = pb::TaskState::Ready as i32;
+        }
+        let worker = |kinds: &[&str], liveness: pb::WorkerLiveness| pb::WorkerStatus {
+            queues: vec!["default".into()],
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            liveness: liveness as i32,
+            ..Default::default()
+        };
+        let kinds: std::collections::BTreeSet<String> =
+            run.workflows.iter().flat_map(|w| &w.tasks).map(|t| t.kind.clone()).collect();
+        let all: Vec<&str> = kinds.iter().map(String::as_str).collect();
+        let served = pb::ClusterStatus { workers: vec![worker(&all, pb::WorkerLiveness::Live)], ..Default::default() };
+        assert!(unserved_notes(&run, &served).is_empty());
+        let dead = pb::ClusterStatus { workers: vec![worker(&all, pb::WorkerLiveness::Dead)], ..Default::default() };
+        let notes = unserved_notes(&run, &dead);
+        assert_eq!(notes.len(), kinds.len(), "{notes:?}");
+        let first = &run.workflows[0].tasks[0];
+        assert!(
+            notes.iter().any(|n| n
+                .starts_with(&format!("waiting: no live worker serves kind {} on queue default (", first.kind))
+                && n.contains(&first.name)),
+            "{notes:?}"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Driver {
                     metrics::anomaly(anomaly.kind);
                     tracing::warn!(
                         target: "weft::anomaly",
-                        kind = ?anomaly.kind,
+                        kind = metrics::anomaly_label(anomaly.kind),
                         worker_id = ?anomaly.worker,
                         run_id = ?anomaly.run,
                         task = %anomaly.task,

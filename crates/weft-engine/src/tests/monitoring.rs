@@ -220,3 +220,52 @@ fn cluster_queries_name_held_attempts_count_queues_and_keep_a_bounded_heartbeat_
     assert_eq!((last.at, last.used, last.gap_ms), (env.now, 1, 1_000));
     assert_eq!(last.cpu_percent, (crate::types::RECENT_HEARTBEATS + 4) as f32, "the newest kept");
 }
+
+#[test]
+fn ready_tasks_no_live_worker_serves_are_reported_once_naming_task_kind_and_queue() {
+    let mut env = Env::new();
+    let w = env.worker(1, 2, &["default"], &["noop"]);
+    let shell =
+        |name: &str| TaskSpec { params: serde_json::json!({ "argv": ["true"] }), ..TaskSpec::new(name, "shell") };
+    let tasks = vec![shell("build"), shell("ship"), TaskSpec::new("note", "noop")];
+    let (run, _) = env
+        .start(process(vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }]), None)
+        .unwrap();
+    assert_eq!(env.assignments().len(), 1, "the noop task runs");
+    // One check with nothing serving shell: not yet (a worker may be about to register).
+    let mut found = Vec::new();
+    for _ in 0..5 {
+        env.advance(1_000);
+        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+        found.extend(anomalies(&mut env).into_iter().filter(|a| a.kind == AnomalyKind::UnservableTask));
+    }
+    assert_eq!(found.len(), 1, "reported once while it lasts: {found:?}");
+    let a = &found[0];
+    assert_eq!((a.run, &*a.workflow, &*a.task, &*a.queue, a.value), (Some(run), "w", "build", "default", 2.0));
+    assert_eq!(a.detail, "w/build and 1 more waiting: no live worker serves kind shell on queue default");
+    // A worker that serves shell joins: the tasks run, nothing more is reported.
+    let shell_worker = env.worker(2, 2, &["default"], &["shell"]);
+    assert_eq!(env.assignments().iter().filter(|(to, _)| *to == shell_worker).count(), 2);
+    env.advance(3_000);
+    assert!(anomalies(&mut env).iter().all(|a| a.kind != AnomalyKind::UnservableTask));
+}
+
+#[test]
+fn a_queue_served_only_by_a_dead_worker_is_unservable() {
+    let mut env = Env::new();
+    let w = env.worker(1, 1, &["edge"], &["noop"]);
+    env.engine.worker_disconnected(w, 1, env.now);
+    let t = TaskSpec { queue: "edge".into(), ..TaskSpec::new("call", "noop") };
+    env.start(
+        process(vec![WorkflowSpec { name: "w".into(), tasks: vec![t], chain: false, default_retry: None }]),
+        None,
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    for _ in 0..4 {
+        env.advance(1_000);
+        found.extend(anomalies(&mut env).into_iter().filter(|a| a.kind == AnomalyKind::UnservableTask));
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].detail, "w/call waiting: no live worker serves kind noop on queue edge");
+}

@@ -4,7 +4,9 @@ use crate::exit;
 use crate::output::{OutputFormat, out, print_json};
 use crate::progress::{Change, ProgressView, RunProgress, notable};
 use crate::views::WorkerNames;
-use crate::views::run::{RunView, run_detail};
+use crate::views::run::{RunView, run_detail, unserved_notes};
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use weft_client::{Client, RunId, pb, run_status};
 
@@ -14,23 +16,59 @@ use weft_client::{Client, RunId, pb, run_status};
 pub async fn follow_run(client: &Client, run_id: RunId, output: OutputFormat) -> anyhow::Result<u8> {
     let snapshot = client.get_run(run_id).await?;
     // Events are replayed from sequence 1, so start from the bare structure.
-    let mut progress = RunProgress::skeleton(&snapshot);
-    let mut view = ProgressView::new(&progress, std::io::stderr().is_terminal());
-    let result = client
-        .wait_run_with(run_id, |event| {
+    let progress = RefCell::new(RunProgress::skeleton(&snapshot));
+    let view = RefCell::new(ProgressView::new(&progress.borrow(), std::io::stderr().is_terminal()));
+    // The wait borrows the view and the progress until it is dropped, at the end of this block.
+    let result = {
+        let wait = client.wait_run_with(run_id, |event| {
             // The note first: "billing/charge failed ..." then the line or bar it changed.
             if let Some(line) = notable(event) {
-                view.note(&line);
+                view.borrow().note(&line);
             }
-            if let Change::Task { index } = progress.apply(event) {
-                view.update(&progress, index);
+            // Applied first, its borrow ended, then drawn from.
+            let change = progress.borrow_mut().apply(event);
+            if let Change::Task { index } = change {
+                view.borrow_mut().update(&progress.borrow(), index);
             }
-        })
-        .await;
-    view.finish(&progress);
+        });
+        tokio::pin!(wait);
+        // While nothing of the run is running, say why its ready tasks wait when no live
+        // worker serves them (each reason once): otherwise `0/10 done` would just sit there.
+        let mut said = HashSet::new();
+        let mut check = tokio::time::interval(IDLE_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        check.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut wait => break result,
+                _ = check.tick() => {
+                    let idle = progress.borrow().workflows.iter().all(|w| w.active().is_empty());
+                    if idle {
+                        for note in waiting_notes(client, run_id).await {
+                            if said.insert(note.clone()) {
+                                view.borrow().note(&note);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    view.into_inner().finish(&progress.borrow());
     let run = result?;
     print_run(client, &run, output).await?;
     Ok(exit::for_status(run_status(&run)))
+}
+
+/// How often a run with nothing running is checked for tasks no live worker serves.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// [`unserved_notes`] of the run as it is now; none when either view cannot be had.
+async fn waiting_notes(client: &Client, run_id: RunId) -> Vec<String> {
+    match (client.get_run(run_id).await, client.cluster_status().await) {
+        (Ok(run), Ok(status)) => unserved_notes(&run, &status),
+        _ => Vec::new(),
+    }
 }
 
 /// Prints a run in full, naming workers when the cluster still knows them.
@@ -40,7 +78,7 @@ pub async fn print_run(client: &Client, run: &pb::Run, output: OutputFormat) -> 
     match output {
         OutputFormat::Table => {
             let mut text = run_detail(run, &names);
-            for note in status.iter().flat_map(|s| crate::views::run::unserved_notes(run, s)) {
+            for note in status.iter().flat_map(|s| unserved_notes(run, s)) {
                 text.push_str(&note);
                 text.push('\n');
             }

@@ -1,6 +1,7 @@
 //! The monitoring service with real processes: each detector's event, metric and the
 //! scheduler's response; /metrics checked by the reference Prometheus parser; estimates.
 use crate::support::*;
+use tokio::io::AsyncBufReadExt;
 use weft_client::pb;
 use weft_client::{Client, RunSource, StartOptions, Subscription};
 use weft_e2e::{Cluster, WorkerSpec, metric_value};
@@ -243,7 +244,37 @@ async fn a_task_no_live_worker_serves_is_reported_and_shown_until_one_does() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("waiting: no live worker serves kind shell on queue default (build)"), "{shown}");
 
+    // `submit --wait` says it too, under its progress, while nothing of the run runs.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("needs-shell.yaml");
+    std::fs::write(&file, "name: needs-shell\nsteps:\n  - { name: pack, kind: shell, params: { argv: [\"true\"] } }\n")
+        .unwrap();
+    let mut submit = tokio::process::Command::new(weft_e2e::binary("weftctl"))
+        .args(["--coordinator", &cluster.grpc, "submit"])
+        .arg(&file)
+        .arg("--wait")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(submit.stderr.take().unwrap()).lines();
+    let said = tokio::time::timeout(weft_e2e::WAIT, async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.contains("waiting: no live worker serves kind shell on queue default (pack)") {
+                return line;
+            }
+        }
+        panic!("weftctl submit --wait ended without saying why the task waits");
+    })
+    .await
+    .expect("submit --wait says why in time");
+    assert!(said.starts_with("waiting:"), "{said}");
+
     cluster.add_worker(WorkerSpec { extra: &["--allow-shell"], ..Default::default() }).await;
     let done = client.wait_run(run.run_id).await.unwrap();
     assert_eq!(done.status, pb::RunStatus::Succeeded as i32);
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let status = tokio::time::timeout(weft_e2e::WAIT, submit.wait()).await.expect("submit ends").unwrap();
+    assert_eq!(status.code(), Some(0), "the submitted run succeeded once a worker served it");
 }

@@ -24,7 +24,9 @@ pub struct Args {
     pub lease_timeout: String,
     /// A worker whose connection closed and that is not back within this long loses its
     /// attempts (they run elsewhere) without waiting for the whole lease. At most the lease;
-    /// default 2s or the lease if shorter.
+    /// default 400ms or the lease if shorter: a worker whose process died is replaced fast,
+    /// and a live one whose connection broke is back well within it (it redials after
+    /// 50 to 100 ms); raise it where reconnecting takes longer (a slow TLS path).
     #[arg(long, env = "WEFT_DISCONNECT_GRACE")]
     pub disconnect_grace: Option<String>,
     /// Arrivals after which a waiting task gains one priority level (anti-starvation).
@@ -159,7 +161,7 @@ impl TryFrom<Args> for Config {
         }
         let disconnect_grace = match &a.disconnect_grace {
             Some(text) => duration("disconnect-grace", text)?,
-            None => Duration::from_secs(2).min(lease_timeout),
+            None => Duration::from_millis(400).min(lease_timeout),
         };
         if disconnect_grace > lease_timeout {
             return Err(err("disconnect-grace", "must not be longer than --lease-timeout"));

@@ -68,7 +68,7 @@ impl Default for Config {
             lease_timeout_ms: 5_000,
             aging_step: 100,
             dead_worker_retention_ms: 300_000,
-            disconnect_grace_ms: 2_000,
+            disconnect_grace_ms: 400,
         }
     }
 }

@@ -19,6 +19,7 @@ mod overload;
 mod power_loss;
 mod quarantine;
 mod read_committed;
+mod reconnect;
 mod routing_and_cancel;
 mod scheduling;
 mod support;

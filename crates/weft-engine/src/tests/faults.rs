@@ -214,7 +214,9 @@ fn a_disconnected_worker_loses_its_attempts_after_the_grace_not_the_whole_lease(
     let w2 = env.worker(2, 1, &["default"], &["noop"]);
     env.engine.worker_disconnected(w1, 1, env.now);
     assert_eq!(env.engine.worker(w1).unwrap().liveness, Liveness::Suspect);
-    env.now += 1_999;
+    let grace = env.engine.config().disconnect_grace_ms as Millis;
+    assert!(grace < env.engine.config().lease_timeout_ms as Millis);
+    env.now += grace - 1;
     env.engine.heartbeat(w2, HeartbeatInfo::default(), env.now);
     env.engine.tick(env.now);
     assert!(env.assignments().is_empty());

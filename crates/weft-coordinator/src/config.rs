@@ -118,6 +118,8 @@ pub struct Config {
     pub insecure_plaintext: bool,
     /// Accepted bearer tokens; `None`: requests are not authenticated.
     pub tokens: Option<std::sync::Arc<weft_net::auth::Tokens>>,
+    /// The file they came from, read again on SIGHUP and when it changes.
+    pub tokens_file: Option<std::path::PathBuf>,
 }
 
 /// A flag with a bad value.
@@ -234,6 +236,7 @@ impl TryFrom<Args> for Config {
                 )),
                 None => None,
             },
+            tokens_file: a.tokens.clone(),
         })
     }
 }

@@ -157,7 +157,18 @@ fn auth_layer(cfg: &Config) -> weft_net::auth::AuthLayer {
     match &cfg.tokens {
         Some(tokens) => {
             tracing::info!(tokens = tokens.len(), "bearer tokens required (--tokens)");
-            AuthLayer::new(Authenticator::new((**tokens).clone(), |failure| metrics::auth_failure(failure.as_str())))
+            let on_failure = |failure: weft_net::auth::Failure| metrics::auth_failure(failure.as_str());
+            let from_file = cfg.tokens_file.as_deref().map(|path| Authenticator::from_file(path, on_failure));
+            match from_file {
+                Some(Ok(auth)) => AuthLayer::new(auth),
+                // Changed since the flags were checked: keep what was checked; the reloader
+                // reads it again.
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "tokens file changed at start; using the tokens read first");
+                    AuthLayer::new(Authenticator::new((**tokens).clone(), on_failure))
+                }
+                None => AuthLayer::new(Authenticator::new((**tokens).clone(), on_failure)),
+            }
         }
         None if cfg.listen.ip().is_loopback() => {
             tracing::info!("no --tokens: requests are not authenticated (listening on loopback only)");
@@ -215,7 +226,11 @@ pub async fn run(
         config::DataDir::Memory => None,
     };
     let services = services::Services { handle, quarantined: quarantine::listing(state.quarantined), data_dir };
-    let (router, health) = weft_net::server_with_basics(auth_layer(&cfg))?;
+    let auth = auth_layer(&cfg);
+    // Reloaded on SIGHUP and when the file changes; ends with the coordinator.
+    let tokens_reloader =
+        auth.authenticator().map(|a| weft_net::auth::spawn_tokens_reloader(a, weft_net::tls::RELOAD_POLL));
+    let (router, health) = weft_net::server_with_basics(auth)?;
     let router = router
         .add_service(
             WorkflowServiceServer::new(services.clone())
@@ -271,6 +286,9 @@ pub async fn run(
         }
     };
     let _ = stop_tx.send(true);
+    if let Some(reloader) = tokens_reloader {
+        reloader.abort();
+    }
     if let Some(reloader) = reloader {
         reloader.abort();
     }

@@ -311,10 +311,7 @@ impl Tokens {
 
     /// Reads and parses a tokens file.
     pub fn load(path: &Path) -> Result<Tokens, TokenFileError> {
-        let shown = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|error| TokenFileError::Read { path: shown.clone(), error })?;
-        Tokens::parse(&text).map_err(|problem| TokenFileError::Invalid { path: shown, problem })
+        read_tokens(path).map(|(tokens, _)| tokens)
     }
 
     /// The entry whose hash is the presented token's. Every entry is compared, in constant
@@ -377,16 +374,92 @@ pub struct Refusal {
     pub status: Status,
 }
 
-/// Checks requests against a tokens file.
+/// A tokens file, parsed, and its text.
+fn read_tokens(path: &Path) -> Result<(Tokens, String), TokenFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| TokenFileError::Read { path: shown.clone(), error })?;
+    let tokens = Tokens::parse(&text).map_err(|problem| TokenFileError::Invalid { path: shown, problem })?;
+    Ok((tokens, text))
+}
+
+/// Reads the tokens file again on SIGHUP and when it changes (looked at every `poll`), until
+/// the returned task is aborted. Logs each reload; a failed one keeps the tokens in use and
+/// says why.
+pub fn spawn_tokens_reloader(auth: Arc<Authenticator>, poll: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; the tokens file is still reloaded when it changes");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let trigger = tokio::select! {
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => "SIGHUP",
+                _ = tick.tick() => "file change",
+            };
+            match auth.reload() {
+                Ok(None) => {}
+                Ok(Some(n)) => {
+                    tracing::info!(target: "weft::auth", trigger, tokens = n, "tokens reloaded; they apply to every request from now on")
+                }
+                Err(e) => {
+                    tracing::warn!(target: "weft::auth", trigger, error = %e, "tokens not reloaded; the previous ones stay in force")
+                }
+            }
+        }
+    })
+}
+
+/// Checks requests against a tokens file. The tokens can be read again while serving
+/// ([`Authenticator::reload`], [`spawn_tokens_reloader`]): a token removed from the file is
+/// refused from the next request on, without a restart.
 pub struct Authenticator {
-    tokens: Tokens,
+    tokens: std::sync::RwLock<Arc<Tokens>>,
+    /// The file the tokens came from, and its text as last read (reloads skip an unchanged
+    /// file); `None` for tokens given directly.
+    source: Option<(std::path::PathBuf, std::sync::Mutex<String>)>,
     /// Called once per refusal (the coordinator counts them).
     on_failure: fn(Failure),
 }
 
 impl Authenticator {
     pub fn new(tokens: Tokens, on_failure: fn(Failure)) -> Authenticator {
-        Authenticator { tokens, on_failure }
+        Authenticator { tokens: std::sync::RwLock::new(Arc::new(tokens)), source: None, on_failure }
+    }
+
+    /// Tokens read from `path`, which [`Authenticator::reload`] reads again.
+    pub fn from_file(path: &Path, on_failure: fn(Failure)) -> Result<Authenticator, TokenFileError> {
+        let (tokens, text) = read_tokens(path)?;
+        Ok(Authenticator {
+            tokens: std::sync::RwLock::new(Arc::new(tokens)),
+            source: Some((path.to_path_buf(), std::sync::Mutex::new(text))),
+            on_failure,
+        })
+    }
+
+    /// Reads the tokens file again. `Ok(Some(n))`: `n` tokens are accepted from now on;
+    /// `Ok(None)`: the file is unchanged (or there is none). On an error the tokens in use
+    /// stay: a half-written or broken file never locks everyone out, nor lets anyone in.
+    pub fn reload(&self) -> Result<Option<usize>, TokenFileError> {
+        let Some((path, last)) = &self.source else { return Ok(None) };
+        let (tokens, text) = read_tokens(path)?;
+        let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *last == text {
+            return Ok(None);
+        }
+        *last = text;
+        let n = tokens.len();
+        *self.tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(tokens);
+        Ok(Some(n))
+    }
+
+    fn current(&self) -> Arc<Tokens> {
+        self.tokens.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// What a request to `path` with this `authorization` header value is allowed:
@@ -408,7 +481,8 @@ impl Authenticator {
             let (scheme, token) = h.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-        let Some(entry) = presented.and_then(|token| self.tokens.authenticate(token)) else {
+        let tokens = self.current();
+        let Some(entry) = presented.and_then(|token| tokens.authenticate(token)) else {
             return refuse(Failure::BadToken, None, Status::unauthenticated("the bearer token is not valid"));
         };
         if !entry.roles.grants(needed) {
@@ -433,6 +507,11 @@ impl AuthLayer {
 
     pub fn new(auth: Authenticator) -> AuthLayer {
         AuthLayer { auth: Some(Arc::new(auth)) }
+    }
+
+    /// The authenticator, when requests are checked (for [`spawn_tokens_reloader`]).
+    pub fn authenticator(&self) -> Option<Arc<Authenticator>> {
+        self.auth.clone()
     }
 
     /// Whether requests are checked.

@@ -157,6 +157,31 @@ async fn weftctl_takes_its_token_from_weft_token_or_a_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_removed_from_the_file_is_refused_after_a_reload_and_a_broken_file_changes_nothing() {
+    let first = Tokens::make(&[("old", "read")]).await;
+    let cluster = Cluster::start(&["--tokens", &first.file, "--log-format", "json"]).await;
+    let mut log = cluster.coordinator.subscribe();
+    let old = client_with(&cluster, Some(first.of("old"))).await;
+    assert!(old.cluster_status().await.is_ok());
+
+    // The operator revokes `old` and adds `new`: the file is replaced, then SIGHUP.
+    let second = Tokens::make(&[("new", "read")]).await;
+    std::fs::copy(&second.file, &first.file).unwrap();
+    cluster.coordinator.signal(nix::sys::signal::Signal::SIGHUP);
+    weft_e2e::await_line(&mut log, &["tokens reloaded", r#""tokens":1"#]).await;
+    assert_eq!(code(old.cluster_status().await), Code::Unauthenticated, "a revoked token is refused at once");
+    let new = client_with(&cluster, Some(second.of("new"))).await;
+    assert!(new.cluster_status().await.is_ok());
+
+    // A broken file (half-written, a typo) keeps the tokens in force.
+    std::fs::write(&first.file, "not a tokens line\n").unwrap();
+    cluster.coordinator.signal(nix::sys::signal::Signal::SIGHUP);
+    weft_e2e::await_line(&mut log, &["tokens not reloaded", "line 1"]).await;
+    assert!(new.cluster_status().await.is_ok(), "the previous tokens stay");
+    assert_eq!(code(old.cluster_status().await), Code::Unauthenticated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weftctl_health_needs_no_token_and_exits_by_the_serving_status() {
     let tokens = Tokens::make(&[("reader", "read")]).await;
     let mut cluster = Cluster::start(&["--tokens", &tokens.file]).await;

@@ -23,7 +23,7 @@ use rustls::{RootCertStore, ServerConfig};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
@@ -280,6 +280,50 @@ impl ServerTls {
     }
 }
 
+/// Failed handshakes logged per second; the rest are counted and said with the next one
+/// logged.
+const HANDSHAKE_FAILURES_LOGGED: u32 = 10;
+
+/// Whether one more line of a noisy kind may be logged now.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Log it, saying how many were suppressed since the last logged one.
+    Log {
+        suppressed: u64,
+    },
+    Quiet,
+}
+
+/// At most `per_window` lines per `window`; the others are counted.
+#[derive(Debug)]
+struct LogBudget {
+    per_window: u32,
+    window: Duration,
+    started: Option<Instant>,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    fn new(per_window: u32, window: Duration) -> Self {
+        LogBudget { per_window, window, started: None, used: 0, suppressed: 0 }
+    }
+
+    fn allow(&mut self, now: Instant) -> Verdict {
+        if self.started.is_none_or(|start| now.duration_since(start) >= self.window) {
+            self.started = Some(now);
+            self.used = 0;
+        }
+        if self.used < self.per_window {
+            self.used += 1;
+            Verdict::Log { suppressed: std::mem::take(&mut self.suppressed) }
+        } else {
+            self.suppressed += 1;
+            Verdict::Quiet
+        }
+    }
+}
+
 /// Accepted connections after their TLS handshake, for `serve_with_incoming`.
 ///
 /// Handshakes run in tasks of their own, each bounded by [`HANDSHAKE_TIMEOUT`], so a slow
@@ -292,6 +336,8 @@ pub(crate) fn incoming(
     tls: ServerTls,
 ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
     let (tx, rx) = mpsc::channel(ACCEPTED_QUEUE);
+    // A client hammering the port with bad handshakes must not flood the log.
+    let failures = Arc::new(Mutex::new(LogBudget::new(HANDSHAKE_FAILURES_LOGGED, Duration::from_secs(1))));
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -312,13 +358,28 @@ pub(crate) fn incoming(
             }
             let acceptor = tls.acceptor();
             let tx = tx.clone();
+            let failures = failures.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let failed = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(Ok(stream)).await;
+                        return;
                     }
-                    Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed; connection closed"),
-                    Err(_) => tracing::info!(%peer, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out"),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("timed out after {HANDSHAKE_TIMEOUT:?}"),
+                };
+                let logged = failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).allow(Instant::now());
+                match logged {
+                    Verdict::Log { suppressed: 0 } => {
+                        tracing::info!(%peer, error = %failed, "TLS handshake failed; connection closed")
+                    }
+                    Verdict::Log { suppressed } => tracing::info!(
+                        %peer,
+                        error = %failed,
+                        suppressed,
+                        "TLS handshake failed; connection closed ({suppressed} more failures were not logged)"
+                    ),
+                    Verdict::Quiet => {}
                 }
             });
         }
@@ -388,5 +449,25 @@ impl ClientTls {
             return Err(TlsError::Config(format!("{} is not an https:// address", endpoint.uri())));
         }
         endpoint.tls_config(self.load()?).map_err(|e| TlsError::Config(format!("TLS settings refused: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod log_budget_tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_cut_to_the_budget_and_the_rest_is_counted_in_the_next_line() {
+        let mut budget = LogBudget::new(3, Duration::from_secs(1));
+        let t0 = Instant::now();
+        let burst: Vec<Verdict> = (0..10).map(|i| budget.allow(t0 + Duration::from_millis(i))).collect();
+        assert_eq!(
+            &burst[..3],
+            &[Verdict::Log { suppressed: 0 }, Verdict::Log { suppressed: 0 }, Verdict::Log { suppressed: 0 }]
+        );
+        assert!(burst[3..].iter().all(|v| *v == Verdict::Quiet));
+        // The next window: the first line says how many were left out.
+        assert_eq!(budget.allow(t0 + Duration::from_millis(1_000)), Verdict::Log { suppressed: 7 });
+        assert_eq!(budget.allow(t0 + Duration::from_millis(1_001)), Verdict::Log { suppressed: 0 });
     }
 }

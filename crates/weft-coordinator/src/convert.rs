@@ -265,6 +265,9 @@ pub fn estimate_to_pb(e: &weft_engine::estimate::Estimate) -> pb::Estimate {
         tasks_declared: e.declared,
         tasks_observed: e.observed,
         tasks_unknown: e.unknown,
+        tasks_hinted: e.hinted,
+        tasks_kind_history: e.kind_history,
+        default_cost_seconds: e.default_cost,
     }
 }
 

@@ -13,12 +13,33 @@ pub struct Estimate {
     pub monitoring: f64,
     pub remaining: f64,
     pub predicted_finish: Millis,
+    /// Tasks costed from each [`CostSource`].
     pub declared: u32,
     pub observed: u32,
+    pub hinted: u32,
+    pub kind_history: u32,
     pub unknown: u32,
+    /// The cost given to tasks of unknown cost: the median of what tasks of each queue and
+    /// kind took, or [`UNKNOWN_COST`] before anything was observed.
+    pub default_cost: f64,
 }
 
-/// Cost of a task of unknown cost, in seconds.
+/// Where a task's cost came from, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostSource {
+    /// Its spec's `cost`.
+    Declared,
+    /// Its own past durations (same process, workflow and task), from the first one.
+    History,
+    /// Its executor's parameters (a sleep's duration).
+    Hint,
+    /// Tasks of the same kind on the same queue.
+    KindHistory,
+    /// Nothing known: the cluster's default.
+    Default,
+}
+
+/// Cost of a task of unknown cost before anything was observed, in seconds.
 const UNKNOWN_COST: f64 = 1.0;
 
 impl Engine {
@@ -26,7 +47,8 @@ impl Engine {
         let run = self.run(id)?;
         let plan = &run.plan;
         let rate = 1000.0 / self.cfg.heartbeat_interval_ms.max(1) as f64;
-        let mut e = Estimate::default();
+        let default_cost = self.default_cost();
+        let mut e = Estimate { default_cost, ..Estimate::default() };
         let n = plan.tasks.len();
         // Per task: its cost, the processors that can serve it, the speed it runs at.
         let mut left = vec![0.0f64; n];
@@ -38,20 +60,14 @@ impl Engine {
             }
             let r = TaskRef { run: id, task: i as u32 };
             let t = &run.tasks[i];
-            let cost = match (tp.cost_seconds, self.expected_ms(r)) {
-                (Some(c), _) => {
-                    e.declared += 1;
-                    c
-                }
-                (None, Some(ms)) => {
-                    e.observed += 1;
-                    ms / 1000.0
-                }
-                (None, None) => {
-                    e.unknown += 1;
-                    UNKNOWN_COST
-                }
-            };
+            let (cost, source) = self.cost_of(r, default_cost);
+            match source {
+                CostSource::Declared => e.declared += 1,
+                CostSource::History => e.observed += 1,
+                CostSource::Hint => e.hinted += 1,
+                CostSource::KindHistory => e.kind_history += 1,
+                CostSource::Default => e.unknown += 1,
+            }
             let serving: Vec<_> = self
                 .workers
                 .values()
@@ -106,9 +122,53 @@ impl Engine {
             .sum::<usize>()
             .saturating_sub(run.tasks.iter().filter(|t| t.state == TaskState::Ready).count());
         let capacity = capacity.max(1.0);
-        let wait = ahead as f64 * UNKNOWN_COST / capacity;
+        let wait = ahead as f64 * default_cost / capacity;
         let seconds = critical.max(e.remaining / capacity) + wait;
         e.predicted_finish = now + (seconds * 1000.0) as Millis;
         Ok(e)
+    }
+
+    /// A task's cost in seconds and where it came from: its declared cost; else its own
+    /// history, from the first observation (blended with its hint or its kind's history, if
+    /// known, as one more observation: one sample alone can be an outlier); else its hint;
+    /// else the history of its kind on its queue; else `default_cost`. Never more than the
+    /// task can take (its timeout).
+    pub fn cost_of(&self, r: TaskRef, default_cost: f64) -> (f64, CostSource) {
+        let Some(run) = self.runs.get(&r.run) else { return (default_cost, CostSource::Default) };
+        let tp = &run.plan.tasks[r.task as usize];
+        if let Some(cost) = tp.cost_seconds {
+            return (cost, CostSource::Declared);
+        }
+        let kind = self.monitor.by_kind.get(&(tp.queue.clone(), tp.kind.clone())).filter(|o| o.count > 0);
+        let prior = match (tp.hint_ms, kind) {
+            (Some(ms), _) => Some((ms as f64 / 1000.0, CostSource::Hint)),
+            (None, Some(o)) => Some((o.mean_ms / 1000.0, CostSource::KindHistory)),
+            (None, None) => None,
+        };
+        let key = (run.plan.name.clone(), run.plan.workflow_name(r.task).clone(), tp.name.clone());
+        let own = self.monitor.observed.get(&key).filter(|o| o.count > 0);
+        let (cost, source) = match (own, prior) {
+            (Some(o), Some((p, _))) => {
+                let n = f64::from(o.count);
+                ((n * o.mean_ms / 1000.0 + p) / (n + 1.0), CostSource::History)
+            }
+            (Some(o), None) => (o.mean_ms / 1000.0, CostSource::History),
+            (None, Some(prior)) => prior,
+            (None, None) => (default_cost, CostSource::Default),
+        };
+        let cap = tp.at_most_ms.map_or(f64::INFINITY, |ms| ms as f64 / 1000.0);
+        (cost.min(cap), source)
+    }
+
+    /// The cost of a task nothing is known of: the median of the mean durations of each
+    /// (queue, kind) observed, or [`UNKNOWN_COST`] before any.
+    pub fn default_cost(&self) -> f64 {
+        let mut means: Vec<f64> =
+            self.monitor.by_kind.values().filter(|o| o.count > 0).map(|o| o.mean_ms / 1000.0).collect();
+        if means.is_empty() {
+            return UNKNOWN_COST;
+        }
+        means.sort_by(f64::total_cmp);
+        means[means.len() / 2]
     }
 }

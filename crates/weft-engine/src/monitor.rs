@@ -88,6 +88,14 @@ pub struct Observed {
     pub mean_ms: f64,
 }
 
+impl Observed {
+    /// One more duration, in the running mean.
+    pub fn add(&mut self, ms: f64) {
+        self.count += 1;
+        self.mean_ms += (ms - self.mean_ms) / f64::from(self.count);
+    }
+}
+
 /// Per-queue backlog tracking.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Backlog {
@@ -110,6 +118,8 @@ pub(crate) type TaskKey = (Arc<str>, Arc<str>, Arc<str>);
 #[derive(Debug, Default)]
 pub(crate) struct MonitorState {
     pub observed: HashMap<TaskKey, Observed>,
+    /// Mean duration of tasks by (queue, kind): the cost of a task not seen before.
+    pub by_kind: HashMap<(Arc<str>, Arc<str>), Observed>,
     pub backlog: HashMap<Arc<str>, Backlog>,
     pub unserved: HashMap<(Arc<str>, Arc<str>), Unserved>,
     /// Attempts already reported stuck.
@@ -203,10 +213,14 @@ impl Engine {
                     run.plan.workflow_name(r.task).clone(),
                     run.plan.tasks[r.task as usize].name.clone(),
                 );
+                let ms = (end - start) as f64;
                 if self.monitor.observed.len() < MAX_OBSERVED || self.monitor.observed.contains_key(&key) {
-                    let o = self.monitor.observed.entry(key).or_default();
-                    o.count += 1;
-                    o.mean_ms += ((end - start) as f64 - o.mean_ms) / f64::from(o.count);
+                    self.monitor.observed.entry(key).or_default().add(ms);
+                }
+                let tp = &run.plan.tasks[r.task as usize];
+                let kind_key = (tp.queue.clone(), tp.kind.clone());
+                if self.monitor.by_kind.len() < MAX_OBSERVED || self.monitor.by_kind.contains_key(&kind_key) {
+                    self.monitor.by_kind.entry(kind_key).or_default().add(ms);
                 }
             }
         }

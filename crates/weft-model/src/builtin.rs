@@ -78,6 +78,35 @@ fn default_method() -> String {
 /// Default bound on captured output and bodies.
 pub const DEFAULT_CAPTURE_BYTES: usize = 64 * 1024;
 
+/// What a built-in kind's parameters say about how long its task takes, for the cost model:
+/// exactly (a sleep's `duration`) or at most (an http request's `timeout`, 30 s by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DurationHint {
+    pub exact_ms: Option<u64>,
+    pub at_most_ms: Option<u64>,
+}
+
+/// The [`DurationHint`] of a task of `kind` with `params`; none for other kinds or params
+/// that do not decode (validation reports those).
+pub fn duration_hint(kind: &str, params: &serde_json::Value) -> DurationHint {
+    match kind {
+        SLEEP => DurationHint {
+            exact_ms: serde_json::from_value::<SleepParams>(params.clone()).ok().and_then(|p| p.duration),
+            at_most_ms: None,
+        },
+        HTTP => DurationHint {
+            exact_ms: None,
+            at_most_ms: params.get("timeout").map_or(Some(DEFAULT_HTTP_TIMEOUT_MS), |_| {
+                serde_json::from_value::<HttpParams>(params.clone()).ok().and_then(|p| p.timeout)
+            }),
+        },
+        _ => DurationHint::default(),
+    }
+}
+
+/// An `http` task's request timeout when its params set none.
+pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 30_000;
+
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 /// Checks the parameters of a built-in kind. `Ok(())` for kinds that are not built in.

@@ -47,6 +47,10 @@ pub struct TaskPlan {
     pub retry: RetryPolicy,
     pub timeout_ms: Option<u64>,
     pub cost_seconds: Option<f64>,
+    /// How long its executor says it takes (a sleep's duration), for the cost model.
+    pub hint_ms: Option<u64>,
+    /// How long it can take at most (its timeout, an http request's timeout).
+    pub at_most_ms: Option<u64>,
     /// Longest wait in the queue.
     pub queue_timeout_ms: Option<u64>,
     /// The task that undoes this one, if any.

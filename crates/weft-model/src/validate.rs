@@ -436,6 +436,11 @@ pub fn validate_process(
                     "initial_backoff exceeds max_backoff after applying defaults",
                 );
             }
+            let hint = crate::builtin::duration_hint(&t.kind, &t.params);
+            let at_most_ms = match (t.timeout, hint.at_most_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tasks.push(TaskPlan {
                 workflow: wi as u32,
                 name: Arc::from(t.name.as_str()),
@@ -448,6 +453,8 @@ pub fn validate_process(
                 retry,
                 timeout_ms: t.timeout,
                 cost_seconds: t.cost,
+                hint_ms: hint.exact_ms,
+                at_most_ms,
                 queue_timeout_ms: t.queue_timeout,
                 compensation: None,
                 compensates: None,
@@ -478,6 +485,8 @@ pub fn validate_process(
                 retry,
                 timeout_ms: comp.timeout,
                 cost_seconds: None,
+                hint_ms: None,
+                at_most_ms: comp.timeout,
                 queue_timeout_ms: None,
                 compensation: None,
                 compensates: Some(original),

@@ -17,10 +17,15 @@ pub struct EstimateView {
     pub remaining_seconds: f64,
     pub predicted_finish: Option<String>,
     pub predicted_finish_ms: i64,
-    /// Tasks whose cost was declared / observed from past durations / unknown (taken as 1 s).
+    /// Where task costs came from: declared; the task's own past durations; its executor's
+    /// parameters (a sleep's duration); tasks of its kind on its queue; unknown (taken as
+    /// `default_cost_seconds`).
     pub tasks_declared: u32,
     pub tasks_observed: u32,
+    pub tasks_hinted: u32,
+    pub tasks_kind_history: u32,
     pub tasks_unknown: u32,
+    pub default_cost_seconds: f64,
 }
 
 impl EstimateView {
@@ -34,7 +39,10 @@ impl EstimateView {
             predicted_finish_ms: e.predicted_finish_ms,
             tasks_declared: e.tasks_declared,
             tasks_observed: e.tasks_observed,
+            tasks_hinted: e.tasks_hinted,
+            tasks_kind_history: e.tasks_kind_history,
             tasks_unknown: e.tasks_unknown,
+            default_cost_seconds: e.default_cost_seconds,
         }
     }
 }
@@ -81,7 +89,15 @@ pub fn estimate_text(run: &pb::Run, now_ms: i64) -> String {
         (
             "task costs",
             e.map(|e| {
-                format!("{} declared, {} observed, {} unknown", e.tasks_declared, e.tasks_observed, e.tasks_unknown)
+                format!(
+                    "{} declared, {} observed, {} from params, {} from their kind, {} unknown (at {} each)",
+                    e.tasks_declared,
+                    e.tasks_observed,
+                    e.tasks_hinted,
+                    e.tasks_kind_history,
+                    e.tasks_unknown,
+                    seconds(e.default_cost_seconds)
+                )
             })
             .unwrap_or_default(),
         ),
@@ -101,7 +117,10 @@ pub(crate) mod tests {
             predicted_finish_ms: 1_700_000_003_000,
             tasks_declared: 2,
             tasks_observed: 1,
+            tasks_hinted: 3,
+            tasks_kind_history: 4,
             tasks_unknown: 0,
+            default_cost_seconds: 0.5,
         }
     }
 
@@ -113,7 +132,7 @@ compensated  yes
 estimate     T 1.50s scheduling, E 2.00s execution, M 200ms monitoring
 remaining    750ms
 finish       2023-11-14T22:13:23.000Z (in 3.00s)
-task costs   2 declared, 1 observed, 0 unknown
+task costs   2 declared, 1 observed, 3 from params, 4 from their kind, 0 unknown (at 500ms each)
 ";
         assert_eq!(estimate_text(&run, 1_700_000_000_000), expected);
         let late = estimate_text(&run, 1_700_000_004_250);
@@ -147,7 +166,7 @@ compensated  yes
 estimate     T 1.50s scheduling, E 2.00s execution, M 200ms monitoring
 remaining    750ms
 finish       2023-11-14T22:13:23.000Z (1.00s ago)
-task costs   2 declared, 1 observed, 0 unknown
+task costs   2 declared, 1 observed, 3 from params, 4 from their kind, 0 unknown (at 500ms each)
 
 WORKFLOW  TASK";
         assert!(text.contains(expected_middle), "{text}");
@@ -159,7 +178,8 @@ WORKFLOW  TASK";
                 "scheduling_seconds": 1.5, "execution_seconds": 2.0, "monitoring_seconds": 0.2,
                 "remaining_seconds": 0.75, "predicted_finish": "2023-11-14T22:13:23.000Z",
                 "predicted_finish_ms": 1_700_000_003_000i64,
-                "tasks_declared": 2, "tasks_observed": 1, "tasks_unknown": 0
+                "tasks_declared": 2, "tasks_observed": 1, "tasks_hinted": 3, "tasks_kind_history": 4,
+                "tasks_unknown": 0, "default_cost_seconds": 0.5
             })
         );
         // A run without an estimate prints none and leaves the field out.

@@ -269,3 +269,65 @@ fn a_queue_served_only_by_a_dead_worker_is_unservable() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].detail, "w/call waiting: no live worker serves kind noop on queue edge");
 }
+
+/// Runs every assignment to success, each taking `ms`.
+fn run_all(env: &mut Env, ms: Millis) {
+    loop {
+        let batch = env.assignments();
+        if batch.is_empty() {
+            return;
+        }
+        for (w, a) in &batch {
+            env.engine.task_status(*w, &a.attempt, Reported::Running, env.now);
+        }
+        env.now += ms;
+        for (w, a) in &batch {
+            env.engine.task_status(*w, &a.attempt, Reported::Succeeded(Arc::from("1")), env.now);
+        }
+    }
+}
+
+#[test]
+fn task_costs_come_from_the_best_source_known_and_say_which() {
+    use crate::estimate::CostSource;
+    let mut env = Env::new();
+    env.worker(1, 4, &["default"], &["noop", "sleep", "http"]);
+    let sleep = |name: &str, ms: u64| TaskSpec {
+        params: serde_json::json!({ "duration": format!("{ms}ms") }),
+        ..TaskSpec::new(name, "sleep")
+    };
+    let http = TaskSpec {
+        params: serde_json::json!({ "url": "https://example.com", "timeout": 200 }),
+        ..TaskSpec::new("call", "http")
+    };
+    let spec = || {
+        process(vec![WorkflowSpec {
+            name: "w".into(),
+            tasks: vec![sleep("nap", 300), TaskSpec::new("a", "noop"), http.clone()],
+            chain: false,
+            default_retry: None,
+        }])
+    };
+    // Nothing observed yet: the sleep by its duration, the rest unknown at 1 s, the http
+    // request capped by its timeout.
+    let (first, _) = env.start(spec(), None).unwrap();
+    let cost =
+        |env: &Env, run, task: u32| env.engine.cost_of(crate::types::TaskRef { run, task }, env.engine.default_cost());
+    assert_eq!(cost(&env, first, 0), (0.3, CostSource::Hint));
+    assert_eq!(cost(&env, first, 1), (1.0, CostSource::Default));
+    assert_eq!(cost(&env, first, 2), (0.2, CostSource::Default));
+    let e = env.engine.estimate(first, env.now).unwrap();
+    assert_eq!((e.hinted, e.unknown, e.default_cost), (1, 2, 1.0));
+    run_all(&mut env, 100);
+    // After one run, each task from its own single observation (100 ms), the sleep's blended
+    // with its hint as one more observation.
+    let (second, _) = env.start(spec(), None).unwrap();
+    assert_eq!(cost(&env, second, 1), (0.1, CostSource::History));
+    assert_eq!(cost(&env, second, 0), ((0.1 + 0.3) / 2.0, CostSource::History));
+    // A task never seen, of a kind seen on its queue: that kind's mean.
+    let other = process(vec![chain("v", &["fresh"])]);
+    let (third, _) = env.start(other, None).unwrap();
+    assert_eq!(cost(&env, third, 0), (0.1, CostSource::KindHistory));
+    // The default is now the median of what each queue and kind took.
+    assert_eq!(env.engine.default_cost(), 0.1);
+}

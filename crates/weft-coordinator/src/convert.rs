@@ -252,6 +252,7 @@ pub fn run_to_pb(run: &Run, detail: Detail) -> pb::Run {
         compensated: run.compensated,
         estimate: None,
         next_task_page_token,
+        deadline_ms: run.plan.deadline_ms.map_or(0, |d| run.created_at.saturating_add(d as i64)),
     }
 }
 
@@ -280,6 +281,7 @@ pub fn anomaly_kind_to_pb(k: weft_engine::AnomalyKind) -> pb::AnomalyKind {
         K::FailingWorker => pb::AnomalyKind::FailingWorker,
         K::Recovered => pb::AnomalyKind::Recovered,
         K::UnservableTask => pb::AnomalyKind::UnservableTask,
+        K::DeadlineAtRisk => pb::AnomalyKind::DeadlineAtRisk,
     }
 }
 

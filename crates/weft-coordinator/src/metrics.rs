@@ -110,6 +110,7 @@ pub fn anomaly_label(kind: weft_engine::AnomalyKind) -> &'static str {
         weft_engine::AnomalyKind::FailingWorker => "failing_worker",
         weft_engine::AnomalyKind::Recovered => "recovered",
         weft_engine::AnomalyKind::UnservableTask => "unservable_task",
+        weft_engine::AnomalyKind::DeadlineAtRisk => "deadline_at_risk",
     }
 }
 

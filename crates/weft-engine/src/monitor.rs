@@ -7,6 +7,7 @@
 //! | stuck task | an attempt runs past 3x its expected time (and 2 heartbeats more) | its worker is penalized until the attempt ends |
 //! | queue backlog | a queue's depth grew for 3 checks in a row with no free slot serving it | reported (more workers are the answer) |
 //! | failing worker | at least half of its last 5+ attempts failed | penalized until under a quarter fail |
+//! | deadline at risk | a running run's predicted finish is past its `deadline` | reported once per run, with the margin, while there is still time to act |
 //! | unservable task | ready tasks of a (queue, kind) that no live worker serves, at two checks in a row | reported once, naming the first task, its kind and queue (a worker that serves them is the answer) |
 //!
 //! A penalized worker gets at most half its slots of new attempts (at least one), so it
@@ -36,6 +37,7 @@ pub enum AnomalyKind {
     FailingWorker,
     Recovered,
     UnservableTask,
+    DeadlineAtRisk,
 }
 
 /// Something wrong (or right again) that the monitor found.
@@ -122,6 +124,8 @@ pub(crate) struct MonitorState {
     pub by_kind: HashMap<(Arc<str>, Arc<str>), Observed>,
     pub backlog: HashMap<Arc<str>, Backlog>,
     pub unserved: HashMap<(Arc<str>, Arc<str>), Unserved>,
+    /// Running runs already reported at risk of missing their deadline.
+    pub at_risk: std::collections::HashSet<RunId>,
     /// Attempts already reported stuck.
     pub stuck: HashMap<TaskRef, u32>,
 }
@@ -307,6 +311,40 @@ impl Engine {
         }
         self.check_backlogs(now);
         self.check_unservable(now);
+        self.check_deadlines(now);
+    }
+
+    /// Running runs whose predicted finish is past their deadline: said once, with the
+    /// margin, while they still run (the deadline itself fails them when it comes).
+    fn check_deadlines(&mut self, now: Millis) {
+        let runs = &self.runs;
+        self.monitor.at_risk.retain(|id| runs.get(id).is_some_and(|r| !r.status.is_final()));
+        let due: Vec<(RunId, Millis)> = self
+            .runs
+            .iter()
+            .filter(|(id, r)| !r.status.is_final() && !self.monitor.at_risk.contains(*id))
+            .filter_map(|(id, r)| Some((*id, r.created_at + r.plan.deadline_ms? as Millis)))
+            .collect();
+        for (id, deadline) in due {
+            let Ok(estimate) = self.estimate(id, now) else { continue };
+            if estimate.predicted_finish <= deadline {
+                continue;
+            }
+            self.monitor.at_risk.insert(id);
+            let margin = (estimate.predicted_finish - deadline) as f64 / 1000.0;
+            let process = self.runs[&id].plan.name.clone();
+            let mut a = self.anomaly(
+                AnomalyKind::DeadlineAtRisk,
+                now,
+                margin,
+                format!(
+                    "run {id} ({process}) is predicted to finish {margin:.1} s after its deadline, which is in {:.1} s",
+                    (deadline - now).max(0) as f64 / 1000.0
+                ),
+            );
+            a.run = Some(id);
+            self.emit(Effect::Anomaly(a));
+        }
     }
 
     /// Ready tasks that nothing will ever run as the cluster stands: no live (or suspect)

@@ -278,3 +278,32 @@ async fn a_task_no_live_worker_serves_is_reported_and_shown_until_one_does() {
     let status = tokio::time::timeout(weft_e2e::WAIT, submit.wait()).await.expect("submit ends").unwrap();
     assert_eq!(status.code(), Some(0), "the submitted run succeeded once a worker served it");
 }
+
+/// A run whose predicted finish passes its deadline is said to be at risk while it still
+/// runs: an anomaly with the margin, and `weftctl run` shows it under the estimate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_predicted_to_miss_its_deadline_is_flagged_while_it_runs() {
+    let mut cluster = Cluster::start(FAST_MONITOR).await;
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    let mut events = client.watch_events(None).await.unwrap();
+    // A 20 s sleep (its duration is its cost) with 10 s to finish.
+    let run = start(
+        &client,
+        "name: hurried\ndeadline: 10s\nsteps:\n  - { name: nap, kind: sleep, params: { duration: 20s } }\n",
+    )
+    .await;
+    let found = await_anomaly(&mut events, pb::AnomalyKind::DeadlineAtRisk).await;
+    assert_eq!(found.run_id, run.run_id.to_string());
+    assert!(found.value > 9.0 && found.value < 11.0, "about 10 s late: {found:?}");
+    let out = tokio::process::Command::new(weft_e2e::binary("weftctl"))
+        .args(["--coordinator", &cluster.grpc, "run", &run.run_id.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let line = shown.lines().find(|l| l.starts_with("deadline ")).unwrap_or_else(|| panic!("{shown}"));
+    assert!(line.contains(": at risk, predicted "), "{line}");
+    let metrics = cluster.metrics_text().await;
+    assert_eq!(metric_value(&metrics, r#"weft_anomalies_total{kind="deadline_at_risk"}"#), Some(1.0));
+}

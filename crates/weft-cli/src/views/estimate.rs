@@ -62,6 +62,19 @@ pub fn relative(at_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// `2026-12-02T05:00:04.000Z (in 2.00s): at risk, predicted 8.00s late` for a running run
+/// whose predicted finish is past its deadline; the deadline alone otherwise; empty without.
+fn deadline_text(run: &pb::Run, now_ms: i64) -> String {
+    let Some(at) = rfc3339(run.deadline_ms).filter(|_| run.deadline_ms > 0) else { return String::new() };
+    let mut text = format!("{at} ({})", relative(run.deadline_ms, now_ms));
+    let running = run.status == pb::RunStatus::Running as i32;
+    if let Some(e) = run.estimate.as_ref().filter(|e| running && e.predicted_finish_ms > run.deadline_ms) {
+        let late = (e.predicted_finish_ms - run.deadline_ms) as f64 / 1000.0;
+        text.push_str(&format!(": at risk, predicted {} late", seconds(late)));
+    }
+    text
+}
+
 /// The lines under a run's fields: `compensated  yes` when compensations ran, then the
 /// estimate (T, E, M, work left, predicted finish, where the task costs came from).
 /// Empty when there is neither.
@@ -86,6 +99,7 @@ pub fn estimate_text(run: &pb::Run, now_ms: i64) -> String {
         ),
         ("remaining", e.map(|e| seconds(e.remaining_seconds)).unwrap_or_default()),
         ("finish", finish.unwrap_or_default()),
+        ("deadline", deadline_text(run, now_ms)),
         (
             "task costs",
             e.map(|e| {
@@ -122,6 +136,23 @@ pub(crate) mod tests {
             tasks_unknown: 0,
             default_cost_seconds: 0.5,
         }
+    }
+
+    #[test]
+    fn a_running_run_predicted_past_its_deadline_says_it_is_at_risk() {
+        let run = pb::Run {
+            status: pb::RunStatus::Running as i32,
+            deadline_ms: 1_700_000_001_000,
+            estimate: Some(sample_estimate()),
+            ..Default::default()
+        };
+        let text = estimate_text(&run, 1_700_000_000_000);
+        assert!(
+            text.contains("deadline     2023-11-14T22:13:21.000Z (in 1.00s): at risk, predicted 2.00s late"),
+            "{text}"
+        );
+        let done = pb::Run { status: pb::RunStatus::Succeeded as i32, ..run };
+        assert!(!estimate_text(&done, 1_700_000_000_000).contains("at risk"));
     }
 
     #[test]

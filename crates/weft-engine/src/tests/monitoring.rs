@@ -331,3 +331,32 @@ fn task_costs_come_from_the_best_source_known_and_say_which() {
     // The default is now the median of what each queue and kind took.
     assert_eq!(env.engine.default_cost(), 0.1);
 }
+
+#[test]
+fn a_run_predicted_to_miss_its_deadline_is_reported_once_with_the_margin() {
+    let mut env = Env::new();
+    let w = env.worker(1, 2, &["default"], &["noop"]);
+    let costly = |seconds: f64, deadline_ms: u64| {
+        let mut t = TaskSpec::new("work", "noop");
+        t.cost = Some(seconds);
+        ProcessSpec {
+            deadline: Some(deadline_ms),
+            ..process(vec![WorkflowSpec { name: "w".into(), tasks: vec![t], chain: false, default_retry: None }])
+        }
+    };
+    let (late, _) = env.start(costly(10.0, 3_000), None).unwrap();
+    let (fine, _) = env.start(costly(1.0, 60_000), None).unwrap();
+    let mut found = Vec::new();
+    for _ in 0..2 {
+        env.advance(1_000);
+        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
+        found.extend(anomalies(&mut env).into_iter().filter(|a| a.kind == AnomalyKind::DeadlineAtRisk));
+    }
+    assert_eq!(found.len(), 1, "once, and only the late run: {found:?}");
+    assert_eq!(found[0].run, Some(late));
+    // Started at 1,000 with 3 s to go, 10 s of work predicted from the first check (2,000):
+    // finish at 12,000, deadline at 4,000.
+    assert_eq!(found[0].value, 8.0);
+    assert!(found[0].detail.contains("predicted to finish 8.0 s after its deadline, which is in 2.0 s"), "{found:?}");
+    assert!(found.iter().all(|a| a.run != Some(fine)));
+}

@@ -327,12 +327,12 @@ impl Engine {
             .collect();
         for (id, deadline) in due {
             let Ok(estimate) = self.estimate(id, now) else { continue };
+            let Some(process) = self.runs.get(&id).map(|r| r.plan.name.clone()) else { continue };
             if estimate.predicted_finish <= deadline {
                 continue;
             }
             self.monitor.at_risk.insert(id);
             let margin = (estimate.predicted_finish - deadline) as f64 / 1000.0;
-            let process = self.runs[&id].plan.name.clone();
             let mut a = self.anomaly(
                 AnomalyKind::DeadlineAtRisk,
                 now,
@@ -373,8 +373,8 @@ impl Engine {
         self.monitor.unserved.retain(|key, _| waiting.contains(key));
         for (queue, kind, head, count) in found {
             let Some(run) = self.runs.get(&head.run) else { continue };
-            let (workflow, task) =
-                (run.plan.workflow_name(head.task).clone(), run.plan.tasks[head.task as usize].name.clone());
+            let Some(tp) = run.plan.tasks.get(head.task as usize) else { continue };
+            let (workflow, task) = (run.plan.workflow_name(head.task).clone(), tp.name.clone());
             let more = if count > 1 { format!(" and {} more", count - 1) } else { String::new() };
             let mut a = self.anomaly(
                 AnomalyKind::UnservableTask,

@@ -127,8 +127,11 @@ impl Child {
             let file = tokio::fs::File::create(&log).await.map_err(log_error)?;
             tokio::spawn(copy_lines(stderr, file, tx.clone()));
         }
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let stdout = child.stdout.take();
         let mut child = Child { name: name.clone(), child, log, lines };
+        let Some(stdout) = stdout else {
+            return Err(ProcError::Stdout { name, source: std::io::Error::other("no stdout pipe") });
+        };
         let line = match tokio::time::timeout(spec.ready_timeout, first_line(stdout)).await {
             Ok(Ok(Some(line))) => line,
             Ok(Ok(None)) => return Err(ProcError::ExitedEarly { last_words: child.last_words().await, name }),

@@ -225,7 +225,12 @@ pub async fn run(
         config::DataDir::Path(dir) => Some(dir.clone()),
         config::DataDir::Memory => None,
     };
-    let services = services::Services { handle, quarantined: quarantine::listing(state.quarantined), data_dir };
+    let services = services::Services {
+        handle,
+        quarantined: quarantine::listing(state.quarantined),
+        data_dir,
+        backup_turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+    };
     let auth = auth_layer(&cfg);
     // Reloaded on SIGHUP and when the file changes; ends with the coordinator.
     let tokens_reloader =

@@ -79,3 +79,36 @@ async fn a_coordinator_in_memory_has_nothing_to_back_up() {
     assert!(stderr.contains("FailedPrecondition") && stderr.contains("in memory"), "{stderr}");
     assert!(!copy.exists() && !dir.path().join("copy.db.partial").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_backup_at_a_time_and_the_next_once_it_has_ended() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client().await;
+    // A store of about 12 MiB: twelve runs with an input of nearly 1 MiB each, waiting on a
+    // queue nobody serves. Streaming its copy takes many chunks, more than the stream buffers.
+    let waits = spec("name: waits\nsteps:\n  - { name: t, kind: noop, queue: nobody }\n");
+    let input = serde_json::json!({ "pad": "x".repeat(1000 * 1000) });
+    for _ in 0..12 {
+        let options = StartOptions { idempotency_key: None, input: Some(input.clone()) };
+        client.start_run(RunSource::Inline(&waits), options).await.expect("start");
+    }
+    // The first backup: its first chunk read, the rest left unread, so it is still going.
+    let mut first = client.monitor_service().backup(pb::BackupRequest {}).await.expect("backup").into_inner();
+    let chunk = first.message().await.expect("a chunk").expect("not the end");
+    assert!(chunk.total_bytes > 10 * 1024 * 1024, "{}", chunk.total_bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("second.db");
+    let second = weftctl(&cluster.grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("a backup is already being taken"), "{stderr}");
+    assert!(!copy.exists());
+    // Once the first has ended, the next is taken.
+    let mut received = chunk.data.len() as u64;
+    while let Some(chunk) = first.message().await.expect("a chunk") {
+        received += chunk.data.len() as u64;
+    }
+    assert_eq!(received, chunk.total_bytes);
+    let third = weftctl(&cluster.grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
+    assert_eq!(third.status.code(), Some(0), "{}", String::from_utf8_lossy(&third.stderr));
+}

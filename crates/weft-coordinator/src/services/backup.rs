@@ -1,6 +1,7 @@
 //! `MonitorService.Backup`: a consistent copy of the store, streamed to the caller.
 //!
-//! The copy is made by the store's commit thread between two groups (so it holds every
+//! One backup runs at a time (a second is refused with FAILED_PRECONDITION while the first
+//! streams). The copy is made by the store's commit thread between two groups (so it holds every
 //! change acknowledged before the call) into a file of its own in the data directory, then
 //! read back in chunks. The file is removed when the stream ends, however it ends; one left
 //! by a coordinator that died mid-stream is removed at the next start ([`remove_leftovers`]).
@@ -52,6 +53,10 @@ impl Services {
         let Some(dir) = &self.data_dir else {
             return Err(Status::failed_precondition("this coordinator keeps its state in memory: nothing to back up"));
         };
+        // One at a time: each copy is the size of the store, on the store's own disk.
+        let turn = self.backup_turn.clone().try_acquire_owned().map_err(|_| {
+            Status::failed_precondition("a backup is already being taken; try again when it has finished")
+        })?;
         let copy = TempCopy(dir.join(format!("{TEMP_PREFIX}{}{TEMP_SUFFIX}", uuid::Uuid::now_v7())));
         let info = self
             .handle
@@ -59,38 +64,51 @@ impl Services {
             .await?
             .map_err(|reason| Status::internal(format!("backup failed: {reason}")))?;
         tracing::info!(bytes = info.bytes, schema_version = info.schema_version, "backup taken; streaming it");
-        let mut file = tokio::fs::File::open(&copy.0)
+        let file = tokio::fs::File::open(&copy.0)
             .await
             .map_err(|e| Status::internal(format!("backup failed: cannot read the copy: {e}")))?;
         let (tx, rx) = mpsc::channel(2);
         tokio::spawn(async move {
-            let _copy = copy;
-            let mut first = Some((info.bytes, info.schema_version));
-            let mut sent = 0u64;
-            loop {
-                let mut data = vec![0; CHUNK_BYTES];
-                let n = match read_full(&mut file, &mut data).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = tx.send(Err(Status::internal(format!("backup failed: reading the copy: {e}")))).await;
-                        return;
-                    }
-                };
-                data.truncate(n);
-                sent += n as u64;
-                let (total_bytes, schema_version) = first.take().unwrap_or_default();
-                if n == 0 && total_bytes == 0 {
-                    break;
-                }
-                if tx.send(Ok(pb::BackupChunk { data, total_bytes, schema_version })).await.is_err() {
-                    return; // the caller went away
-                }
-                if sent >= info.bytes {
-                    break;
-                }
-            }
+            send_chunks(file, info, &tx).await;
+            // In this order, so that a caller who saw the stream end can take the next
+            // backup at once and finds no copy left behind.
+            drop((turn, copy));
+            drop(tx);
         });
         Ok(ReceiverStream::new(rx))
+    }
+}
+
+/// Sends the copy in chunks, the first with its size and schema version; stops early when
+/// the caller goes away.
+async fn send_chunks(
+    mut file: tokio::fs::File,
+    info: weft_store::BackupInfo,
+    tx: &mpsc::Sender<Result<pb::BackupChunk, Status>>,
+) {
+    let mut first = Some((info.bytes, info.schema_version));
+    let mut sent = 0u64;
+    loop {
+        let mut data = vec![0; CHUNK_BYTES];
+        let n = match read_full(&mut file, &mut data).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.send(Err(Status::internal(format!("backup failed: reading the copy: {e}")))).await;
+                return;
+            }
+        };
+        data.truncate(n);
+        sent += n as u64;
+        let (total_bytes, schema_version) = first.take().unwrap_or_default();
+        if n == 0 && total_bytes == 0 {
+            return;
+        }
+        if tx.send(Ok(pb::BackupChunk { data, total_bytes, schema_version })).await.is_err() {
+            return; // the caller went away
+        }
+        if sent >= info.bytes {
+            return;
+        }
     }
 }
 

@@ -32,4 +32,6 @@ pub struct Services {
     /// Where backups are copied before they are streamed: the data directory; `None` for a
     /// store in memory.
     pub data_dir: Option<std::path::PathBuf>,
+    /// One permit: the backup being taken.
+    pub backup_turn: std::sync::Arc<tokio::sync::Semaphore>,
 }

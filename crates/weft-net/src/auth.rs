@@ -386,31 +386,13 @@ fn read_tokens(path: &Path) -> Result<(Tokens, String), TokenFileError> {
 /// the returned task is aborted. Logs each reload; a failed one keeps the tokens in use and
 /// says why.
 pub fn spawn_tokens_reloader(auth: Arc<Authenticator>, poll: std::time::Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(signal) => Some(signal),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; the tokens file is still reloaded when it changes");
-                None
-            }
-        };
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            let trigger = tokio::select! {
-                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => "SIGHUP",
-                _ = tick.tick() => "file change",
-            };
-            match auth.reload() {
-                Ok(None) => {}
-                Ok(Some(n)) => {
-                    tracing::info!(target: "weft::auth", trigger, tokens = n, "tokens reloaded; they apply to every request from now on")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "weft::auth", trigger, error = %e, "tokens not reloaded; the previous ones stay in force")
-                }
-            }
+    crate::reload::spawn("the tokens file", poll, move |trigger| match auth.reload() {
+        Ok(None) => {}
+        Ok(Some(n)) => {
+            tracing::info!(target: "weft::auth", ?trigger, tokens = n, "tokens reloaded; they apply to every request from now on")
+        }
+        Err(e) => {
+            tracing::warn!(target: "weft::auth", ?trigger, error = %e, "tokens not reloaded; the previous ones stay in force")
         }
     })
 }

@@ -7,6 +7,7 @@
 //! - [`auth`]: bearer tokens and roles: the tokens file, the method-to-role table, the
 //!   server layer checking every request, the client interceptor sending a token.
 pub mod auth;
+pub mod reload;
 pub mod tls;
 
 use std::future::Future;

@@ -16,6 +16,7 @@
 //! changing on disk) reaches new connections while established ones keep the session they
 //! have. tonic gets the same `TlsStream` its own TLS would give it, so
 //! `Request::peer_certs()` and `Request::remote_addr()` work as usual.
+use crate::reload::Trigger;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -173,13 +174,6 @@ impl std::fmt::Debug for ServerTls {
     }
 }
 
-/// Why a reload was tried, for the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trigger {
-    Signal,
-    FileChange,
-}
-
 impl ServerTls {
     /// Reads and checks the files: certificates parse, the key goes with the certificate,
     /// the client CA is a usable trust anchor.
@@ -245,35 +239,17 @@ impl ServerTls {
     /// tried again once it changes again.
     pub fn spawn_reloader(&self, poll: Duration) -> tokio::task::JoinHandle<()> {
         let tls = self.clone();
-        tokio::spawn(async move {
-            let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-                Ok(signal) => Some(signal),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGHUP; TLS files are still reloaded when they change");
-                    None
-                }
+        crate::reload::spawn("TLS files", poll, move |trigger| {
+            let result = match trigger {
+                Trigger::Signal => tls.reload().map(|()| true),
+                Trigger::FileChange => tls.reload_if_changed(),
             };
-            let mut tick = tokio::time::interval(poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                let trigger = tokio::select! {
-                    Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => Trigger::Signal,
-                    _ = tick.tick() => Trigger::FileChange,
-                };
-                let result = match trigger {
-                    Trigger::Signal => tls.reload().map(|()| true),
-                    Trigger::FileChange => tls.reload_if_changed(),
-                };
-                let cert = tls.shared.files.cert.display();
-                match result {
-                    Ok(false) => {}
-                    Ok(true) => tracing::info!(?trigger, %cert, "TLS certificates reloaded; new connections get them"),
-                    Err(e) => tracing::warn!(
-                        ?trigger,
-                        error = %e,
-                        "TLS certificates not reloaded; still serving the previous ones"
-                    ),
+            let cert = tls.shared.files.cert.display();
+            match result {
+                Ok(false) => {}
+                Ok(true) => tracing::info!(?trigger, %cert, "TLS certificates reloaded; new connections get them"),
+                Err(e) => {
+                    tracing::warn!(?trigger, error = %e, "TLS certificates not reloaded; still serving the previous ones")
                 }
             }
         })

@@ -3,13 +3,7 @@
 //! unfinished when it was taken, and knows nothing of what came after.
 use crate::support::*;
 use weft_client::{RunSource, StartOptions, pb};
-use weft_e2e::{Cluster, WorkerSpec, binary};
-
-async fn weftctl(grpc: &str, args: &[&str]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(binary("weftctl"));
-    cmd.args(["--coordinator", grpc]).args(args).kill_on_drop(true);
-    tokio::time::timeout(weft_e2e::WAIT, cmd.output()).await.expect("weftctl in time").expect("weftctl runs")
-}
+use weft_e2e::{Cluster, WorkerSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_runs_go_on_restores_them_and_they_finish() {
@@ -29,7 +23,7 @@ async fn a_backup_taken_while_runs_go_on_restores_them_and_they_finish() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("weft-backup.db");
     let copy_arg = copy.to_string_lossy().into_owned();
-    let out = weftctl(&cluster.grpc, &["admin", "backup", &copy_arg]).await;
+    let out = weftctl_at(&cluster.grpc, &["admin", "backup", &copy_arg]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::metadata(&copy).expect("the copy").len();
@@ -38,7 +32,7 @@ async fn a_backup_taken_while_runs_go_on_restores_them_and_they_finish() {
     let first = client.get_run(unfinished[0]).await.expect("run");
     assert_eq!(first.status, pb::RunStatus::Running as i32, "{first:?}");
     // Never over an existing file; and nothing of the coordinator's temporary copy is left.
-    let again = weftctl(&cluster.grpc, &["admin", "backup", &copy_arg]).await;
+    let again = weftctl_at(&cluster.grpc, &["admin", "backup", &copy_arg]).await;
     assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stderr));
     let leftovers: Vec<_> = std::fs::read_dir(cluster.data_dir())
         .unwrap()
@@ -73,7 +67,7 @@ async fn a_coordinator_in_memory_has_nothing_to_back_up() {
     let coordinator = weft_e2e::coordinator_on("127.0.0.1:0", std::path::Path::new("memory"), dir.path(), &[]).await;
     let grpc = coordinator.ready["grpc"].as_str().expect("grpc address").to_string();
     let copy = dir.path().join("copy.db");
-    let out = weftctl(&grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
+    let out = weftctl_at(&grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("FailedPrecondition") && stderr.contains("in memory"), "{stderr}");
@@ -98,7 +92,7 @@ async fn one_backup_at_a_time_and_the_next_once_it_has_ended() {
     assert!(chunk.total_bytes > 10 * 1024 * 1024, "{}", chunk.total_bytes);
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("second.db");
-    let second = weftctl(&cluster.grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
+    let second = weftctl_at(&cluster.grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
     assert_eq!(second.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("a backup is already being taken"), "{stderr}");
@@ -109,6 +103,6 @@ async fn one_backup_at_a_time_and_the_next_once_it_has_ended() {
         received += chunk.data.len() as u64;
     }
     assert_eq!(received, chunk.total_bytes);
-    let third = weftctl(&cluster.grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
+    let third = weftctl_at(&cluster.grpc, &["admin", "backup", &copy.to_string_lossy()]).await;
     assert_eq!(third.status.code(), Some(0), "{}", String::from_utf8_lossy(&third.stderr));
 }

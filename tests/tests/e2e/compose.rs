@@ -483,6 +483,8 @@ async fn cut_and_pause(compose: &Compose, client: &Client) {
             start(client, &one_task(&format!("held-{how}"), "sleep", &format!("{{ duration: {sleep} }}"), "default"))
                 .await;
         let (holder, _) = running_task(client, run).await;
+        // The attempt started no later than now, so a 7 s one has ended by then.
+        let attempt_over = tokio::time::Instant::now() + Duration::from_secs(7);
         let status = client.cluster_status().await.expect("status");
         let worker = status.workers.iter().find(|w| w.worker_id == holder).expect("holder").clone();
         let container = container_of(&worker, &containers).to_string();
@@ -508,8 +510,9 @@ async fn cut_and_pause(compose: &Compose, client: &Client) {
         assert!(moved_after >= LEASE - Duration::from_millis(1500), "moved before the lease ran out: {moved_after:?}");
         assert_ne!(moved_to, holder);
         if how == "disconnect" {
-            // Let the cut worker finish its attempt unseen, then heal the cut.
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // Heal the cut once the cut worker has finished its attempt unseen (it cannot be
+            // observed: the worker is cut off), so that it reconnects with a late report.
+            tokio::time::sleep_until(attempt_over + Duration::from_millis(500)).await;
             docker(&["network", "connect", &network, &container]).await;
         } else {
             docker(&["unpause", &container]).await;
@@ -588,6 +591,7 @@ async fn partition(compose: &Compose, client: &Client) {
     let network = compose.network();
     let began = Instant::now();
     docker(&["network", "disconnect", &network, &coordinator]).await;
+    // The fault itself: a partition that outlasts the lease.
     tokio::time::sleep(LEASE + Duration::from_secs(3)).await;
     docker(&["network", "connect", "--alias", "coordinator", &network, &coordinator]).await;
     for run in &runs {
@@ -596,6 +600,7 @@ async fn partition(compose: &Compose, client: &Client) {
                 if let Ok(r) = client.wait_run(*run).await {
                     return r;
                 }
+                // Reconnecting to the healed coordinator: nothing to await but a retry.
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })

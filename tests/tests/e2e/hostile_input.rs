@@ -6,7 +6,7 @@ use crate::support::*;
 use std::time::{Duration, Instant};
 use tonic::Code;
 use weft_client::{RunSource, StartOptions, pb};
-use weft_e2e::{Cluster, WorkerSpec, binary, repo_root};
+use weft_e2e::{Cluster, WorkerSpec, repo_root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_protobuf_and_invalid_utf8_answer_invalid_argument() {
@@ -60,13 +60,6 @@ fn nested_json(name: &str, levels: usize) -> String {
     format!(r#"{{"name":"{name}","steps":[{{"name":"deep","kind":"noop","params":{{"result":{value}}}}}]}}"#)
 }
 
-/// Runs weftctl against `cluster`.
-async fn weftctl(cluster: &Cluster, args: &[&str]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(binary("weftctl"));
-    cmd.args(["--coordinator", &cluster.grpc]).args(args).current_dir(repo_root()).kill_on_drop(true);
-    tokio::time::timeout(weft_e2e::WAIT, cmd.output()).await.expect("weftctl finishes in time").expect("weftctl runs")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn params_nested_122_deep_are_refused_and_the_coordinator_restarts() {
     let mut cluster = Cluster::start(&[]).await;
@@ -75,7 +68,7 @@ async fn params_nested_122_deep_are_refused_and_the_coordinator_restarts() {
     std::fs::write(&deep, nested_json("deep", 122)).unwrap();
     // What a user did: register it (accepted before), then list definitions (the coordinator
     // panicked, and could not start again on its data directory).
-    let out = weftctl(&cluster, &["register", deep.to_str().unwrap()]).await;
+    let out = weftctl_at(&cluster.grpc, &["register", deep.to_str().unwrap()]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -85,9 +78,9 @@ async fn params_nested_122_deep_are_refused_and_the_coordinator_restarts() {
     // The deepest allowed is kept, listed, and read back after a restart.
     let ok = dir.path().join("ok.json");
     std::fs::write(&ok, nested_json("ok", 32)).unwrap();
-    let out = weftctl(&cluster, &["register", ok.to_str().unwrap()]).await;
+    let out = weftctl_at(&cluster.grpc, &["register", ok.to_str().unwrap()]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = weftctl(&cluster, &["definitions"]).await;
+    let out = weftctl_at(&cluster.grpc, &["definitions"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
     cluster.crash_and_restart_coordinator(&[]).await;
@@ -112,7 +105,7 @@ async fn a_hundred_typos_get_a_small_refusal_that_every_client_can_read() {
     let file = dir.path().join("typos.yaml");
     std::fs::write(&file, typos(100)).unwrap();
     // weftctl printed `Internal: h2 protocol error` before: the violations overflowed a header.
-    let out = weftctl(&cluster, &["submit", file.to_str().unwrap()]).await;
+    let out = weftctl_at(&cluster.grpc, &["submit", file.to_str().unwrap()]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("spec.workflows[0].tasks[0].kind: unknown kind `shel`"), "{stderr}");

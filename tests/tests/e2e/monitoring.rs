@@ -236,11 +236,7 @@ async fn a_task_no_live_worker_serves_is_reported_and_shown_until_one_does() {
     let metrics = cluster.metrics_text().await;
     assert_eq!(metric_value(&metrics, r#"weft_anomalies_total{kind="unservable_task"}"#), Some(1.0));
 
-    let out = tokio::process::Command::new(weft_e2e::binary("weftctl"))
-        .args(["--coordinator", &cluster.grpc, "run", &run.run_id.to_string()])
-        .output()
-        .await
-        .unwrap();
+    let out = weftctl_at(&cluster.grpc, &["run", &run.run_id.to_string()]).await;
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("waiting: no live worker serves kind shell on queue default (build)"), "{shown}");
 
@@ -296,11 +292,7 @@ async fn a_run_predicted_to_miss_its_deadline_is_flagged_while_it_runs() {
     let found = await_anomaly(&mut events, pb::AnomalyKind::DeadlineAtRisk).await;
     assert_eq!(found.run_id, run.run_id.to_string());
     assert!(found.value > 9.0 && found.value < 11.0, "about 10 s late: {found:?}");
-    let out = tokio::process::Command::new(weft_e2e::binary("weftctl"))
-        .args(["--coordinator", &cluster.grpc, "run", &run.run_id.to_string()])
-        .output()
-        .await
-        .unwrap();
+    let out = weftctl_at(&cluster.grpc, &["run", &run.run_id.to_string()]).await;
     let shown = String::from_utf8_lossy(&out.stdout);
     let line = shown.lines().find(|l| l.starts_with("deadline ")).unwrap_or_else(|| panic!("{shown}"));
     assert!(line.contains(": at risk, predicted "), "{line}");

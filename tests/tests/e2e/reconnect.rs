@@ -28,20 +28,20 @@ fn sleeper(duration: &str) -> weft_client::ProcessSpec {
     spec(&format!("name: sleeper\nsteps:\n  - {{ name: nap, kind: sleep, params: {{ duration: {duration} }} }}\n"))
 }
 
-/// The one task of `run` once it runs: (worker id, attempt).
-async fn running(client: &weft_client::Client, run: weft_client::RunId) -> (String, u32) {
+/// Waits on the run's events (replayed from the start) until its task runs as attempt
+/// `attempt`; returns the worker running it.
+async fn runs_as(events: &mut weft_client::Subscription<pb::RunEvent>, attempt: u32) -> String {
     tokio::time::timeout(WAIT, async {
-        loop {
-            let r = client.get_run(run).await.unwrap();
-            let t = &r.workflows[0].tasks[0];
-            if t.state == pb::TaskState::Running as i32 {
-                return (t.worker_id.clone(), t.attempt);
+        while let Some(event) = events.next().await {
+            let event = event.expect("event");
+            if event.kind == pb::EventKind::TaskRunning as i32 && event.attempt == attempt {
+                return event.worker_id;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        panic!("the run's events ended before attempt {attempt} ran");
     })
     .await
-    .expect("the task runs in time")
+    .expect("the attempt runs in time")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +59,8 @@ async fn a_live_worker_whose_connection_breaks_redials_within_the_grace_and_keep
     let worker_id = worker.ready["worker_id"].as_str().unwrap().to_string();
     let client = cluster.client().await;
     let run = client.start_run(RunSource::Inline(&sleeper("1500ms")), StartOptions::default()).await.unwrap().run_id;
-    assert_eq!(running(&client, run).await, (worker_id.clone(), 1));
+    let mut events = client.watch_run(run, 1).await.unwrap();
+    assert_eq!(runs_as(&mut events, 1).await, worker_id);
 
     let mut log = worker.subscribe();
     cut.send_modify(|n| *n += 1);
@@ -78,27 +79,16 @@ async fn a_dead_workers_attempt_runs_elsewhere_within_the_grace_not_the_lease() 
     let first = cluster.add_worker(WorkerSpec { slots: 1, ..Default::default() }).await;
     let client = cluster.client().await;
     let run = client.start_run(RunSource::Inline(&sleeper("3s")), StartOptions::default()).await.unwrap().run_id;
-    let (holder, _) = running(&client, run).await;
+    let mut events = client.watch_run(run, 1).await.unwrap();
+    let holder = runs_as(&mut events, 1).await;
     assert_eq!(holder, cluster.worker_id(first));
     cluster.add_worker(WorkerSpec { slots: 1, ..Default::default() }).await;
     let killed = Instant::now();
     cluster.kill_worker(first).await;
-    let (moved_to, attempt) = tokio::time::timeout(WAIT, async {
-        loop {
-            let r = client.get_run(run).await.unwrap();
-            let t = &r.workflows[0].tasks[0];
-            if t.attempt == 2 && t.state == pb::TaskState::Running as i32 {
-                return (t.worker_id.clone(), t.attempt);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the attempt runs again");
+    let moved_to = runs_as(&mut events, 2).await;
     let took = killed.elapsed();
     eprintln!("SIGKILL to the attempt running elsewhere: {took:?}");
     assert_ne!(moved_to, holder);
-    assert_eq!(attempt, 2);
     // The grace (400 ms) plus polling and a debug build's dispatch; the lease is 5 s.
     assert!(took < Duration::from_secs(2), "took {took:?}: the lease, not the grace, decided");
 }

@@ -91,3 +91,16 @@ pub async fn raw_call_on(
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
     grpc.unary(tonic::Request::new(body), path, Raw).await.map(|r| r.into_inner())
 }
+
+/// Runs `weftctl --coordinator GRPC ARGS...` to the end, from the repository root (for
+/// `examples/`), with no `WEFT_COORDINATOR` of the test's environment.
+pub async fn weftctl_at(grpc: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(weft_e2e::binary("weftctl"));
+    cmd.arg("--coordinator")
+        .arg(grpc)
+        .args(args)
+        .current_dir(weft_e2e::repo_root())
+        .env_remove("WEFT_COORDINATOR")
+        .kill_on_drop(true);
+    tokio::time::timeout(weft_e2e::WAIT, cmd.output()).await.expect("weftctl finishes in time").expect("weftctl runs")
+}

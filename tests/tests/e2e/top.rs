@@ -6,13 +6,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use weft_e2e::{Cluster, WAIT, WorkerSpec, binary};
 
-/// Runs `weftctl --coordinator ADDR ARGS...` to the end.
-async fn weftctl(grpc: &str, args: &[&str]) -> Output {
-    let mut cmd = tokio::process::Command::new(binary("weftctl"));
-    cmd.arg("--coordinator").arg(grpc).args(args).env_remove("WEFT_COORDINATOR").kill_on_drop(true);
-    tokio::time::timeout(WAIT, cmd.output()).await.expect("weftctl finishes in time").expect("weftctl runs")
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -123,7 +116,7 @@ async fn top_once_names_the_worker_its_slots_and_queues_and_run_shows_the_estima
     .await
     .expect("a heartbeat after the run");
 
-    let top = stdout_of(&weftctl(&cluster.grpc, &["top", "--once"]).await, "top --once");
+    let top = stdout_of(&weftctl_at(&cluster.grpc, &["top", "--once"]).await, "top --once");
     assert!(top.starts_with(&format!("weftctl top  http://{}  ", cluster.grpc)), "{top}");
     assert!(top.contains("runs: 0 running, 1 finished   workers: 1 (1 live)"), "{top}");
     let worker = row(&top, "worker-0");
@@ -133,7 +126,7 @@ async fn top_once_names_the_worker_its_slots_and_queues_and_run_shows_the_estima
     assert_eq!(row(&top, "default"), ["default", "0", "3"], "{top}");
     assert!(!top.contains("ANOMALIES"), "--once has no event stream to show: {top}");
 
-    let json = stdout_of(&weftctl(&cluster.grpc, &["top", "--once", "-o", "json"]).await, "top --once -o json");
+    let json = stdout_of(&weftctl_at(&cluster.grpc, &["top", "--once", "-o", "json"]).await, "top --once -o json");
     let status: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
     let w = &status["workers"][0];
     assert_eq!(w["name"], "worker-0");
@@ -148,7 +141,7 @@ async fn top_once_names_the_worker_its_slots_and_queues_and_run_shows_the_estima
     assert!(recent.iter().all(|h| h["at_ms"].is_i64() && h["gap_ms"].is_i64()), "{w}");
     assert_eq!(status["runs_finished"], 1);
 
-    let shown = stdout_of(&weftctl(&cluster.grpc, &["run", &run.run_id]).await, "run");
+    let shown = stdout_of(&weftctl_at(&cluster.grpc, &["run", &run.run_id]).await, "run");
     assert!(shown.contains("status    succeeded"), "{shown}");
     assert!(shown.contains("\nestimate     T "), "{shown}");
     assert!(shown.contains("\nremaining    "), "{shown}");
@@ -157,7 +150,7 @@ async fn top_once_names_the_worker_its_slots_and_queues_and_run_shows_the_estima
     assert!(shown.contains("\ntask costs   1 declared, "), "{shown}");
     assert!(!shown.contains("compensated"), "{shown}");
 
-    let json = stdout_of(&weftctl(&cluster.grpc, &["-o", "json", "run", &run.run_id]).await, "run -o json");
+    let json = stdout_of(&weftctl_at(&cluster.grpc, &["-o", "json", "run", &run.run_id]).await, "run -o json");
     let shown: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
     assert_eq!(shown["compensated"], false);
     let estimate = &shown["estimate"];
@@ -224,12 +217,12 @@ async fn workers_and_top_show_a_penalized_worker_with_its_reason() {
     let reason = penalized.penalty_reason.clone();
     assert!(!reason.is_empty(), "{penalized:?}");
 
-    let table = stdout_of(&weftctl(&cluster.grpc, &["workers"]).await, "workers");
+    let table = stdout_of(&weftctl_at(&cluster.grpc, &["workers"]).await, "workers");
     assert!(table.lines().next().unwrap().ends_with("  FAILED  PENALTY"), "{table}");
     let cells = row(&table, "worker-0").join(" ");
     let failed = cells.strip_suffix(&reason).unwrap_or_else(|| panic!("the row ends with the reason: {table}"));
     assert!(failed.trim_end().ends_with('%'), "the failure rate comes before it: {table}");
-    let json = stdout_of(&weftctl(&cluster.grpc, &["-o", "json", "workers"]).await, "workers -o json");
+    let json = stdout_of(&weftctl_at(&cluster.grpc, &["-o", "json", "workers"]).await, "workers -o json");
     let status: serde_json::Value = serde_json::from_str(&json).unwrap();
     let w = &status["workers"][0];
     assert_eq!(w["penalized"], true, "{w}");
@@ -237,7 +230,7 @@ async fn workers_and_top_show_a_penalized_worker_with_its_reason() {
     assert!(w["failure_rate"].as_f64().unwrap() >= 0.5, "{w}");
     assert!(!w["recent"].as_array().unwrap().is_empty(), "{w}");
 
-    let top = stdout_of(&weftctl(&cluster.grpc, &["top", "--once"]).await, "top --once");
+    let top = stdout_of(&weftctl_at(&cluster.grpc, &["top", "--once"]).await, "top --once");
     assert!(top.contains("workers: 1 (1 live), 1 penalized"), "{top}");
     assert!(row(&top, "worker-0").join(" ").ends_with(&reason), "{top}");
 }

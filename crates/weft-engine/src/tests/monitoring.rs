@@ -13,6 +13,20 @@ fn anomalies(env: &mut Env) -> Vec<crate::monitor::Anomaly> {
         .collect()
 }
 
+/// Anomalies of `kind` found over `seconds` monitor checks, one a second, `live` workers
+/// heartbeating on time.
+fn anomalies_over(env: &mut Env, seconds: usize, live: &[WorkerId], kind: AnomalyKind) -> Vec<crate::monitor::Anomaly> {
+    let mut found = Vec::new();
+    for _ in 0..seconds {
+        env.advance(1_000);
+        for w in live {
+            env.engine.heartbeat(*w, HeartbeatInfo::default(), env.now);
+        }
+        found.extend(anomalies(env).into_iter().filter(|a| a.kind == kind));
+    }
+    found
+}
+
 fn many(n: usize) -> ProcessSpec {
     process(vec![WorkflowSpec {
         name: "w".into(),
@@ -233,12 +247,7 @@ fn ready_tasks_no_live_worker_serves_are_reported_once_naming_task_kind_and_queu
         .unwrap();
     assert_eq!(env.assignments().len(), 1, "the noop task runs");
     // One check with nothing serving shell: not yet (a worker may be about to register).
-    let mut found = Vec::new();
-    for _ in 0..5 {
-        env.advance(1_000);
-        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
-        found.extend(anomalies(&mut env).into_iter().filter(|a| a.kind == AnomalyKind::UnservableTask));
-    }
+    let found = anomalies_over(&mut env, 5, &[w], AnomalyKind::UnservableTask);
     assert_eq!(found.len(), 1, "reported once while it lasts: {found:?}");
     let a = &found[0];
     assert_eq!((a.run, &*a.workflow, &*a.task, &*a.queue, a.value), (Some(run), "w", "build", "default", 2.0));
@@ -261,11 +270,7 @@ fn a_queue_served_only_by_a_dead_worker_is_unservable() {
         None,
     )
     .unwrap();
-    let mut found = Vec::new();
-    for _ in 0..4 {
-        env.advance(1_000);
-        found.extend(anomalies(&mut env).into_iter().filter(|a| a.kind == AnomalyKind::UnservableTask));
-    }
+    let found = anomalies_over(&mut env, 4, &[], AnomalyKind::UnservableTask);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].detail, "w/call waiting: no live worker serves kind noop on queue edge");
 }
@@ -346,12 +351,7 @@ fn a_run_predicted_to_miss_its_deadline_is_reported_once_with_the_margin() {
     };
     let (late, _) = env.start(costly(10.0, 3_000), None).unwrap();
     let (fine, _) = env.start(costly(1.0, 60_000), None).unwrap();
-    let mut found = Vec::new();
-    for _ in 0..2 {
-        env.advance(1_000);
-        env.engine.heartbeat(w, HeartbeatInfo::default(), env.now);
-        found.extend(anomalies(&mut env).into_iter().filter(|a| a.kind == AnomalyKind::DeadlineAtRisk));
-    }
+    let found = anomalies_over(&mut env, 2, &[w], AnomalyKind::DeadlineAtRisk);
     assert_eq!(found.len(), 1, "once, and only the late run: {found:?}");
     assert_eq!(found[0].run, Some(late));
     // Started at 1,000 with 3 s to go, 10 s of work predicted from the first check (2,000):

@@ -24,6 +24,12 @@ pub struct Estimate {
     pub default_cost: f64,
 }
 
+/// What the live workers offer one (queue, kind).
+struct Serving {
+    processors: u32,
+    mean_speed: Option<f64>,
+}
+
 /// Where a task's cost came from, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CostSource {
@@ -54,6 +60,8 @@ impl Engine {
         let mut left = vec![0.0f64; n];
         let mut capacity = 0.0f64;
         let mut counted_workers = std::collections::BTreeSet::new();
+        let mut serving: std::collections::HashMap<(std::sync::Arc<str>, std::sync::Arc<str>), Serving> =
+            std::collections::HashMap::new();
         for (i, tp) in plan.tasks.iter().enumerate() {
             if tp.compensates.is_some() {
                 continue;
@@ -68,22 +76,29 @@ impl Engine {
                 CostSource::KindHistory => e.kind_history += 1,
                 CostSource::Default => e.unknown += 1,
             }
-            let serving: Vec<_> = self
-                .workers
-                .values()
-                .filter(|w| w.accepting() && w.queues.contains(&tp.queue) && w.kinds.contains(&tp.kind))
-                .collect();
-            let processors: u32 = serving.iter().map(|w| w.effective_slots()).sum();
+            // The workers serving a (queue, kind), looked up once per pair, not per task: a
+            // run of 100,000 tasks has a handful of pairs.
+            let serves = serving.entry((tp.queue.clone(), tp.kind.clone())).or_insert_with(|| {
+                let workers: Vec<_> = self
+                    .workers
+                    .values()
+                    .filter(|w| w.accepting() && w.queues.contains(&tp.queue) && w.kinds.contains(&tp.kind))
+                    .collect();
+                for w in &workers {
+                    if counted_workers.insert(w.id) {
+                        capacity += f64::from(w.effective_slots()) * w.speed;
+                    }
+                }
+                let processors = workers.iter().map(|w| w.effective_slots()).sum();
+                let mean_speed =
+                    (!workers.is_empty()).then(|| workers.iter().map(|w| w.speed).sum::<f64>() / workers.len() as f64);
+                Serving { processors, mean_speed }
+            });
+            let processors: u32 = serves.processors;
             let speed = match t.worker.and_then(|w| self.workers.get(&w)) {
                 Some(w) if t.state != TaskState::Pending && t.state != TaskState::Ready => w.speed,
-                _ if !serving.is_empty() => serving.iter().map(|w| w.speed).sum::<f64>() / serving.len() as f64,
-                _ => 1.0,
+                _ => serves.mean_speed.unwrap_or(1.0),
             };
-            for w in &serving {
-                if counted_workers.insert(w.id) {
-                    capacity += f64::from(w.effective_slots()) * w.speed;
-                }
-            }
             e.scheduling += cost / f64::from(processors.max(1));
             e.execution += cost / speed;
             e.monitoring += cost / rate;

@@ -7,7 +7,10 @@
 //!   line broadcast to whoever waits for one), waits for its ready line, and signals it by
 //!   pid only while it has not been reaped. Dropping it SIGKILLs what still runs.
 //! - [`Procs`]: several named children, stopped in order (the later ones, workers, first).
+//! - [`postgres`]: a throwaway PostgreSQL server (tests of the HA store, `weftctl dev --store
+//!   postgres`).
 pub mod child;
+pub mod postgres;
 pub mod procs;
 pub mod ready;
 

@@ -3,54 +3,12 @@ use rusqlite::types::FromSql;
 use rusqlite::{Connection, Row};
 use uuid::Uuid;
 use weft_engine::{EventKind, TaskError};
-use weft_model::{RunId, RunStatus, TaskState, WorkerId};
+use weft_model::{RunId, WorkerId};
+use weft_store::codes::{run_status, task_state};
+pub use weft_store::codes::{run_status_code, task_state_code};
 use weft_store::{Error, RunEvent, Snapshot, StoredDefinition, StoredRun, StoredTask};
 
 use crate::quarantine::{BadRow, DEFINITIONS, EVENTS, RUNS, TASKS, Table, list_quarantine, quarantine_rows};
-
-pub fn run_status_code(s: RunStatus) -> u8 {
-    match s {
-        RunStatus::Running => 1,
-        RunStatus::Succeeded => 2,
-        RunStatus::Failed => 3,
-        RunStatus::Cancelled => 4,
-    }
-}
-
-fn run_status(code: u8) -> Option<RunStatus> {
-    Some(match code {
-        1 => RunStatus::Running,
-        2 => RunStatus::Succeeded,
-        3 => RunStatus::Failed,
-        4 => RunStatus::Cancelled,
-        _ => return None,
-    })
-}
-
-pub fn task_state_code(s: TaskState) -> u8 {
-    match s {
-        TaskState::Pending => 1,
-        TaskState::Ready => 2,
-        TaskState::Assigned => 3,
-        TaskState::Running => 4,
-        TaskState::Succeeded => 5,
-        TaskState::Failed => 6,
-        TaskState::Cancelled => 7,
-    }
-}
-
-fn task_state(code: u8) -> Option<TaskState> {
-    Some(match code {
-        1 => TaskState::Pending,
-        2 => TaskState::Ready,
-        3 => TaskState::Assigned,
-        4 => TaskState::Running,
-        5 => TaskState::Succeeded,
-        6 => TaskState::Failed,
-        7 => TaskState::Cancelled,
-        _ => return None,
-    })
-}
 
 /// A column read, with the column named on failure.
 fn col<T: FromSql>(r: &Row<'_>, i: usize, name: &str) -> Result<T, String> {

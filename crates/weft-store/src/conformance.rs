@@ -15,6 +15,7 @@ pub fn run_all(open: Opener<'_>, durable: bool) {
     deleting_a_run_removes_its_tasks_and_events(open);
     loads_in_order(open);
     large_batches_commit(open);
+    a_batch_holding_several_versions_of_a_record_keeps_the_last(open);
     quarantined_records_are_set_aside_kept_and_listed(open);
     if durable {
         survives_reopen(open);
@@ -250,4 +251,22 @@ fn quarantine_survives_reopen(open: Opener<'_>) {
     let snap = again.load().unwrap();
     assert_eq!(snap.runs, vec![run(2)]);
     assert_eq!(snap.quarantined, moved);
+}
+
+/// A group merges many engine steps, so one batch can hold a record several times.
+fn a_batch_holding_several_versions_of_a_record_keeps_the_last(open: Opener<'_>) {
+    let mut s = open(true);
+    let mut batch = sample_batch();
+    let mut again = sample_batch();
+    again.tasks[0].attempt += 1;
+    again.runs[0].reason = "second".into();
+    again.events[0].detail = "second".into();
+    again.definitions[0].spec_json = "{\"second\":true}".into();
+    batch.extend(again.clone());
+    s.commit(&batch).expect("commit");
+    let seen = s.load().expect("load");
+    assert_eq!(seen.tasks, again.tasks);
+    assert_eq!(seen.runs, again.runs);
+    assert_eq!(seen.events, again.events);
+    assert_eq!(seen.definitions, again.definitions);
 }

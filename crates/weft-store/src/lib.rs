@@ -12,6 +12,7 @@
 //! [`ChangeSet`] per step, a backend writes exactly that and reads the same types back, so a
 //! stored task has one representation from the engine to the disk and back.
 
+pub mod codes;
 pub mod conformance;
 pub mod group_commit;
 mod memory;
@@ -50,6 +51,13 @@ pub enum Error {
     /// The backend failed (I/O, locking, ...).
     #[error("store backend failed: {0}")]
     Backend(String),
+    /// A write of a deposed leader, refused by the store: another coordinator took the lease
+    /// (a later epoch), and only it may write now.
+    #[error(
+        "write refused: this coordinator's lease (epoch {held}) was taken over (epoch {current} is current); it is no \
+         longer the leader"
+    )]
+    Fenced { held: u64, current: u64 },
     /// The backend cannot do this (a backup of a store kept in memory).
     #[error("{0}")]
     Unsupported(String),

@@ -1,0 +1,274 @@
+//! Rows to records, and rows into the quarantine. Columns are typed (uuid, bigint, text), so
+//! what can fail to decode is a value's range: an unknown state code, a negative sequence
+//! number, an index past `u32`.
+use postgres::types::{FromSql, ToSql};
+use postgres::{Client, GenericClient, Row};
+use uuid::Uuid;
+use weft_engine::{EventKind, TaskError};
+use weft_model::{RunId, WorkerId};
+use weft_store::codes::{run_status, task_state};
+use weft_store::{Error, Quarantined, RecordKey, RunEvent, Snapshot, StoredDefinition, StoredRun, StoredTask};
+
+/// A live table and its key columns.
+pub struct Table {
+    pub name: &'static str,
+    key: &'static [&'static str],
+    /// Between the key's columns when written as text (as `RecordKey` writes keys).
+    sep: &'static str,
+}
+
+static DEFINITIONS: Table = Table { name: weft_store::quarantine::DEFINITIONS, key: &["name", "version"], sep: "@" };
+static RUNS: Table = Table { name: weft_store::quarantine::RUNS, key: &["id"], sep: "" };
+static TASKS: Table = Table { name: weft_store::quarantine::TASKS, key: &["run", "idx"], sep: "#" };
+static EVENTS: Table = Table { name: weft_store::quarantine::EVENTS, key: &["run", "seq"], sep: "/" };
+
+/// A key column's value as stored.
+#[derive(Debug)]
+pub enum KeyValue {
+    Text(String),
+    Int(i64),
+    Id(Uuid),
+}
+
+impl KeyValue {
+    fn text(&self) -> String {
+        match self {
+            KeyValue::Text(t) => t.clone(),
+            KeyValue::Int(i) => i.to_string(),
+            KeyValue::Id(id) => id.to_string(),
+        }
+    }
+
+    fn param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            KeyValue::Text(t) => t,
+            KeyValue::Int(i) => i,
+            KeyValue::Id(id) => id,
+        }
+    }
+}
+
+/// Where a record lives: its table and key values.
+pub fn locate(key: &RecordKey) -> (&'static Table, Vec<KeyValue>) {
+    match key {
+        RecordKey::Definition { name, version } => {
+            (&DEFINITIONS, vec![KeyValue::Text(name.to_string()), KeyValue::Int(i64::from(*version))])
+        }
+        RecordKey::Run(run) => (&RUNS, vec![KeyValue::Id(run.0)]),
+        RecordKey::Task { run, index } => (&TASKS, vec![KeyValue::Id(run.0), KeyValue::Int(i64::from(*index))]),
+        RecordKey::Event { run, seq } => (&EVENTS, vec![KeyValue::Id(run.0), KeyValue::Int(*seq as i64)]),
+    }
+}
+
+/// Moves the row of `table` with `key` into the quarantine (as JSON of its columns) and
+/// deletes it, in one statement; `None` when there is no such row.
+pub fn move_row(
+    client: &mut impl GenericClient,
+    table: &Table,
+    key: &[KeyValue],
+    reason: &str,
+    at: i64,
+) -> Result<Option<Quarantined>, postgres::Error> {
+    let n = key.len();
+    let matches = table.key.iter().enumerate().map(|(i, c)| format!("t.{c} = ${}", i + 1)).collect::<Vec<_>>();
+    let sql = format!(
+        "WITH moved AS (DELETE FROM {} AS t WHERE {} RETURNING row_to_json(t)::text AS record) \
+         INSERT INTO quarantine (tbl, key, reason, record, at) SELECT ${}, ${}, ${}, record, ${} FROM moved \
+         RETURNING record",
+        table.name,
+        matches.join(" AND "),
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    );
+    let key_text = key.iter().map(KeyValue::text).collect::<Vec<_>>().join(table.sep);
+    let reason = crate::write::text(reason).into_owned();
+    let mut params: Vec<&(dyn ToSql + Sync)> = key.iter().map(KeyValue::param).collect();
+    params.extend([&table.name as &(dyn ToSql + Sync), &key_text, &reason, &at]);
+    let row = client.query_opt(&sql, &params)?;
+    Ok(row.map(|r| Quarantined { table: table.name.to_string(), key: key_text, reason, record: r.get(0), at }))
+}
+
+/// A column read, with the column named on failure.
+fn col<'a, T: FromSql<'a>>(r: &'a Row, i: usize, name: &str) -> Result<T, String> {
+    r.try_get(i).map_err(|e| format!("{name}: {e}"))
+}
+
+fn u32_col(r: &Row, i: usize, name: &str) -> Result<u32, String> {
+    let v: i64 = col(r, i, name)?;
+    u32::try_from(v).map_err(|_| format!("{name}: {v} is out of range"))
+}
+
+fn opt_u32_col(r: &Row, i: usize, name: &str) -> Result<Option<u32>, String> {
+    let v: Option<i64> = col(r, i, name)?;
+    v.map(|v| u32::try_from(v).map_err(|_| format!("{name}: {v} is out of range"))).transpose()
+}
+
+fn code(r: &Row, i: usize, name: &str) -> Result<u8, String> {
+    let v: i16 = col(r, i, name)?;
+    u8::try_from(v).map_err(|_| format!("{name}: unknown code {v}"))
+}
+
+fn definition(r: &Row) -> Result<StoredDefinition, String> {
+    Ok(StoredDefinition {
+        name: col::<String>(r, 0, "name")?.into(),
+        version: u32_col(r, 1, "version")?,
+        spec_json: col::<String>(r, 2, "spec")?.into(),
+        created_at: col(r, 3, "created_at")?,
+    })
+}
+
+fn run(r: &Row) -> Result<StoredRun, String> {
+    let status = code(r, 7, "status")?;
+    let def_name: Option<String> = col(r, 2, "def_name")?;
+    Ok(StoredRun {
+        id: RunId(col(r, 0, "id")?),
+        spec_json: col::<String>(r, 1, "spec")?.into(),
+        definition: def_name.map(Into::into).zip(opt_u32_col(r, 3, "def_version")?),
+        idempotency_key: col(r, 4, "idempotency_key")?,
+        input_json: col::<String>(r, 5, "input")?.into(),
+        created_at: col(r, 6, "created_at")?,
+        status: run_status(status).ok_or_else(|| format!("status: unknown code {status}"))?,
+        reason: col(r, 8, "reason")?,
+        finished_at: col(r, 9, "finished_at")?,
+    })
+}
+
+fn task(r: &Row) -> Result<StoredTask, String> {
+    let state = code(r, 2, "state")?;
+    let error: Option<String> = col(r, 9, "error")?;
+    let retryable: Option<bool> = col(r, 10, "error_retryable")?;
+    Ok(StoredTask {
+        run: RunId(col(r, 0, "run")?),
+        index: u32_col(r, 1, "idx")?,
+        state: task_state(state).ok_or_else(|| format!("state: unknown code {state}"))?,
+        attempt: u32_col(r, 3, "attempt")?,
+        worker: col::<Option<Uuid>>(r, 4, "worker")?.map(WorkerId),
+        ready_at: col(r, 5, "ready_at")?,
+        started_at: col(r, 6, "started_at")?,
+        finished_at: col(r, 7, "finished_at")?,
+        result: col::<Option<String>>(r, 8, "result")?.map(Into::into),
+        error: error.map(|message| TaskError { message, retryable: retryable.unwrap_or(false) }),
+        retry_at: col(r, 11, "retry_at")?,
+    })
+}
+
+fn event(r: &Row) -> Result<RunEvent, String> {
+    let kind = code(r, 3, "kind")?;
+    let seq: i64 = col(r, 1, "seq")?;
+    Ok(RunEvent {
+        run: RunId(col(r, 0, "run")?),
+        seq: u64::try_from(seq).map_err(|_| format!("seq: {seq} is negative"))?,
+        at: col(r, 2, "at")?,
+        kind: EventKind::from_code(kind).ok_or_else(|| format!("kind: unknown code {kind}"))?,
+        workflow: col::<String>(r, 4, "workflow")?.into(),
+        task: col::<String>(r, 5, "task")?.into(),
+        attempt: u32_col(r, 6, "attempt")?,
+        worker: col::<Option<Uuid>>(r, 7, "worker")?.map(WorkerId),
+        detail: col(r, 8, "detail")?,
+    })
+}
+
+/// A row `load` could not decode.
+struct BadRow {
+    table: &'static Table,
+    key: Vec<KeyValue>,
+    reason: String,
+}
+
+/// The key columns of a row (selected first), as stored.
+fn key_of(table: &'static Table, r: &Row) -> Vec<KeyValue> {
+    (0..table.key.len())
+        .map(|i| {
+            if let Ok(id) = r.try_get::<_, Uuid>(i) {
+                KeyValue::Id(id)
+            } else if let Ok(n) = r.try_get::<_, i64>(i) {
+                KeyValue::Int(n)
+            } else {
+                KeyValue::Text(r.try_get::<_, String>(i).unwrap_or_default())
+            }
+        })
+        .collect()
+}
+
+fn read<T>(
+    client: &mut Client,
+    table: &'static Table,
+    sql: &str,
+    decode: impl Fn(&Row) -> Result<T, String>,
+    bad: &mut Vec<BadRow>,
+    shown: &str,
+) -> Result<Vec<T>, Error> {
+    let rows = client
+        .query(sql, &[])
+        .map_err(|e| Error::Backend(format!("{shown}: reading {}: {}", table.name, crate::describe(&e))))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match decode(row) {
+            Ok(v) => out.push(v),
+            Err(reason) => bad.push(BadRow { table, key: key_of(table, row), reason }),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads everything back. Rows that do not decode are moved to the quarantine first, in
+/// one transaction, and listed with the rest of it.
+pub fn load_snapshot(client: &mut Client, shown: &str) -> Result<Snapshot, Error> {
+    let mut bad = Vec::new();
+    let definitions = read(
+        client,
+        &DEFINITIONS,
+        "SELECT name, version, spec, created_at FROM definitions ORDER BY name, version",
+        definition,
+        &mut bad,
+        shown,
+    )?;
+    let runs = read(
+        client,
+        &RUNS,
+        "SELECT id, spec, def_name, def_version, idempotency_key, input, created_at, status, reason, finished_at \
+         FROM runs ORDER BY id",
+        run,
+        &mut bad,
+        shown,
+    )?;
+    let tasks = read(
+        client,
+        &TASKS,
+        "SELECT run, idx, state, attempt, worker, ready_at, started_at, finished_at, result, error, error_retryable, \
+         retry_at FROM tasks ORDER BY run, idx",
+        task,
+        &mut bad,
+        shown,
+    )?;
+    let events = read(
+        client,
+        &EVENTS,
+        "SELECT run, seq, at, kind, workflow, task, attempt, worker, detail FROM events ORDER BY run, seq",
+        event,
+        &mut bad,
+        shown,
+    )?;
+    let failed = |e: postgres::Error| Error::Backend(format!("{shown}: quarantine: {}", crate::describe(&e)));
+    if !bad.is_empty() {
+        let mut tx = client.transaction().map_err(failed)?;
+        let at = now_ms();
+        for b in &bad {
+            move_row(&mut tx, b.table, &b.key, &b.reason, at).map_err(failed)?;
+        }
+        tx.commit().map_err(failed)?;
+    }
+    let quarantined = client
+        .query("SELECT tbl, key, reason, record, at FROM quarantine ORDER BY id", &[])
+        .map_err(failed)?
+        .iter()
+        .map(|r| Quarantined { table: r.get(0), key: r.get(1), reason: r.get(2), record: r.get(3), at: r.get(4) })
+        .collect();
+    Ok(Snapshot { definitions, runs, tasks, events, quarantined })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

@@ -9,7 +9,8 @@ use weft_model::{RunId, RunStatus, WorkerId};
 #[derive(Debug, Parser)]
 #[command(name = "weftctl", version, about = "Drive a weft cluster: submit processes, follow runs, watch workers.")]
 pub struct Cli {
-    /// Coordinator address: host:port, http://host:port, or https://host:port (TLS).
+    /// Coordinator address: host:port, http://host:port, or https://host:port (TLS). For
+    /// coordinators sharing a store, all of them comma-separated: the leader is found.
     #[arg(long, global = true, env = "WEFT_COORDINATOR", default_value = "127.0.0.1:7070")]
     pub coordinator: String,
 
@@ -119,8 +120,8 @@ pub enum Command {
     /// queues (depth by priority, free slots).
     Workers,
     /// Ask the coordinator's gRPC health service whether it serves: prints the status and
-    /// exits 0 when SERVING, 1 otherwise (NOT_SERVING: a standby, or a coordinator whose
-    /// store failed; or unreachable). For container health checks and scripts.
+    /// exits 0 when SERVING, 1 otherwise (NOT_SERVING: a stopping coordinator, or for a weft
+    /// service, a standby; or unreachable). For container health checks and scripts.
     Health {
         /// A service to ask about (`weft.v1.WorkflowService`, ...); empty means the
         /// coordinator as a whole.

@@ -82,6 +82,17 @@ fn report(error: &anyhow::Error) {
                 eprintln!("{snippet}");
             }
         }
+        Some(e @ weft_client::Error::Unavailable { message, .. }) if message.contains("standby") => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "hint: coordinators sharing a store elect one leader: give them all, --coordinator a:7070,b:7070, and \
+                 weftctl finds it"
+            );
+        }
+        Some(e @ weft_client::Error::NoLeader { .. }) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: a failover may be under way (a standby takes over within the leader lease); try again");
+        }
         Some(e @ (weft_client::Error::Unreachable { .. } | weft_client::Error::Unavailable { .. })) => {
             eprintln!("error: {e}");
             eprintln!(

@@ -66,6 +66,10 @@ pub enum Error {
     #[error("coordinator unreachable at {address}: {reason}")]
     Unreachable { address: String, reason: String },
 
+    /// Several coordinators were given and none of them leads (all standbys or unreachable).
+    #[error("no coordinator leads: {heard}")]
+    NoLeader { heard: String },
+
     /// A spec file could not be read from disk.
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {

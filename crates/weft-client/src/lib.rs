@@ -37,6 +37,7 @@
 pub mod address;
 pub mod client;
 pub mod error;
+mod leader;
 pub mod retry;
 pub mod spec_file;
 

@@ -36,6 +36,20 @@ pub struct Args {
     /// keeps state in memory only: nothing survives a restart.
     #[arg(long, env = "WEFT_DATA_DIR", default_value = "weft-data")]
     pub data_dir: String,
+    /// A shared store for high availability: `postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`.
+    /// Several coordinators on one database elect one leader under a lease; the others
+    /// stand by and take over when it stops renewing. Without it the store is SQLite in
+    /// --data-dir, for one coordinator.
+    #[arg(long, env = "WEFT_STORE", value_name = "URL", conflicts_with = "data_dir")]
+    pub store: Option<String>,
+    /// With --store: the address clients and workers reach this coordinator at, told to
+    /// them by standbys (host:port). Defaults to --listen unless that is 0.0.0.0 or [::].
+    #[arg(long, env = "WEFT_ADVERTISE", value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// With --store: how long the leader's lease lasts without a renewal. A dead leader is
+    /// replaced within about this long; the leader renews it four times as often.
+    #[arg(long, env = "WEFT_LEADER_LEASE", default_value = "2s")]
+    pub leader_lease: String,
     /// `full`: every commit is fsync'd (survives machine crashes). `relaxed`: fsync at
     /// checkpoints only (survives a coordinator crash, not a machine crash); faster.
     #[arg(long, env = "WEFT_DURABILITY", default_value = "full")]
@@ -96,10 +110,21 @@ pub enum DataDir {
     Path(std::path::PathBuf),
 }
 
+/// Several coordinators sharing a PostgreSQL store, one leading (`--store`).
+#[derive(Clone, Debug)]
+pub struct HaConfig {
+    pub url: weft_store_postgres::PgUrl,
+    /// Where clients reach this coordinator (`--advertise`).
+    pub advertise: String,
+    pub lease: Duration,
+}
+
 /// Validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: DataDir,
+    /// `Some`: the PostgreSQL store and leader election, instead of `data_dir`.
+    pub ha: Option<HaConfig>,
     pub durability: weft_store_sqlite::Durability,
     pub group_commit: weft_store::GroupCommitConfig,
     pub retention: Duration,
@@ -140,6 +165,17 @@ fn duration(flag: &'static str, text: &str) -> Result<Duration, ConfigError> {
         return Err(err(flag, "must be greater than zero"));
     }
     Ok(d)
+}
+
+/// `host:port`, as told to clients: a name or an address, and a port.
+fn advertised(text: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| err("advertise", format!("`{text}` {why}; expected host:port"));
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("has no port"))?;
+    port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("has no valid port"))?;
+    if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c == '/' || c == ',') {
+        return Err(bad("has no valid host"));
+    }
+    Ok(text.to_string())
 }
 
 fn addr(flag: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -207,7 +243,34 @@ impl TryFrom<Args> for Config {
                 ),
             ));
         }
+        let ha = match &a.store {
+            None => None,
+            Some(url) => {
+                let url = weft_store_postgres::PgUrl::parse(url).map_err(|e| err("store", e))?;
+                let advertise = match &a.advertise {
+                    Some(text) => advertised(text)?,
+                    None if listen.ip().is_unspecified() => {
+                        return Err(err(
+                            "advertise",
+                            format!(
+                                "is needed with --store when --listen is {listen}: the address others reach this coordinator at"
+                            ),
+                        ));
+                    }
+                    None => listen.to_string(),
+                };
+                let lease = duration("leader-lease", &a.leader_lease)?;
+                if lease < Duration::from_millis(200) || lease > Duration::from_secs(60) {
+                    return Err(err("leader-lease", "must be between 200ms and 60s"));
+                }
+                Some(HaConfig { url, advertise, lease })
+            }
+        };
+        if ha.is_none() && a.advertise.is_some() {
+            return Err(err("advertise", "is only used with --store (several coordinators)"));
+        }
         Ok(Config {
+            ha,
             data_dir: match a.data_dir.as_str() {
                 "" => return Err(err("data-dir", "must not be empty (use `memory` for no store)")),
                 "memory" => DataDir::Memory,
@@ -289,6 +352,17 @@ mod tests {
         assert_eq!(parse(&["--listen", "0.0.0.0:7070"]).unwrap_err().flag, "listen");
         assert_eq!(parse(&["--tokens", "/nonexistent/tokens"]).unwrap_err().flag, "tokens");
         assert!(parse(&[]).unwrap().tokens.is_none());
+        assert_eq!(parse(&["--store", "mysql://x/y"]).unwrap_err().flag, "store");
+        assert_eq!(parse(&["--advertise", "h:1"]).unwrap_err().flag, "advertise");
+        let pg = ["--store", "postgres://weft@db:5432/weft"];
+        assert_eq!(parse(&[&pg[..], &["--leader-lease", "100ms"]].concat()).unwrap_err().flag, "leader-lease");
+        assert_eq!(parse(&[&pg[..], &["--advertise", "h"]].concat()).unwrap_err().flag, "advertise");
+        let wide = ["--listen", "0.0.0.0:7070", "--insecure-plaintext"];
+        assert_eq!(parse(&[&pg[..], &wide[..]].concat()).unwrap_err().flag, "advertise");
+        let c = parse(&[&pg[..], &wide[..], &["--advertise", "coord-1:7070"]].concat()).unwrap();
+        let ha = c.ha.unwrap();
+        assert_eq!((ha.advertise.as_str(), ha.lease), ("coord-1:7070", Duration::from_secs(2)));
+        assert_eq!(parse(&pg).unwrap().ha.unwrap().advertise, "127.0.0.1:7070");
     }
 
     #[test]

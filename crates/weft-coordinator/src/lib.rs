@@ -9,6 +9,9 @@
 //! - `persist`, `quarantine`: restoring the store at start; records that cannot be
 //!   restored are set aside and listed by `MonitorService.ListQuarantined`.
 //! - `clock`: monotonic wall-clock milliseconds for the engine.
+//! - `role`, `leadership`, `ha`: leader or standby. Alone on SQLite a coordinator leads from
+//!   start to stop; on PostgreSQL (`--store`) it is elected through the database and steps
+//!   down when it loses the lease or a commit fails.
 //!
 //! [`run`] serves on an already bound listener until a shutdown signal, which makes it
 //! easy to start on port 0 in tests.
@@ -17,9 +20,12 @@ mod clock;
 pub mod config;
 mod convert;
 mod driver;
+mod ha;
+mod leadership;
 mod metrics;
 mod persist;
 mod quarantine;
+mod role;
 mod services;
 mod status;
 
@@ -102,12 +108,12 @@ pub struct State {
     quarantined: Vec<weft_store::Quarantined>,
 }
 
-/// Opens the store, checks and migrates it, and restores every run it holds. Fails with a
-/// clear error on a corrupt store or one written by a newer weft; never resets it. A record
-/// that cannot be restored is logged, moved into the store's quarantine and skipped.
+/// Opens the store in the data directory (or memory), checks and migrates it, and restores
+/// every run it holds. Fails with a clear error on a corrupt store or one written by a newer
+/// weft; never resets it. A record that cannot be restored is logged, moved into the
+/// store's quarantine and skipped.
 pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
-    let clock = clock::Clock::new();
-    let mut store: Box<dyn weft_store::Store> = match &cfg.data_dir {
+    let store: Box<dyn weft_store::Store> = match &cfg.data_dir {
         config::DataDir::Memory => {
             tracing::warn!("--data-dir memory: state is kept in memory only and is lost on restart");
             Box::new(weft_store::MemoryStore::new())
@@ -118,6 +124,21 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
             Box::new(store)
         }
     };
+    restore_state(cfg, store)
+}
+
+/// Checks that the PostgreSQL store of `--store` can be reached and used (migrating its
+/// schema): a bad URL, an unreachable server or a newer schema stop the coordinator at
+/// start. Blocking.
+pub fn check_shared_store(ha: &config::HaConfig) -> anyhow::Result<()> {
+    weft_store_postgres::prepare(&ha.url)?;
+    tracing::info!(store = %ha.url.shown(), advertise = %ha.advertise, lease = ?ha.lease, "shared store ready; joining the election");
+    Ok(())
+}
+
+/// Loads `store` and restores every run it holds (see [`open_state`]). Blocking.
+pub(crate) fn restore_state(cfg: &Config, mut store: Box<dyn weft_store::Store>) -> anyhow::Result<State> {
+    let clock = clock::Clock::new();
     let info = store.info();
     // Say what an acknowledgement is worth, as the backend reports it (not as asked).
     tracing::info!(
@@ -135,7 +156,7 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
     let restored = persist::restore(&mut engine, snapshot, clock.now());
     quarantined.extend(quarantine::set_aside(store.as_mut(), &restored.quarantine));
     tracing::info!(
-        data_dir = ?cfg.data_dir,
+        store = %info.location,
         definitions = restored.definitions,
         runs = restored.runs,
         unfinished_runs = restored.unfinished_runs,
@@ -147,6 +168,16 @@ pub fn open_state(cfg: &Config) -> anyhow::Result<State> {
     );
     quarantine::report(&quarantined);
     Ok(State { engine, store, clock, quarantined })
+}
+
+/// How this coordinator comes to lead.
+pub enum Startup {
+    /// On its own store (SQLite or memory), opened: it leads from start to stop, and a
+    /// failed commit stops it.
+    Alone(Box<State>),
+    /// On the shared PostgreSQL store of `--store`: it leads when elected and stands by
+    /// otherwise.
+    Elected(config::HaConfig),
 }
 
 /// The layer checking every request's bearer token against `--tokens`, or none. Without
@@ -185,16 +216,15 @@ fn auth_layer(cfg: &Config) -> weft_net::auth::AuthLayer {
     }
 }
 
-/// Serves the coordinator until `shutdown` resolves or the store fails. Installs the
+/// Serves the coordinator until `shutdown` resolves or (alone) the store fails. Installs the
 /// process-wide metrics recorder when a metrics listener is given.
 pub async fn run(
     cfg: Config,
-    state: State,
+    startup: Startup,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_for_serve = stop_tx.clone();
     if let Some(listener) = listeners.metrics {
         let handle = metrics::install_recorder()?;
         let mut stop = stop_rx.clone();
@@ -208,26 +238,13 @@ pub async fn run(
         });
     }
     let listener = listeners.grpc;
-    let store = convert::store_status(&state.store.info());
-    let committer = weft_store::GroupCommitter::start(state.store, cfg.group_commit, metrics::commit)
-        .context("starting the store's commit thread")?;
-    let (driver, handle) = driver::Driver::new(state.engine, state.clock, committer, store, cfg.retention);
-    let (failed_tx, mut failed_rx) = watch::channel(false);
-    let driver_task = tokio::spawn(async move {
-        let result = driver.run(stop_rx).await;
-        if result.is_err() {
-            let _ = failed_tx.send(true);
-        }
-        result
-    });
-
-    let data_dir = match &cfg.data_dir {
-        config::DataDir::Path(dir) => Some(dir.clone()),
-        config::DataDir::Memory => None,
+    let data_dir = match (&cfg.data_dir, &cfg.ha) {
+        (config::DataDir::Path(dir), None) => Some(dir.clone()),
+        _ => None,
     };
+    let role = role::Role::new(role::Part::Standby { leader: None });
     let services = services::Services {
-        handle,
-        quarantined: quarantine::listing(state.quarantined),
+        role: role.clone(),
         data_dir,
         backup_turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
     };
@@ -253,24 +270,35 @@ pub async fn run(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         );
-    weft_net::set_serving::<WorkflowServiceServer<services::Services>>(&health).await;
-    weft_net::set_serving::<WorkerServiceServer<services::Services>>(&health).await;
-    weft_net::set_serving::<MonitorServiceServer<services::Services>>(&health).await;
+    // NOT_SERVING until this coordinator leads.
+    leadership::set_services_serving(&health, false).await;
+
+    let mut leadership = match startup {
+        Startup::Alone(state) => {
+            tokio::spawn(leadership::alone(cfg.clone(), *state, role, health.clone(), stop_rx.clone()))
+        }
+        Startup::Elected(ha) => tokio::spawn(ha::elect(cfg.clone(), ha, role, health.clone(), stop_rx.clone())),
+    };
+    let (ended_tx, mut ended_rx) = watch::channel(false);
+    let leadership_done = tokio::spawn(async move {
+        let result = (&mut leadership).await;
+        let _ = ended_tx.send(true);
+        result
+    });
 
     let health_on_stop = health.clone();
+    let stop_for_serve = stop_tx.clone();
     let stop = async move {
         tokio::select! {
             _ = shutdown => {}
-            _ = failed_rx.changed() => {}
+            _ = ended_rx.changed() => {}
         }
         // Tell health checkers first (a watcher sees NOT_SERVING before the stream ends),
         // then stop taking requests.
-        weft_net::set_not_serving::<WorkflowServiceServer<services::Services>>(&health_on_stop).await;
-        weft_net::set_not_serving::<WorkerServiceServer<services::Services>>(&health_on_stop).await;
-        weft_net::set_not_serving::<MonitorServiceServer<services::Services>>(&health_on_stop).await;
+        leadership::set_services_serving(&health_on_stop, false).await;
         weft_net::set_node_serving(&health_on_stop, false).await;
-        // Stopping the driver ends worker sessions and watch streams, which a graceful
-        // shutdown would otherwise wait for.
+        // Ending leadership stops the driver, which ends worker sessions and watch streams
+        // that a graceful shutdown would otherwise wait for.
         let _ = stop_for_serve.send(true);
     };
     let mut stopping = stop_tx.subscribe();
@@ -297,7 +325,7 @@ pub async fn run(
     if let Some(reloader) = reloader {
         reloader.abort();
     }
-    let driven = driver_task.await.context("driver task")?;
-    driven.map_err(|reason| anyhow::anyhow!("store commit failed: {reason}"))?;
+    let led = leadership_done.await.context("leadership task")?.context("leadership task")?;
+    led.map_err(|reason| anyhow::anyhow!("{reason}"))?;
     served.map_err(Into::into)
 }

@@ -1,6 +1,6 @@
 //! `weft-coordinator`: parse flags, set up logging and metrics, bind, serve until SIGTERM or Ctrl-C.
 use clap::{CommandFactory, FromArgMatches};
-use weft_coordinator::{Args, Config, Listeners};
+use weft_coordinator::{Args, Config, Listeners, Startup};
 
 fn main() -> anyhow::Result<()> {
     let matches = Args::command().get_matches();
@@ -22,8 +22,19 @@ fn main() -> anyhow::Result<()> {
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     weft_telemetry::init(&cfg.log, cfg.log_format)?;
     let listeners = Listeners::bind(&cfg).await?;
-    let state = match weft_coordinator::open_state(&cfg) {
-        Ok(state) => state,
+    let opened = match &cfg.ha {
+        // The PostgreSQL client blocks: check the store on a thread of its own.
+        Some(ha) => {
+            let ha = ha.clone();
+            tokio::task::spawn_blocking(move || {
+                weft_coordinator::check_shared_store(&ha).map(|()| Startup::Elected(ha))
+            })
+            .await?
+        }
+        None => weft_coordinator::open_state(&cfg).map(|state| Startup::Alone(Box::new(state))),
+    };
+    let startup = match opened {
+        Ok(startup) => startup,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "cannot open the store");
             eprintln!("weft-coordinator: {e:#}");
@@ -39,7 +50,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: metrics.map(|a| a.to_string()),
         pid: std::process::id(),
     })?;
-    weft_coordinator::run(cfg, state, listeners, shutdown_signal()).await?;
+    weft_coordinator::run(cfg, startup, listeners, shutdown_signal()).await?;
     tracing::info!("coordinator stopped");
     Ok(())
 }

@@ -25,4 +25,9 @@ pub mod pb {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("weft_descriptor");
 
 /// The wire protocol version this crate speaks.
+/// Metadata a standby coordinator puts on its UNAVAILABLE answers: the leader's address
+/// (`host:port`), where clients and workers should go instead; empty while no leader is
+/// known. Its presence alone says "a standby answered".
+pub const LEADER_METADATA: &str = "weft-leader";
+
 pub const PROTOCOL_VERSION: u32 = pb::ProtocolVersion::ProtocolVersion1 as u32;

@@ -47,6 +47,8 @@ pub fn migrate(client: &mut Client, shown: &str) -> Result<(), Error> {
     let mut tx = client.transaction().map_err(failed)?;
     // Any fixed key: only weft's own migrations take it.
     tx.execute("SELECT pg_advisory_xact_lock(7457356)", &[]).map_err(failed)?;
+    // No "already exists" notices at every start.
+    tx.batch_execute("SET LOCAL client_min_messages = warning").map_err(failed)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS weft_schema (version integer NOT NULL)").map_err(failed)?;
     let found: u32 = match tx.query_opt("SELECT version FROM weft_schema", &[]).map_err(failed)? {
         Some(row) => {

@@ -33,6 +33,8 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 /// On exit, how long the coordinator may take to end the session after the worker
 /// closes its side.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// After a standby's refusal: the next try, without growing the backoff.
+const STANDBY_RETRY: Duration = Duration::from_millis(100);
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -211,6 +213,10 @@ impl Driver {
                 self.schedule_reconnect(addr.clone(), &reason);
                 return Ok(());
             }
+            Err(ConnectError::Standby { reason, leader }) => {
+                self.follow_leader(&reason, leader.as_deref());
+                return Ok(());
+            }
         };
         self.backoff.reset();
         self.session_secret = link.registered.session_secret.clone();
@@ -247,6 +253,22 @@ impl Driver {
         warn!(coordinator = %addr, %reason, retry_in_ms = delay.as_millis() as u64,
             running = self.running.len(), "coordinator unreachable; reconnecting");
         self.reconnect_at = Some(Instant::now() + delay);
+    }
+
+    /// A standby refused the session: go to the leader it names if it is one of ours, else
+    /// to the next address, soon and without growing the backoff (an election is quick; a
+    /// standby is not a failure).
+    fn follow_leader(&mut self, reason: &str, leader: Option<&str>) {
+        let n = self.config.coordinators.len();
+        let named = leader.and_then(|leader| {
+            self.config
+                .coordinators
+                .iter()
+                .position(|c| c.trim_start_matches("http://").trim_start_matches("https://") == leader)
+        });
+        self.next_addr = named.unwrap_or_else(|| self.next_addr.wrapping_add(1) % n);
+        debug!(%reason, next = %self.config.coordinators[self.next_addr], "a standby answered; trying the leader");
+        self.reconnect_at = Some(Instant::now() + STANDBY_RETRY);
     }
 
     fn register_message(&self) -> pb::Register {

@@ -77,6 +77,8 @@ pub(crate) enum ConnectError {
     Fatal(Error),
     /// Network trouble or a coordinator not ready: try again later.
     Retry(String),
+    /// A standby refused the session; `leader` is where it says the leader is, if it knows.
+    Standby { reason: String, leader: Option<String> },
 }
 
 /// Connects (over TLS with `tls`, its files read now), registers and opens the report
@@ -186,6 +188,15 @@ fn classify(addr: &str, version: u32, status: Status) -> ConnectError {
                 status.code()
             ),
         }),
+        Code::Unavailable if status.metadata().contains_key(weft_proto::LEADER_METADATA) => {
+            let leader = status
+                .metadata()
+                .get(weft_proto::LEADER_METADATA)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(str::to_string);
+            ConnectError::Standby { reason: status_text(&status), leader }
+        }
         _ => ConnectError::Retry(status_text(&status)),
     }
 }

@@ -23,9 +23,15 @@ pub struct Context {
     pub connect: ConnectOptions,
 }
 
+/// How long to look for a leader among several coordinators: past a failover's takeover.
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Context {
     pub async fn connect(&self) -> Result<Client, weft_client::Error> {
-        Client::connect_with(&self.coordinator, &self.connect).await
+        // Several addresses (`a,b,c`): coordinators sharing a store; the leader is used.
+        let addresses: Vec<String> =
+            self.coordinator.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from).collect();
+        Client::connect_leader(&addresses, &self.connect, LEADER_WAIT).await
     }
 }
 

@@ -59,7 +59,7 @@ impl Services {
         })?;
         let copy = TempCopy(dir.join(format!("{TEMP_PREFIX}{}{TEMP_SUFFIX}", uuid::Uuid::now_v7())));
         let info = self
-            .handle
+            .handle()?
             .ask_backup(|reply| Command::Backup { dest: copy.0.clone(), reply })
             .await?
             .map_err(|reason| Status::internal(format!("backup failed: {reason}")))?;

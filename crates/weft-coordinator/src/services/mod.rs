@@ -5,6 +5,7 @@ pub mod worker;
 pub mod workflow;
 
 use crate::driver::Handle;
+use crate::role::{Leading, Role};
 
 /// Bounded buffers for watcher streams: a watcher this far behind is dropped.
 pub(crate) const WATCH_BUFFER: usize = 4096;
@@ -26,12 +27,23 @@ pub(crate) fn page_size(requested: u32) -> usize {
 /// State shared by the three services.
 #[derive(Clone)]
 pub struct Services {
-    pub handle: Handle,
-    /// The store's quarantine as of the start (`ListQuarantined`).
-    pub quarantined: std::sync::Arc<[weft_proto::pb::QuarantinedRecord]>,
+    /// Leader or standby: every request asks.
+    pub role: Role,
     /// Where backups are copied before they are streamed: the data directory; `None` for a
     /// store in memory.
     pub data_dir: Option<std::path::PathBuf>,
     /// One permit: the backup being taken.
     pub backup_turn: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Services {
+    /// What the leader serves with; a standby's answer otherwise.
+    pub(crate) fn leading(&self) -> Result<Leading, tonic::Status> {
+        self.role.leading()
+    }
+
+    /// The driver, when this coordinator leads.
+    pub(crate) fn handle(&self) -> Result<Handle, tonic::Status> {
+        Ok(self.role.leading()?.handle)
+    }
 }

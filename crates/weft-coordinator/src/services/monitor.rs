@@ -57,7 +57,10 @@ impl MonitorService for Services {
         &self,
         req: Request<pb::ListQuarantinedRequest>,
     ) -> Result<Response<pb::ListQuarantinedResponse>, Status> {
-        metered("ListQuarantined", crate::quarantine::page(&self.quarantined, req.get_ref()).map(Response::new))
+        metered(
+            "ListQuarantined",
+            crate::quarantine::page(&self.leading()?.quarantined, req.get_ref()).map(Response::new),
+        )
     }
 }
 
@@ -83,7 +86,7 @@ impl Services {
         };
         let mut inbound = req.into_inner();
         let (ack, rx) = mpsc::unbounded_channel();
-        let handle = self.handle.clone();
+        let handle = self.handle()?;
         tokio::spawn(async move {
             while let Ok(Some(report)) = inbound.message().await {
                 // A refused report ended the stream (its receiver is gone): read no more.
@@ -136,7 +139,7 @@ impl Services {
             text => Some(parse_worker_id("worker_id", text).map_err(|e| invalid(&e))?),
         };
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        self.handle.send_for_client(Command::WatchHeartbeats { worker, tx })?;
+        self.handle()?.send_for_client(Command::WatchHeartbeats { worker, tx })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -149,7 +152,7 @@ impl Services {
             text => Some(parse_run_id("run_id", text).map_err(|e| invalid(&e))?),
         };
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        self.handle.send_for_client(Command::WatchEvents { run, tx })?;
+        self.handle()?.send_for_client(Command::WatchEvents { run, tx })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -157,6 +160,6 @@ impl Services {
         &self,
         _req: Request<pb::GetClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatus>, Status> {
-        self.handle.ask(|reply| Command::ClusterStatus { reply }).await.map(Response::new)
+        self.handle()?.ask(|reply| Command::ClusterStatus { reply }).await.map(Response::new)
     }
 }

@@ -51,8 +51,8 @@ impl Services {
         let reg = registration_from_pb(&register).map_err(|e| invalid(&e))?;
         let id = reg.id;
         let (tx, rx) = mpsc::unbounded_channel();
-        let session = self.handle.ask_for_worker(|reply| Command::WorkerOpen { reg, tx, token, reply }).await?;
-        let handle = self.handle.clone();
+        let session = self.handle()?.ask_for_worker(|reply| Command::WorkerOpen { reg, tx, token, reply }).await?;
+        let handle = self.handle()?;
         tokio::spawn(async move {
             // Reads the rest of the session: a drain notice, then the end of the stream.
             loop {

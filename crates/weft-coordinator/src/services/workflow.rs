@@ -96,7 +96,7 @@ impl Services {
         let spec = req.spec.ok_or_else(|| invalid(&ValidationError::single("spec", "is missing")))?;
         let plan = plan_from(spec).await?;
         let name = req.name.clone();
-        let (version, created) = self.handle.ask(|reply| Command::RegisterDefinition { name, plan, reply }).await?;
+        let (version, created) = self.handle()?.ask(|reply| Command::RegisterDefinition { name, plan, reply }).await?;
         Ok(Response::new(pb::RegisterDefinitionResponse { name: req.name, version, created }))
     }
 
@@ -105,7 +105,7 @@ impl Services {
         req: Request<pb::GetDefinitionRequest>,
     ) -> Result<Response<pb::Definition>, Status> {
         let pb::GetDefinitionRequest { name, version } = req.into_inner();
-        self.handle.ask(|reply| Command::GetDefinition { name, version, reply }).await.map(Response::new)
+        self.handle()?.ask(|reply| Command::GetDefinition { name, version, reply }).await.map(Response::new)
     }
 
     async fn list_definitions_inner(
@@ -122,7 +122,7 @@ impl Services {
             }
         };
         let (definitions, next_page_token) = self
-            .handle
+            .handle()?
             .ask(|reply| Command::ListDefinitions {
                 prefix: req.name_prefix,
                 after,
@@ -147,7 +147,7 @@ impl Services {
         };
         let key = (!req.idempotency_key.is_empty()).then_some(req.idempotency_key);
         let input_json = req.input_json;
-        let (id, created) = self.handle.ask(|reply| Command::StartRun { source, key, input_json, reply }).await?;
+        let (id, created) = self.handle()?.ask(|reply| Command::StartRun { source, key, input_json, reply }).await?;
         Ok(Response::new(pb::StartRunResponse { run_id: id.to_string(), created }))
     }
 
@@ -164,7 +164,7 @@ impl Services {
             0 => 1_000,
             n => n.min(10_000) as usize,
         };
-        self.handle.ask(|reply| Command::GetRun { id, start, size, reply }).await.map(Response::new)
+        self.handle()?.ask(|reply| Command::GetRun { id, start, size, reply }).await.map(Response::new)
     }
 
     async fn list_runs_inner(
@@ -183,7 +183,7 @@ impl Services {
         let filter = RunFilter { status, process_name: (!req.process_name.is_empty()).then_some(req.process_name) };
         let limit = page_size(req.page_size);
         let (runs, next_page_token) =
-            self.handle.ask(|reply| Command::ListRuns { filter, after, limit, reply }).await?;
+            self.handle()?.ask(|reply| Command::ListRuns { filter, after, limit, reply }).await?;
         Ok(Response::new(pb::ListRunsResponse { runs, next_page_token }))
     }
 
@@ -191,7 +191,7 @@ impl Services {
         let req = req.into_inner();
         let id = parse_run_id("run_id", &req.run_id).map_err(|e| invalid(&e))?;
         let reason = req.reason;
-        self.handle.ask(|reply| Command::CancelRun { id, reason, reply }).await.map(Response::new)
+        self.handle()?.ask(|reply| Command::CancelRun { id, reason, reply }).await.map(Response::new)
     }
 
     async fn get_run_history_inner(
@@ -205,7 +205,7 @@ impl Services {
             n => n.min(10_000) as usize,
         };
         let from_seq = req.from_seq;
-        let (events, next_seq) = self.handle.ask(|reply| Command::History { id, from_seq, limit, reply }).await?;
+        let (events, next_seq) = self.handle()?.ask(|reply| Command::History { id, from_seq, limit, reply }).await?;
         Ok(Response::new(pb::GetRunHistoryResponse { events, next_seq }))
     }
 
@@ -218,7 +218,7 @@ impl Services {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let from_seq = req.from_seq;
         let kinds = kinds_mask(&req.kinds)?;
-        let history = self.handle.ask(|reply| Command::WatchRun { id, from_seq, kinds, tx, reply }).await?;
+        let history = self.handle()?.ask(|reply| Command::WatchRun { id, from_seq, kinds, tx, reply }).await?;
         // History first, then live events; the driver registered `tx` in the same step it
         // read the history, so nothing is missed or repeated.
         let stream = tokio_stream::iter(history.into_iter().map(Ok)).chain(ReceiverStream::new(rx));

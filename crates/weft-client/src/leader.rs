@@ -1,0 +1,59 @@
+//! Several coordinators sharing one store, one of them leading: [`Client::connect_leader`]
+//! finds the leader. Standbys answer the weft services NOT_SERVING in the health service (and
+//! refuse calls with UNAVAILABLE naming the leader), so the leader is the one whose
+//! `weft.v1.WorkflowService` is SERVING.
+use std::time::Duration;
+use tokio::time::Instant;
+use weft_proto::pb::workflow_service_server::SERVICE_NAME as WORKFLOW_SERVICE;
+
+use crate::client::{Client, ConnectOptions, ServingStatus};
+use crate::error::Error;
+
+/// Between rounds over every address while no leader is found (an election under way).
+const ROUND_PAUSE: Duration = Duration::from_millis(200);
+
+impl Client {
+    /// Connects to the leader among `addresses`: each is tried in turn, and the first whose
+    /// WorkflowService serves is the one. While none does (a failover under way) it tries
+    /// again until `wait` has passed. One address is connected to as [`Client::connect_with`]
+    /// does, without asking who leads.
+    pub async fn connect_leader(
+        addresses: &[String],
+        options: &ConnectOptions,
+        wait: Duration,
+    ) -> Result<Client, Error> {
+        match addresses {
+            [] => {
+                return Err(Error::InvalidAddress { address: String::new(), reason: "no address given".into() });
+            }
+            [one] => return Client::connect_with(one, options).await,
+            _ => {}
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let mut heard = Vec::with_capacity(addresses.len());
+            for address in addresses {
+                let client = match Client::connect_with(address, options).await {
+                    Ok(client) => client,
+                    // A mistyped address or bad TLS files will not get better.
+                    Err(e @ (Error::InvalidAddress { .. } | Error::Tls { .. } | Error::InvalidInput { .. })) => {
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        heard.push(format!("{address}: {e}"));
+                        continue;
+                    }
+                };
+                match client.health(WORKFLOW_SERVICE).await {
+                    Ok(ServingStatus::Serving) => return Ok(client),
+                    Ok(_) => heard.push(format!("{address}: a standby")),
+                    Err(e) => heard.push(format!("{address}: {e}")),
+                }
+            }
+            if Instant::now() + ROUND_PAUSE > deadline {
+                return Err(Error::NoLeader { heard: heard.join("; ") });
+            }
+            tokio::time::sleep(ROUND_PAUSE).await;
+        }
+    }
+}

@@ -11,6 +11,9 @@ use crate::error::Error;
 
 /// Between rounds over every address while no leader is found (an election under way).
 const ROUND_PAUSE: Duration = Duration::from_millis(200);
+/// How long one coordinator may take to say whether it leads: a paused process still
+/// accepts connections (the kernel does) but never answers.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Client {
     /// Connects to the leader among `addresses`: each is tried in turn, and the first whose
@@ -33,8 +36,20 @@ impl Client {
         loop {
             let mut heard = Vec::with_capacity(addresses.len());
             for address in addresses {
-                let client = match Client::connect_with(address, options).await {
-                    Ok(client) => client,
+                let probe = async {
+                    let client = Client::connect_with(address, options).await?;
+                    let serving = client.health(WORKFLOW_SERVICE).await;
+                    Ok::<_, Error>((client, serving))
+                };
+                let probed = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+                    Ok(probed) => probed,
+                    Err(_) => {
+                        heard.push(format!("{address}: no answer within {PROBE_TIMEOUT:?}"));
+                        continue;
+                    }
+                };
+                let (client, serving) = match probed {
+                    Ok(probed) => probed,
                     // A mistyped address or bad TLS files will not get better.
                     Err(e @ (Error::InvalidAddress { .. } | Error::Tls { .. } | Error::InvalidInput { .. })) => {
                         return Err(e);
@@ -44,7 +59,7 @@ impl Client {
                         continue;
                     }
                 };
-                match client.health(WORKFLOW_SERVICE).await {
+                match serving {
                     Ok(ServingStatus::Serving) => return Ok(client),
                     Ok(_) => heard.push(format!("{address}: a standby")),
                     Err(e) => heard.push(format!("{address}: {e}")),

@@ -93,9 +93,12 @@ pub(crate) async fn elect(
                 return ended;
             }
         };
-        tracing::warn!(epoch, %reason, "stepping down to standby");
         keeper.abort();
-        let _ = term.end(&role, &health, None).await;
+        // Refuse at once; then point clients at whoever leads now, if anyone does yet.
+        term.refuse(&role, &health).await;
+        let leader = campaign.observe_leader().await;
+        let _ = term.end(&role, &health, leader).await;
+        tracing::warn!(epoch, %reason, "stepped down to standby");
         // Only has an effect if the lease is still ours (a failed commit): whoever is
         // healthy takes it now and reloads what was stored.
         campaign.release(epoch).await;

@@ -60,11 +60,17 @@ impl Term {
         }
     }
 
+    /// Stops taking requests at once (health first, then calls), the driver still running.
+    pub(crate) async fn refuse(&self, role: &Role, health: &HealthReporter) {
+        set_services_serving(health, false).await;
+        role.set(Part::Standby { leader: None });
+    }
+
     /// Stops leading: health checkers hear it first, then requests are refused as a
     /// standby refuses them (naming `leader` if known), then the driver stops, which ends
     /// worker sessions and watch streams. The driver's own outcome is returned.
     pub(crate) async fn end(self, role: &Role, health: &HealthReporter, leader: Option<String>) -> Result<(), String> {
-        set_services_serving(health, false).await;
+        self.refuse(role, health).await;
         role.set(Part::Standby { leader });
         let _ = self.stop.send(true);
         if self.driver.is_finished() {

@@ -30,12 +30,21 @@ impl TestPg {
         TestPg { server: Some(server), admin_url }
     }
 
-    /// A new, empty database, named uniquely across processes sharing the server.
+    /// A new, empty database, named uniquely across processes sharing the server. Callable
+    /// from async tests too (the blocking client runs on a thread of its own).
     pub fn fresh_database(&self) -> PgUrl {
         let name = format!("weft_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut client = postgres::Client::connect(&self.admin_url, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.admin_url));
-        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("CREATE DATABASE: {e}"));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = postgres::Client::connect(&self.admin_url, postgres::NoTls)
+                    .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.admin_url));
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap_or_else(|e| panic!("CREATE DATABASE: {e}"));
+            })
+            .join()
+            .unwrap_or_else(|_| panic!("creating database {name} failed"));
+        });
         let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(base, _)| base);
         PgUrl::parse(&format!("{base}/{name}")).unwrap_or_else(|e| panic!("test URL: {e}"))
     }

@@ -71,7 +71,9 @@ pub fn parse_filter(filter: &str) -> Result<tracing_subscriber::EnvFilter, Error
 /// Installs the global subscriber writing to stderr.
 pub fn init(filter: &str, format: LogFormat) -> Result<(), Error> {
     let filter = parse_filter(filter)?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a log file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let result = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),

@@ -21,10 +21,12 @@ use weft_proto::pb::{monitor_service_client::MonitorServiceClient, worker_servic
 
 /// Heartbeat interval when the coordinator names none.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
-/// HTTP/2 pings find a dead coordinator (a cut cable, a frozen host) that a quiet stream
-/// would not notice on its own.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 pings find a dead coordinator (a cut cable, a frozen host or process) that a
+/// quiet stream would not notice on its own: within about 3 s, so that a worker held by a
+/// paused leader moves to its successor about as soon as the successor is elected. A ping is
+/// a few bytes a second.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A registered session and its report stream.
 pub(crate) struct Link {

@@ -10,6 +10,7 @@ mod compose;
 mod durability;
 mod executor_safety;
 mod fail_stop;
+mod failover;
 mod hostile_input;
 mod leave;
 mod limits;

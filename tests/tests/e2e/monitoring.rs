@@ -299,3 +299,27 @@ async fn a_run_predicted_to_miss_its_deadline_is_flagged_while_it_runs() {
     let metrics = cluster.metrics_text().await;
     assert_eq!(metric_value(&metrics, r#"weft_anomalies_total{kind="deadline_at_risk"}"#), Some(1.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_files_hold_plain_text_without_terminal_colour_codes() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    assert_succeeded(
+        &run_to_end(
+            &client,
+            &spec("name: plain\nworkflows:\n  - name: w\n    steps:\n      - { name: a, kind: noop }\n"),
+        )
+        .await,
+    );
+    for log in [&cluster.coordinator.log, &cluster.workers[0].log] {
+        let text = std::fs::read_to_string(log).expect("log file");
+        assert!(text.contains("INFO"), "{} has log lines", log.display());
+        assert!(
+            !text.contains('\u{1b}'),
+            "{} holds an escape code: {}",
+            log.display(),
+            text.lines().next().unwrap_or("")
+        );
+    }
+}

@@ -348,6 +348,19 @@ pub struct DevArgs {
     /// Run input, a JSON value handed to every task.
     #[arg(long, value_name = "JSON", value_parser = parse_json)]
     pub input: Option<serde_json::Value>,
+    /// Where the coordinators keep state: `sqlite`, one coordinator with its store in the
+    /// temporary directory; or `postgres`, a throwaway PostgreSQL server (its server
+    /// programs must be installed) shared by two coordinators, one leading and one standing
+    /// by, to try failover: kill the leader and watch the standby take over.
+    #[arg(long, value_enum, default_value_t = DevStore::Sqlite)]
+    pub store: DevStore,
+}
+
+/// `weftctl dev --store`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DevStore {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Args)]
@@ -372,7 +385,8 @@ pub struct BenchArgs {
     /// With --start-cluster: one more argument for every coordinator started; repeat it for
     /// several, e.g. `--coordinator-arg=--durability=relaxed` (the report then says NOT
     /// durable, and restart fails). A --data-dir given here replaces the bench's own, so
-    /// repeats share it.
+    /// repeats share it; so does `--store=postgres://…` (PostgreSQL; each coordinator is
+    /// measured once it leads).
     #[arg(long = "coordinator-arg", value_name = "ARG", allow_hyphen_values = true, requires = "start_cluster")]
     pub coordinator_args: Vec<String>,
     /// With --start-cluster: directory holding weft-coordinator and weft-worker; defaults

@@ -263,6 +263,11 @@ impl Client {
         Ok(ServingStatus::try_from(answer.status).unwrap_or(ServingStatus::Unknown))
     }
 
+    /// The health service's client (`wait_leading` watches it).
+    pub(crate) fn health_client(&self) -> HealthClient<AuthChannel> {
+        self.health.clone()
+    }
+
     /// The generated WorkflowService client, for calls this wrapper does not cover.
     pub fn workflow_service(&self) -> WorkflowServiceClient<AuthChannel> {
         self.workflow.clone()

@@ -16,6 +16,26 @@ const ROUND_PAUSE: Duration = Duration::from_millis(200);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Client {
+    /// Waits until this coordinator's WorkflowService serves (it leads), following the
+    /// health service's watch stream; `false` if it did not within `wait`.
+    pub async fn wait_leading(&self, wait: Duration) -> Result<bool, Error> {
+        let request = tonic_health::pb::HealthCheckRequest { service: WORKFLOW_SERVICE.to_string() };
+        let mut health = self.health_client();
+        let watched = async {
+            let mut updates = health.watch(request).await?.into_inner();
+            while let Some(update) = updates.message().await? {
+                if update.status == ServingStatus::Serving as i32 {
+                    return Ok(true);
+                }
+            }
+            Ok::<_, tonic::Status>(false)
+        };
+        match tokio::time::timeout(wait, watched).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Ok(false),
+        }
+    }
+
     /// Connects to the leader among `addresses`: each is tried in turn, and the first whose
     /// WorkflowService serves is the one. While none does (a failover under way) it tries
     /// again until `wait` has passed. One address is connected to as [`Client::connect_with`]

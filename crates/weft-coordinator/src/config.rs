@@ -305,6 +305,18 @@ impl TryFrom<Args> for Config {
 }
 
 impl Config {
+    /// Once the gRPC listener is bound: an address defaulted from a `--listen` on port 0 is
+    /// the port actually bound (standbys must point clients somewhere real).
+    pub fn bound(&mut self, grpc: SocketAddr) {
+        let listen = self.listen;
+        if let Some(ha) = self.ha.as_mut()
+            && listen.port() == 0
+            && ha.advertise == listen.to_string()
+        {
+            ha.advertise = grpc.to_string();
+        }
+    }
+
     pub fn engine(&self) -> weft_engine::Config {
         weft_engine::Config {
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u64,
@@ -363,6 +375,17 @@ mod tests {
         let ha = c.ha.unwrap();
         assert_eq!((ha.advertise.as_str(), ha.lease), ("coord-1:7070", Duration::from_secs(2)));
         assert_eq!(parse(&pg).unwrap().ha.unwrap().advertise, "127.0.0.1:7070");
+    }
+
+    #[test]
+    fn an_advertised_address_defaulted_from_port_0_becomes_the_bound_port() {
+        let pg = ["--store", "postgres://weft@db/weft"];
+        let mut c = parse(&[&pg[..], &["--listen", "127.0.0.1:0"]].concat()).unwrap();
+        c.bound("127.0.0.1:4567".parse().unwrap());
+        assert_eq!(c.ha.unwrap().advertise, "127.0.0.1:4567");
+        let mut c = parse(&[&pg[..], &["--listen", "127.0.0.1:0", "--advertise", "lb:7070"]].concat()).unwrap();
+        c.bound("127.0.0.1:4567".parse().unwrap());
+        assert_eq!(c.ha.unwrap().advertise, "lb:7070", "an explicit --advertise stays");
     }
 
     #[test]

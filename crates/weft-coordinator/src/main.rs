@@ -19,9 +19,10 @@ fn main() -> anyhow::Result<()> {
     weft_telemetry::runtime(cfg.threads)?.block_on(serve(cfg))
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(mut cfg: Config) -> anyhow::Result<()> {
     weft_telemetry::init(&cfg.log, cfg.log_format)?;
     let listeners = Listeners::bind(&cfg).await?;
+    cfg.bound(listeners.grpc.local_addr()?);
     let opened = match &cfg.ha {
         // The PostgreSQL client blocks: check the store on a thread of its own.
         Some(ha) => {

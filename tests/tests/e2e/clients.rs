@@ -39,6 +39,24 @@ async fn weftctl_dev_runs_the_order_fulfilment_example_and_cleans_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weftctl_dev_on_postgres_runs_two_coordinators_one_leading_and_cleans_up() {
+    let out = weftctl(&["dev", "--store", "postgres", "examples/order-fulfilment.yaml"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(text(&out.stdout).contains("status    succeeded"), "{}", text(&out.stdout));
+    assert!(stderr.contains("coordinator-2 listening on"), "{stderr}");
+    let says = stderr.lines().find(|l| l.contains(" leads; the others stand by")).expect("dev says who leads");
+    assert!(says.contains("kill -9 "), "{says}");
+    // Its PostgreSQL server is gone with the rest.
+    let pid: i32 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("PostgreSQL (pid ")?.split(')').next()?.parse().ok())
+        .expect("dev names its PostgreSQL pid");
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(), "PostgreSQL {pid} was stopped");
+    assert!(!announced_dir(&stderr).exists(), "the temp dir is removed without --keep");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weftctl_dev_exits_1_when_the_run_fails_and_keep_keeps_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fails.yaml");

@@ -206,6 +206,13 @@ impl Cluster {
         self.coordinator_name = name;
         self.coordinator = Some(started);
         self.own_data_dir = own_data_dir;
+        if names_shared_store(&self.coordinator_args) && self.tls.is_none() {
+            // Elected through PostgreSQL after its ready line: measure it once it leads.
+            let client = weft_client::Client::connect(self.address()).await?;
+            if !client.wait_leading(READY_TIMEOUT).await? {
+                anyhow::bail!("the coordinator did not lead within {READY_TIMEOUT:?} of starting");
+            }
+        }
         Ok(())
     }
 
@@ -321,8 +328,16 @@ fn parse_status(status: &str) -> Option<Memory> {
 }
 
 /// Whether coordinator arguments set the data directory themselves.
+/// The caller chose the store (`--data-dir`, or PostgreSQL's `--store`): the bench's own
+/// `--data-dir` is not passed.
 fn names_data_dir(args: &[String]) -> bool {
-    args.iter().any(|a| a == "--data-dir" || a.starts_with("--data-dir="))
+    args.iter()
+        .any(|a| a == "--data-dir" || a.starts_with("--data-dir=") || names_shared_store(std::slice::from_ref(a)))
+}
+
+/// Coordinators on PostgreSQL (`--store`) are elected before they serve.
+fn names_shared_store(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--store" || a.starts_with("--store="))
 }
 
 /// Bytes of the files under `path`, recursively (0 if it is missing).
@@ -413,6 +428,7 @@ mod tests {
         assert_eq!(args.matches("--data-dir=memory").count(), 2, "{args}");
         assert_eq!(launcher.data_dir.get(), Some(false));
         assert!(names_data_dir(&["--data-dir".into(), "/x".into()]) && !names_data_dir(&["--data-dirt".into()]));
+        assert!(names_data_dir(&["--store=postgres://h/d".into()]) && names_shared_store(&["--store".into()]));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! port and N workers (shell allowed) with logs in a temp dir, submits a process file,
 //! follows the run with live progress, prints its summary, and stops everything (with
 //! `--stay`, only at Ctrl-C, so other clients can use the cluster meanwhile).
-use crate::cli::DevArgs;
+use crate::cli::{DevArgs, DevStore};
 use crate::exit;
 use crate::follow::{follow_run, interrupted};
 use crate::output::OutputFormat;
@@ -30,8 +30,10 @@ pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
 
     let mut procs = Procs::default();
     let mut started = None;
+    // The throwaway PostgreSQL of `--store postgres`: stopped after the coordinators.
+    let mut postgres = None;
     let result = tokio::select! {
-        result = session(&mut procs, &binaries, dir.path(), &args, &spec, output, &mut started) => result,
+        result = session(&mut procs, &mut postgres, &binaries, dir.path(), &args, &spec, output, &mut started) => result,
         () = interrupted() => {
             eprintln!("\ninterrupted");
             // Cancel the run first: draining workers would otherwise finish its tasks
@@ -62,6 +64,7 @@ pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
         () = interrupted() => eprintln!("killing the cluster"),
     }
     drop(procs);
+    drop(postgres);
     if args.keep || result.is_err() {
         // On failure the logs are the evidence: keep them whatever --keep says.
         let kept = dir.keep();
@@ -70,9 +73,12 @@ pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
     result
 }
 
-/// Starts the cluster, runs the spec on it and follows the run.
+/// Starts the cluster, runs the spec on it and follows the run. Returns the exit code and
+/// the coordinators' addresses (comma-separated).
+#[allow(clippy::too_many_arguments)]
 async fn session(
     procs: &mut Procs,
+    postgres: &mut Option<weft_procs::postgres::PgServer>,
     binaries: &Binaries,
     dir: &Path,
     args: &DevArgs,
@@ -80,23 +86,52 @@ async fn session(
     output: OutputFormat,
     started: &mut Option<(Client, RunId)>,
 ) -> anyhow::Result<(u8, String)> {
-    // The store lives in the cluster's temporary directory, with the logs.
-    let data_dir = dir.join("data").to_string_lossy().into_owned();
-    let coordinator_args: Vec<String> =
-        ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", &data_dir]
-            .map(String::from)
-            .to_vec();
-    let ready: CoordinatorReady = procs
-        .start(&crate::procs::spec("coordinator", &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT))
-        .await?;
-    let metrics = ready.metrics.as_deref().map(|m| format!(", metrics http://{m}/metrics")).unwrap_or_default();
-    eprintln!("{COORDINATOR} listening on {}{metrics}", ready.grpc);
-
-    let coordinator_url = format!("http://{}", ready.grpc);
+    let (store_args, coordinators) = match args.store {
+        // The store lives in the cluster's temporary directory, with the logs.
+        DevStore::Sqlite => (vec!["--data-dir".to_string(), dir.join("data").to_string_lossy().into_owned()], 1),
+        DevStore::Postgres => {
+            eprintln!("starting a throwaway PostgreSQL server");
+            let server = tokio::task::spawn_blocking(weft_procs::postgres::PgServer::start)
+                .await?
+                .context("starting PostgreSQL for --store postgres")?;
+            let url = server.url("postgres");
+            eprintln!("PostgreSQL (pid {}) at {url}", server.pid().unwrap_or_default());
+            *postgres = Some(server);
+            (vec!["--store".to_string(), url], 2)
+        }
+    };
+    let mut addresses = Vec::new();
+    let mut pids = Vec::new();
+    for i in 1..=coordinators {
+        let name = if i == 1 { "coordinator".to_string() } else { format!("coordinator-{i}") };
+        let mut coordinator_args: Vec<String> =
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"].map(String::from).to_vec();
+        coordinator_args.extend(store_args.iter().cloned());
+        let ready: CoordinatorReady = procs
+            .start(&crate::procs::spec(&name, &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT))
+            .await?;
+        let metrics = ready.metrics.as_deref().map(|m| format!(", metrics http://{m}/metrics")).unwrap_or_default();
+        eprintln!("{COORDINATOR} {name} listening on {} (pid {}){metrics}", ready.grpc, ready.pid);
+        addresses.push(ready.grpc);
+        pids.push(ready.pid);
+    }
+    // Coordinators sharing a store elect a leader first; workers are given every address.
+    let client = Client::connect_leader(&addresses, &Default::default(), READY_TIMEOUT).await?;
+    if coordinators > 1 {
+        let leader = addresses.iter().position(|a| client.address().ends_with(a.as_str())).unwrap_or(0);
+        eprintln!(
+            "{} leads; the others stand by. `kill -9 {}` and a standby takes over within the leader lease (2 s): \
+             `weftctl --coordinator {} runs` finds it",
+            addresses[leader],
+            pids[leader],
+            addresses.join(",")
+        );
+    }
+    let coordinator_urls = addresses.iter().map(|a| format!("http://{a}")).collect::<Vec<_>>().join(",");
     for i in 1..=args.workers {
         let name = format!("worker-{i}");
         let mut worker_args =
-            vec!["--coordinator".to_string(), coordinator_url.clone(), "--name".to_string(), name.clone()];
+            vec!["--coordinator".to_string(), coordinator_urls.clone(), "--name".to_string(), name.clone()];
         worker_args.push("--allow-shell".to_string());
         if let Some(slots) = args.slots {
             worker_args.extend(["--slots".to_string(), slots.to_string()]);
@@ -109,13 +144,12 @@ async fn session(
         eprintln!("  {name} log: {}", log.display());
     }
 
-    let client = Client::connect(&ready.grpc).await?;
     let options = StartOptions { idempotency_key: None, input: args.input.clone() };
     let run_id = client.start_run(RunSource::Inline(spec), options).await?.run_id;
     eprintln!("submitted `{}`: run {run_id}", spec.name);
     *started = Some((client.clone(), run_id));
     let code = follow_run(&client, run_id, output).await?;
-    Ok((code, ready.grpc))
+    Ok((code, addresses.join(",")))
 }
 
 /// The given file; else the default example in the current directory; else its built-in copy.

@@ -47,6 +47,7 @@ impl Term {
         let driver = tokio::spawn(driver.run(stop_rx));
         role.set(Part::Leading(Leading { handle, quarantined: quarantine::listing(state.quarantined) }));
         set_services_serving(health, true).await;
+        metrics::leading(true);
         Ok(Term { stop, driver })
     }
 
@@ -63,6 +64,9 @@ impl Term {
     /// Stops taking requests at once (health first, then calls), the driver still running.
     pub(crate) async fn refuse(&self, role: &Role, health: &HealthReporter) {
         set_services_serving(health, false).await;
+        if matches!(role.part(), Part::Leading(_)) {
+            metrics::leading(false);
+        }
         role.set(Part::Standby { leader: None });
     }
 
@@ -97,8 +101,7 @@ pub(crate) async fn alone(
     tokio::select! {
         // The driver logged why.
         reason = term.failed() => {
-            set_services_serving(&health, false).await;
-            role.set(Part::Standby { leader: None });
+            term.refuse(&role, &health).await;
             Err(reason)
         }
         _ = stopped(&mut stop) => term.end(&role, &health, None).await,

@@ -246,6 +246,7 @@ pub async fn run(
     let services = services::Services {
         role: role.clone(),
         data_dir,
+        shared_store: cfg.ha.is_some(),
         backup_turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let auth = auth_layer(&cfg);

@@ -32,6 +32,8 @@ pub const STORE_COMMIT_SECONDS: &str = "weft_store_commit_seconds";
 pub const STORE_COMMIT_RECORDS: &str = "weft_store_commit_records";
 pub const STORE_COMMIT_BATCHES: &str = "weft_store_commit_batches";
 pub const AUTH_FAILURES: &str = "weft_auth_failures_total";
+pub const LEADER: &str = "weft_coordinator_leader";
+pub const LEADER_CHANGES: &str = "weft_coordinator_leadership_changes_total";
 
 /// Installs the Prometheus recorder (once per process) and describes every metric.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
@@ -51,12 +53,19 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     describe_histogram!(STORE_COMMIT_SECONDS, "Time of one durable store commit (group), in seconds.");
     describe_histogram!(STORE_COMMIT_RECORDS, "Records written by one store commit.");
     describe_histogram!(STORE_COMMIT_BATCHES, "Driver steps merged into one store commit (group commit).");
+    describe_gauge!(LEADER, "1 while this coordinator leads (always, on its own store), 0 while it stands by.");
+    describe_counter!(
+        LEADER_CHANGES,
+        "Times this coordinator started or stopped leading, by direction (led, stepped_down)."
+    );
     describe_counter!(
         AUTH_FAILURES,
         "Refused requests and worker messages, by reason: missing_token, bad_token, missing_role (bearer \
          tokens); worker_id_in_use (a registration of a live worker's id without its session secret), \
          bad_session (a report or heartbeat not on the session that registered its worker)."
     );
+    // Every coordinator starts as a standby; one on its own store leads at once.
+    gauge!(LEADER).set(0.0);
     ENABLED.store(true, Ordering::Relaxed);
     Ok(handle)
 }
@@ -176,6 +185,12 @@ fn cluster_series() -> String {
 /// Gauges read off the engine. `labelled` holds the queue series that have a label of
 /// their own, kept from one refresh to the next so that a queue keeps its label while it is
 /// around; a queue is around while it has ready tasks or a live worker serves it.
+/// This coordinator started (`true`) or stopped leading.
+pub fn leading(leads: bool) {
+    gauge!(LEADER).set(if leads { 1.0 } else { 0.0 });
+    counter!(LEADER_CHANGES, "direction" => if leads { "led" } else { "stepped_down" }).increment(1);
+}
+
 pub fn gauges(engine: &Engine, labelled: &mut BTreeSet<(Arc<str>, i32)>) {
     let mut counts = [0usize; 4];
     for w in engine.workers() {

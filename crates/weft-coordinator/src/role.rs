@@ -38,6 +38,10 @@ impl Role {
         self.0.send_replace(part);
     }
 
+    pub fn part(&self) -> Part {
+        self.0.borrow().clone()
+    }
+
     /// The leader's handle, or the answer a standby gives.
     pub fn leading(&self) -> Result<Leading, Status> {
         match &*self.0.borrow() {

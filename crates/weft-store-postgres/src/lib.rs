@@ -116,7 +116,8 @@ pub fn prepare(url: &PgUrl) -> Result<(), Error> {
 }
 
 pub struct PgStore {
-    client: Client,
+    /// Always `Some` but in `drop`: see there.
+    client: Option<Client>,
     url: PgUrl,
     /// The lease epoch this store writes under.
     epoch: u64,
@@ -154,11 +155,26 @@ impl PgStore {
             filesystem: String::new(),
             setting: format!("synchronous_commit={synchronous_commit}, fsync={fsync}"),
         };
-        Ok(PgStore { client, url: url.clone(), epoch, info })
+        Ok(PgStore { client: Some(client), url: url.clone(), epoch, info })
     }
 
     pub fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    fn client(&mut self) -> Result<&mut Client, Error> {
+        self.client.as_mut().ok_or_else(|| Error::Backend("the store is closed".into()))
+    }
+}
+
+/// The synchronous client owns a small runtime of its own, which must not be dropped on an
+/// async runtime's thread (tokio refuses, loudly): a store is dropped wherever its owner
+/// happens to be, so the client is dropped on a thread of its own.
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::Builder::new().name("weft-store-close".into()).spawn(move || drop(client));
+        }
     }
 }
 
@@ -168,29 +184,34 @@ impl Store for PgStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), Error> {
-        let failed = self_backend(&self.url);
-        let mut tx = self.client.transaction().map_err(&failed)?;
+        let url = self.url.clone();
+        let failed = self_backend(&url);
+        let epoch = self.epoch;
+        let mut tx = self.client()?.transaction().map_err(&failed)?;
         // Fencing first: the row lock holds any takeover until this transaction ends.
         let current = tx.query_one(lease::FENCE, &[]).map_err(&failed)?.get::<_, i64>(0) as u64;
-        if current != self.epoch {
-            return Err(Error::Fenced { held: self.epoch, current });
+        if current != epoch {
+            return Err(Error::Fenced { held: epoch, current });
         }
         write::batch(&mut tx, batch).map_err(&failed)?;
         tx.commit().map_err(&failed)
     }
 
     fn load(&mut self) -> Result<Snapshot, Error> {
-        codec::load_snapshot(&mut self.client, self.url.shown())
+        let shown = self.url.shown().to_string();
+        codec::load_snapshot(self.client()?, &shown)
     }
 
     fn quarantine(&mut self, records: &[Quarantine]) -> Result<Vec<Quarantined>, Error> {
-        let mut tx = self.client.transaction().map_err(self_backend(&self.url))?;
+        let url = self.url.clone();
+        let failed = self_backend(&url);
+        let mut tx = self.client()?.transaction().map_err(&failed)?;
         let mut moved = Vec::new();
         for q in records {
             let (table, key) = codec::locate(&q.key);
-            moved.extend(codec::move_row(&mut tx, table, &key, &q.reason, q.at).map_err(self_backend(&self.url))?);
+            moved.extend(codec::move_row(&mut tx, table, &key, &q.reason, q.at).map_err(&failed)?);
         }
-        tx.commit().map_err(self_backend(&self.url))?;
+        tx.commit().map_err(&failed)?;
         Ok(moved)
     }
 

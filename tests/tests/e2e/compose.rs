@@ -284,6 +284,9 @@ async fn the_deployment_files_pass_their_tools_checks() {
         cmd
     };
     checked("docker-compose config -q", compose(&["docker-compose.yml"])).await;
+    let mut ha = compose(&["docker-compose.yml"]);
+    ha.args(["--profile", "ha"]);
+    checked("docker-compose --profile ha config -q", ha).await;
     checked(
         "docker-compose config -q (with the overlay)",
         compose(&["docker-compose.yml", "tests/compose/latency.yml"]),
@@ -305,9 +308,9 @@ async fn the_deployment_files_pass_their_tools_checks() {
 async fn every_flag_and_variable_the_deployment_uses_is_accepted_by_its_binary() {
     let mut cmd = tokio::process::Command::new("docker-compose");
     cmd.current_dir(repo_root())
-        .args(["-f", "docker-compose.yml", "-f", "tests/compose/latency.yml", "config"])
+        .args(["-f", "docker-compose.yml", "-f", "tests/compose/latency.yml", "--profile", "ha", "config"])
         .kill_on_drop(true);
-    let resolved = checked("docker-compose config", cmd).await;
+    let resolved = checked("docker-compose --profile ha config", cmd).await;
     let config: serde_json::Value = serde_saphyr::from_str(&resolved).expect("docker-compose config is YAML");
     let bin = weft_e2e::ensure_built();
     let help = std::process::Command::new(bin.join("weftctl")).arg("--help").output().expect("weftctl --help");
@@ -350,7 +353,24 @@ async fn every_flag_and_variable_the_deployment_uses_is_accepted_by_its_binary()
         }
         checked_services += 1;
     }
-    assert_eq!(checked_services, 5, "the coordinator and four workers (with the test overlay)");
+    assert_eq!(
+        checked_services, 8,
+        "the coordinator and four workers (with the test overlay), and the HA profile's two coordinators and worker"
+    );
+    // The HA profile: two coordinators on one PostgreSQL, each advertising itself, and a
+    // worker given both.
+    let services = &config["services"];
+    let env =
+        |service: &str, name: &str| services[service]["environment"][name].as_str().unwrap_or_default().to_string();
+    for service in ["coordinator-ha-1", "coordinator-ha-2"] {
+        assert!(env(service, "WEFT_STORE").starts_with("postgres://weft:"), "{service}");
+        assert!(env(service, "WEFT_STORE").ends_with("@postgres:5432/weft"), "{service}");
+        assert_eq!(env(service, "WEFT_ADVERTISE"), format!("{service}:7070"));
+        assert_eq!(services[service]["profiles"][0], "ha", "{service} only with --profile ha");
+        assert!(env("certs", "WEFT_CERT_HOSTS").contains(service), "{service} is in the coordinator's certificate");
+    }
+    assert_eq!(env("worker-ha", "WEFT_COORDINATOR"), "https://coordinator-ha-1:7070,https://coordinator-ha-2:7070");
+    assert_eq!(services["postgres"]["profiles"][0], "ha");
 
     // weftctl's command lines: each parses (clap stops at --help only once the flags before
     // it are known). The certs step's lines are those of docker-compose.yml's `certs`.

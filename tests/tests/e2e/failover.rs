@@ -41,11 +41,17 @@ impl Ha {
         self.starts += 1;
         let log_dir = self.dir.path().join(format!("c{i}-{}", self.starts));
         std::fs::create_dir_all(&log_dir).expect("log dir");
-        let args: Vec<String> =
+        let mut args: Vec<String> =
             ["--listen", &self.addrs[i], "--metrics-listen", "off", "--store", &self.url, "--log", "info"]
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
+        // To measure takeover with another lease than the default (BENCHMARKS.md).
+        if let Ok(lease) = std::env::var("WEFT_E2E_LEADER_LEASE")
+            && !lease.is_empty()
+        {
+            args.extend(["--leader-lease".to_string(), lease]);
+        }
         let proc = Proc::start(&format!("coordinator-{i}"), &binary("weft-coordinator"), &args, &log_dir).await;
         let mut lines = proc.subscribe();
         self.coordinators[i] = Some(proc);

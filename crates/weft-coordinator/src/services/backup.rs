@@ -51,7 +51,12 @@ impl Drop for TempCopy {
 impl Services {
     pub(super) async fn backup_inner(&self) -> Result<ReceiverStream<Result<pb::BackupChunk, Status>>, Status> {
         let Some(dir) = &self.data_dir else {
-            return Err(Status::failed_precondition("this coordinator keeps its state in memory: nothing to back up"));
+            return Err(Status::failed_precondition(if self.shared_store {
+                "this coordinator keeps its state in PostgreSQL: back it up with PostgreSQL's own tools (pg_dump, or \
+                 a base backup with WAL archiving)"
+            } else {
+                "this coordinator keeps its state in memory: nothing to back up"
+            }));
         };
         // One at a time: each copy is the size of the store, on the store's own disk.
         let turn = self.backup_turn.clone().try_acquire_owned().map_err(|_| {

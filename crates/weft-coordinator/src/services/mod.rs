@@ -30,8 +30,10 @@ pub struct Services {
     /// Leader or standby: every request asks.
     pub role: Role,
     /// Where backups are copied before they are streamed: the data directory; `None` for a
-    /// store in memory.
+    /// store in memory or in PostgreSQL.
     pub data_dir: Option<std::path::PathBuf>,
+    /// The store is PostgreSQL, shared by several coordinators (`--store`).
+    pub shared_store: bool,
     /// One permit: the backup being taken.
     pub backup_turn: std::sync::Arc<tokio::sync::Semaphore>,
 }

@@ -34,19 +34,37 @@ impl TestPg {
     /// from async tests too (the blocking client runs on a thread of its own).
     pub fn fresh_database(&self) -> PgUrl {
         let name = format!("weft_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut client = postgres::Client::connect(&self.admin_url, postgres::NoTls)
-                    .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.admin_url));
-                client
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .unwrap_or_else(|e| panic!("CREATE DATABASE: {e}"));
-            })
-            .join()
-            .unwrap_or_else(|_| panic!("creating database {name} failed"));
-        });
+        let admin = PgUrl::parse(&self.admin_url).unwrap_or_else(|e| panic!("admin URL: {e}"));
+        Self::execute(&admin, &format!("CREATE DATABASE {name}"));
         let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(base, _)| base);
         PgUrl::parse(&format!("{base}/{name}")).unwrap_or_else(|e| panic!("test URL: {e}"))
+    }
+}
+
+impl TestPg {
+    /// Runs `sql` on the database at `url` (from async tests too).
+    pub fn execute(url: &PgUrl, sql: &str) {
+        Self::on_thread(url, |client| {
+            client.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
+    }
+
+    /// The first column of the one row `sql` returns, as text.
+    pub fn query_one_text(url: &PgUrl, sql: &str) -> String {
+        Self::on_thread(url, |client| client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0))
+    }
+
+    /// The blocking client must run off the async runtime.
+    fn on_thread<T: Send>(url: &PgUrl, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut client = postgres::Client::connect(url.secret(), postgres::NoTls)
+                    .unwrap_or_else(|e| panic!("connecting to {}: {e}", url.shown()));
+                f(&mut client)
+            })
+            .join()
+            .unwrap_or_else(|_| panic!("a statement on {} failed", url.shown()))
+        })
     }
 }
 

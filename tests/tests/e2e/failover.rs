@@ -314,3 +314,47 @@ async fn a_postgres_restart_mid_run_acknowledges_nothing_unstored_and_the_run_fi
         listed.runs.iter().map(|r| &r.process_name).collect::<Vec<_>>()
     );
 }
+
+/// Runs the coordinator with `args` until it exits (it must, refusing to start); returns
+/// its exit code and stderr.
+async fn refused_start(args: &[&str]) -> (Option<i32>, String) {
+    let out = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(binary("weft-coordinator"))
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the coordinator exits in time")
+    .expect("run the coordinator");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_url_an_unreachable_server_or_a_newer_schema_stop_the_coordinator_with_a_clear_error() {
+    let (code, stderr) = refused_start(&["--store", "mysql://db/weft"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--store: must start with postgres://"), "{stderr}");
+
+    let port = free_addr().rsplit_once(':').map(|(_, p)| p.to_string()).expect("port");
+    let nowhere = format!("postgres://weft:hunter2@127.0.0.1:{port}/weft");
+    let (code, stderr) = refused_start(&["--store", &nowhere]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot connect to PostgreSQL at postgres://weft@127.0.0.1:"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password is never printed: {stderr}");
+
+    // A database a newer weft wrote: refused, and left as it was.
+    let mut ha = Ha::new(TestPg::new(), 1);
+    ha.start(0, "leading").await;
+    drop(ha.coordinators[0].take());
+    let url_text = ha.url.clone();
+    let url = weft_store_postgres::PgUrl::parse(&url_text).expect("url");
+    TestPg::execute(&url, "UPDATE weft_schema SET version = version + 1");
+    let (code, stderr) = refused_start(&["--store", &url_text]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let newer = weft_store_postgres::SCHEMA_VERSION + 1;
+    assert!(stderr.contains(&format!("has schema version {newer}")), "{stderr}");
+    assert!(TestPg::query_one_text(&url, "SELECT version::text FROM weft_schema") == newer.to_string(), "not reset");
+}

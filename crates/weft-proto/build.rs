@@ -9,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("weft_descriptor.bin"), fds.encode_to_vec())?;
     // Our codec: a message that does not decode is INVALID_ARGUMENT, not INTERNAL (src/codec.rs).
-    tonic_prost_build::configure().codec_path("crate::codec::WeftCodec").compile_fds(fds)?;
+    // Serialize: the coordinator's web dashboard answers with the same messages as JSON.
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::WeftCodec")
+        .type_attribute(".weft.v1", "#[derive(serde::Serialize)]")
+        .compile_fds(fds)?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())
 }

@@ -261,6 +261,9 @@ pub struct RunsArgs {
     /// Only runs of this process name.
     #[arg(long)]
     pub process: Option<String>,
+    /// Only the run started with this idempotency key.
+    #[arg(long)]
+    pub key: Option<String>,
     /// At most this many runs.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub limit: u32,

@@ -109,6 +109,8 @@ pub struct Registered {
 pub struct RunQuery {
     pub status: Option<RunStatus>,
     pub process_name: Option<String>,
+    /// Only the run started with this idempotency key.
+    pub idempotency_key: Option<String>,
     /// At most this many per page (the server caps it at 1000).
     pub page_size: Option<u32>,
     /// From a previous page's [`RunPage::next_page_token`].
@@ -381,6 +383,7 @@ impl Client {
             process_name: query.process_name.clone().unwrap_or_default(),
             page_size: query.page_size.unwrap_or(0),
             page_token: query.page_token.clone().unwrap_or_default(),
+            idempotency_key: query.idempotency_key.clone().unwrap_or_default(),
         };
         let r = crate::retry::when_saturated(|| {
             let (mut service, request) = (self.workflow.clone(), request.clone());

@@ -5,7 +5,7 @@
 //! - `driver`: the one task that owns the engine; handlers reach it through a `Handle`.
 //! - `services`: the gRPC handlers (WorkflowService, WorkerService, MonitorService), thin.
 //! - `convert`, `status`: engine types and errors to wire messages and gRPC codes.
-//! - `metrics`: metric names and the Prometheus listener.
+//! - `metrics`: metric names; `web`: the HTTP port (/metrics, the dashboard and its API).
 //! - `persist`, `quarantine`: restoring the store at start; records that cannot be
 //!   restored are set aside and listed by `MonitorService.ListQuarantined`.
 //! - `clock`: monotonic wall-clock milliseconds for the engine.
@@ -28,6 +28,7 @@ mod quarantine;
 mod role;
 mod services;
 mod status;
+mod web;
 
 use anyhow::Context;
 use std::future::Future;
@@ -225,18 +226,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    if let Some(listener) = listeners.metrics {
-        let handle = metrics::install_recorder()?;
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = metrics::serve(handle, listener, shutdown).await {
-                tracing::error!(error = %e, "metrics listener failed");
-            }
-        });
-    }
+    // Installed before anything counts.
+    let recorder = match listeners.metrics {
+        Some(listener) => Some((metrics::install_recorder()?, listener)),
+        None => None,
+    };
     let listener = listeners.grpc;
     let data_dir = match (&cfg.data_dir, &cfg.ha) {
         (config::DataDir::Path(dir), None) => Some(dir.clone()),
@@ -250,6 +244,18 @@ pub async fn run(
         backup_turn: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
     };
     let auth = auth_layer(&cfg);
+    if let Some((handle, listener)) = recorder {
+        let mut stop = stop_rx.clone();
+        let (services, authenticator) = (services.clone(), auth.authenticator());
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = web::serve(handle, services, authenticator, listener, shutdown).await {
+                tracing::error!(error = %e, "HTTP listener (/metrics, dashboard) failed");
+            }
+        });
+    }
     // Reloaded on SIGHUP and when the file changes; ends with the coordinator.
     let tokens_reloader =
         auth.authenticator().map(|a| weft_net::auth::spawn_tokens_reloader(a, weft_net::tls::RELOAD_POLL));

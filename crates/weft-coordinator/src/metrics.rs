@@ -70,26 +70,6 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-/// Serves `GET /metrics` in the Prometheus text format on `listener` until `shutdown`.
-pub async fn serve(
-    handle: PrometheusHandle,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let handle = handle.clone();
-            async move {
-                let mut text = handle.render();
-                text.push_str(&cluster_series());
-                text
-            }
-        }),
-    );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
-
 pub fn run_started() {
     counter!(RUNS_STARTED).increment(1);
 }
@@ -178,7 +158,7 @@ struct ClusterSeries {
 }
 
 /// The cluster-labelled series as Prometheus text, for the /metrics answer.
-fn cluster_series() -> String {
+pub(crate) fn cluster_series() -> String {
     CLUSTER.lock().map(|c| c.text.clone()).unwrap_or_default()
 }
 

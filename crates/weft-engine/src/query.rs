@@ -11,6 +11,7 @@ use crate::{AttemptId, Engine, Error, RunEvent};
 pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub process_name: Option<String>,
+    pub idempotency_key: Option<String>,
 }
 
 impl Engine {
@@ -28,6 +29,7 @@ impl Engine {
         let mut matching = range.rev().map(|(_, r)| r).filter(|r| {
             filter.status.is_none_or(|s| r.status == s)
                 && filter.process_name.as_deref().is_none_or(|n| &*r.plan.name == n)
+                && filter.idempotency_key.as_deref().is_none_or(|k| r.idempotency_key.as_deref() == Some(k))
         });
         let page: Vec<&Run> = matching.by_ref().take(limit).collect();
         let more = matching.next().is_some();

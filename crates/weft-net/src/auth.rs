@@ -148,6 +148,7 @@ pub const METHODS: &[(&str, Role)] = &[
     ("/weft.v1.MonitorService/GetClusterStatus", Role::Read),
     ("/weft.v1.MonitorService/ListQuarantined", Role::Admin),
     ("/weft.v1.MonitorService/Backup", Role::Admin),
+    ("/weft.v1.MonitorService/DrainWorker", Role::Admin),
     ("/weft.v1.MonitorService/Report", Role::Worker),
     ("/weft.v1.WorkerService/Session", Role::Worker),
 ];

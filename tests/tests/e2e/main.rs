@@ -7,6 +7,7 @@ mod chaos;
 mod clients;
 mod cluster_behaviour;
 mod compose;
+mod dashboard;
 mod durability;
 mod executor_safety;
 mod fail_stop;

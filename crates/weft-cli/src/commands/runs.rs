@@ -143,8 +143,13 @@ pub async fn definitions(ctx: &Context, prefix: &str) -> anyhow::Result<u8> {
 pub async fn list(ctx: &Context, args: RunsArgs) -> anyhow::Result<u8> {
     let client = ctx.connect().await?;
     let limit = args.limit as usize;
-    let mut query =
-        RunQuery { status: args.status.map(Into::into), process_name: args.process, page_size: None, page_token: None };
+    let mut query = RunQuery {
+        status: args.status.map(Into::into),
+        process_name: args.process,
+        idempotency_key: args.key,
+        page_size: None,
+        page_token: None,
+    };
     let mut runs = Vec::new();
     while runs.len() < limit {
         query.page_size = Some(((limit - runs.len()) as u32).min(MAX_PAGE));

@@ -149,6 +149,11 @@ pub enum Command {
     ClusterStatus {
         reply: Reply<pb::ClusterStatus>,
     },
+    /// An operator's drain: no new attempts for the worker's current session.
+    DrainWorker {
+        id: WorkerId,
+        reply: Reply<()>,
+    },
 }
 
 /// Commands from clients waiting for the driver. Past this a request is refused with
@@ -543,6 +548,20 @@ impl Driver {
             Command::ClusterStatus { reply } => {
                 let status = convert::cluster_status(&self.engine, now, &self.store);
                 self.answer(reply, Ok(status));
+            }
+            Command::DrainWorker { id, reply } => {
+                let drained = match self.sessions.get(&id) {
+                    Some((session, _)) => {
+                        let session = *session;
+                        tracing::info!(worker_id = %id, session, "worker drained by an operator: no new attempts");
+                        self.engine.worker_draining(id, session, now);
+                        Ok(())
+                    }
+                    None => {
+                        Err(weft_engine::Error::NotFound { what: "worker with an open session", id: id.to_string() })
+                    }
+                };
+                self.answer(reply, drained);
             }
         }
     }

@@ -47,6 +47,13 @@ impl MonitorService for Services {
         metered("GetClusterStatus", self.get_cluster_status_inner(_req).await)
     }
 
+    async fn drain_worker(
+        &self,
+        req: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+        metered("DrainWorker", self.drain_worker_inner(req).await)
+    }
+
     type BackupStream = ReceiverStream<Result<pb::BackupChunk, Status>>;
 
     async fn backup(&self, _req: Request<pb::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
@@ -154,6 +161,15 @@ impl Services {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         self.handle()?.send_for_client(Command::WatchEvents { run, tx })?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn drain_worker_inner(
+        &self,
+        req: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+        let id = parse_worker_id("worker_id", &req.get_ref().worker_id).map_err(|e| invalid(&e))?;
+        self.handle()?.ask(|reply| Command::DrainWorker { id, reply }).await?;
+        Ok(Response::new(pb::DrainWorkerResponse {}))
     }
 
     async fn get_cluster_status_inner(

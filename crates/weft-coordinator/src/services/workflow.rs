@@ -180,7 +180,14 @@ impl Services {
         if status.is_none() && req.status != 0 {
             return Err(invalid(&ValidationError::single("status", format!("unknown value {}", req.status))));
         }
-        let filter = RunFilter { status, process_name: (!req.process_name.is_empty()).then_some(req.process_name) };
+        if req.idempotency_key.len() > weft_model::limits::MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(invalid(&ValidationError::single("idempotency_key", "is longer than any key a run can have")));
+        }
+        let filter = RunFilter {
+            status,
+            process_name: (!req.process_name.is_empty()).then_some(req.process_name),
+            idempotency_key: (!req.idempotency_key.is_empty()).then_some(req.idempotency_key),
+        };
         let limit = page_size(req.page_size);
         let (runs, next_page_token) =
             self.handle()?.ask(|reply| Command::ListRuns { filter, after, limit, reply }).await?;

@@ -261,6 +261,21 @@ fn cancel_stops_running_attempts_and_dispatches_nothing_more() {
 }
 
 #[test]
+fn runs_are_found_by_their_idempotency_key() {
+    let mut env = Env::new();
+    let (keyed, _) = env.start(process(vec![chain("w", &["a"])]), Some("order-42")).unwrap();
+    env.start(process(vec![chain("w", &["a"])]), Some("order-43")).unwrap();
+    env.start(process(vec![chain("w", &["a"])]), None).unwrap();
+    let by_key = |key: &str| {
+        let filter = crate::query::RunFilter { idempotency_key: Some(key.into()), ..Default::default() };
+        env.engine.list_runs(&filter, None, 100).0.iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(by_key("order-42"), vec![keyed]);
+    assert!(by_key("order-4").is_empty(), "the whole key, not a prefix");
+    assert_eq!(env.engine.list_runs(&Default::default(), None, 100).0.len(), 3);
+}
+
+#[test]
 fn idempotency_key_returns_the_same_run_and_bad_specs_create_nothing() {
     let mut env = Env::new();
     let (first, created) = env.start(process(vec![chain("w", &["a"])]), Some("order-42")).unwrap();

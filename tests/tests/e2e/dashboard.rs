@@ -1,0 +1,277 @@
+//! The web dashboard in a real browser: Debian's Chromium, headless, driven through its
+//! chromedriver over WebDriver, against a real cluster. Nothing is reloaded after the first
+//! visit of a page: what changes must arrive through the page's live event stream.
+//! Screenshots go to `target/dashboard/` (overview, a run, a worker).
+use crate::support::spec;
+use nix::sys::signal::Signal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use thirtyfour::prelude::*;
+use tokio::io::AsyncBufReadExt;
+use weft_client::{RunSource, StartOptions};
+use weft_e2e::{Cluster, WAIT, WorkerSpec, repo_root};
+
+/// chromedriver on a free port, killed (by pid, through tokio) when dropped.
+struct Driver {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let program = std::env::var("WEFT_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let mut child = tokio::process::Command::new(&program)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {program} (apt-get install chromium chromium-driver): {e}"));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.expect("chromedriver's output") {
+            if line.contains("started successfully") {
+                return;
+            }
+        }
+        panic!("chromedriver exited before it was ready");
+    })
+    .await
+    .expect("chromedriver ready in time");
+    Driver { _child: child, url: format!("http://127.0.0.1:{port}") }
+}
+
+async fn browser(driver: &Driver) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    if let Ok(binary) = std::env::var("WEFT_CHROMIUM") {
+        caps.set_binary(&binary).unwrap();
+    } else if std::path::Path::new("/usr/bin/chromium").exists() {
+        caps.set_binary("/usr/bin/chromium").unwrap();
+    }
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+    {
+        caps.add_arg(arg).unwrap();
+    }
+    WebDriver::new(&driver.url, caps).await.expect("a browser session")
+}
+
+/// Polls `check` in the page (a script returning a value) until it returns true.
+async fn until(page: &WebDriver, what: &str, script: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = page.execute(script, vec![]).await.expect("script runs").json().clone();
+        if value == serde_json::Value::Bool(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?} (last: {value})");
+        // The page updates on its own; look again shortly.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = repo_root().join("target/dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_real_browser() {
+    let mut cluster = Cluster::start(&["--heartbeat-interval", "200ms", "--lease-timeout", "1s"]).await;
+    cluster.add_worker(WorkerSpec { slots: 2, extra: &["--allow-shell"], ..Default::default() }).await;
+    cluster.add_worker(WorkerSpec { slots: 2, ..Default::default() }).await;
+    let http = format!("http://{}", cluster.metrics.clone().expect("the HTTP port"));
+    let driver = chromedriver().await;
+    let page = browser(&driver).await;
+    let shots = artifacts();
+
+    // Overview: both workers, live.
+    page.goto(&format!("{http}/")).await.expect("open the overview");
+    until(
+        &page,
+        "two live workers listed",
+        "return document.querySelectorAll('tr.worker[data-liveness=live]').length === 2",
+    )
+    .await;
+    page.screenshot(&shots.join("overview.png")).await.expect("screenshot");
+
+    // A process whose DAG appears, then turns succeeded without a reload.
+    let client = cluster.client().await;
+    let process = spec(
+        "name: dashboard-demo\nworkflows:\n  - name: shipping\n    steps:\n      - { name: reserve, kind: sleep, params: { duration: 600ms } }\n      - { name: pack, kind: sleep, params: { duration: 300ms } }\n      - { name: ship, kind: noop }\n  - name: billing\n    tasks:\n      - { name: invoice, kind: sleep, params: { duration: 600ms } }\n      - { name: charge, kind: noop, depends_on: [invoice] }\n      - { name: receipt, kind: noop, depends_on: [invoice] }\n",
+    );
+    let started = client.start_run(RunSource::Inline(&process), StartOptions::default()).await.expect("start");
+    page.goto(&format!("{http}/#/runs/{}", started.run_id)).await.expect("open the run");
+    until(&page, "the DAG's six nodes", "return document.querySelectorAll('#dag .node').length === 6").await;
+    let first: serde_json::Value = page
+        .execute("return [...document.querySelectorAll('#dag .node')].map(n => n.dataset.state)", vec![])
+        .await
+        .unwrap()
+        .json()
+        .clone();
+    assert!(
+        first.as_array().unwrap().iter().any(|s| s != "succeeded"),
+        "the run was still going when its page opened: {first}"
+    );
+    let edges: serde_json::Value =
+        page.execute("return document.querySelectorAll('#dag .edge').length", vec![]).await.unwrap().json().clone();
+    assert_eq!(edges, 4, "chain shipping (2 edges) and billing's two depends_on");
+    until(
+        &page,
+        "every node succeeded without a reload",
+        "return [...document.querySelectorAll('#dag .node')].every(n => n.dataset.state === 'succeeded') \
+         && document.getElementById('run-status').dataset.status === 'succeeded'",
+    )
+    .await;
+    page.screenshot(&shots.join("run.png")).await.expect("screenshot");
+    let history: serde_json::Value =
+        page.execute("return document.querySelectorAll('#history tr').length", vec![]).await.unwrap().json().clone();
+    assert!(history.as_u64().unwrap() > 10, "the history is listed: {history}");
+
+    // A failed task shows its error.
+    let failing = spec(
+        "name: dashboard-fails\nsteps:\n  - name: boom\n    kind: shell\n    retry: { max_attempts: 1 }\n    params: { argv: [sh, -c, 'echo the warehouse is on fire >&2; exit 3'] }\n",
+    );
+    let failed = client.start_run(RunSource::Inline(&failing), StartOptions::default()).await.expect("start");
+    page.goto(&format!("{http}/#/runs/{}", failed.run_id)).await.expect("open the failed run");
+    until(
+        &page,
+        "the failed task's error",
+        "const e = document.querySelector('tr.task[data-task=\"dashboard-fails/boom\"] .task-error'); \
+         return !!e && e.textContent.includes('the warehouse is on fire')",
+    )
+    .await;
+    let state: serde_json::Value =
+        page.execute("return document.querySelector('#dag .node').dataset.state", vec![]).await.unwrap().json().clone();
+    assert_eq!(state, "failed");
+
+    // Unservable work is said out loud; cancelling it from the page works.
+    let stuck = spec(
+        "name: dashboard-stuck\nsteps:\n  - { name: upload, kind: http, queue: nowhere, params: { url: 'http://127.0.0.1:9/' } }\n",
+    );
+    let stuck = client.start_run(RunSource::Inline(&stuck), StartOptions::default()).await.expect("start");
+    page.goto(&format!("{http}/#/runs/{}", stuck.run_id)).await.expect("open the stuck run");
+    until(
+        &page,
+        "the unservable note",
+        "const n = document.getElementById('unservable'); \
+         return !!n && n.textContent.includes('no live worker serves kind http on queue nowhere')",
+    )
+    .await;
+    page.find(By::Id("cancel")).await.expect("a cancel button").click().await.expect("click");
+    page.accept_alert().await.expect("confirm the cancel");
+    until(&page, "the run cancelled", "return document.getElementById('run-status').dataset.status === 'cancelled'")
+        .await;
+
+    // A worker's page: its heartbeats charted.
+    let worker_id = cluster.worker_id(1);
+    page.goto(&format!("{http}/#/workers/{worker_id}")).await.expect("open a worker");
+    until(&page, "the heartbeat chart", "return document.querySelectorAll('svg.chart polyline').length === 3").await;
+    page.screenshot(&shots.join("worker.png")).await.expect("screenshot");
+
+    // A SIGKILLed worker turns dead on the open overview, without a reload.
+    page.goto(&format!("{http}/")).await.expect("open the overview");
+    until(&page, "two live workers", "return document.querySelectorAll('tr.worker[data-liveness=live]').length === 2")
+        .await;
+    cluster.workers[1].signal(Signal::SIGKILL);
+    until(
+        &page,
+        "the killed worker shown dead",
+        "const w = document.querySelector('tr.worker[data-worker=\"worker-1\"]'); return !!w && w.dataset.liveness === 'dead'",
+    )
+    .await;
+    let recent: serde_json::Value =
+        page.execute("return document.getElementById('recent').textContent", vec![]).await.unwrap().json().clone();
+    assert!(recent.as_str().unwrap().contains("worker worker-1 dead"), "the liveness change is listed: {recent}");
+    page.screenshot(&shots.join("overview-dead-worker.png")).await.expect("screenshot");
+    page.quit().await.expect("close the browser");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tokens_the_api_wants_one_and_shows_actions_by_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let (read, admin) = (weft_net_token("viewer", "read"), weft_net_token("operator", "admin"));
+    let worker = weft_net_token("w", "worker");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{}\n{}\n{}\n", read.1, admin.1, worker.1)).unwrap();
+    let mut cluster = Cluster::start(&["--tokens", tokens.to_str().unwrap()]).await;
+    let http = format!("http://{}", cluster.metrics.clone().expect("the HTTP port"));
+    let get = |path: &str, token: Option<&str>| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{http}{path}")]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        String::from_utf8(cmd.output().expect("curl").stdout).unwrap()
+    };
+    assert_eq!(get("/api/cluster", None), "401", "no token");
+    assert_eq!(get("/api/cluster", Some("not-a-token")), "401");
+    assert_eq!(get("/api/cluster", Some(&read.0)), "200");
+    assert_eq!(get("/", None), "200", "the page itself holds no data");
+    assert_eq!(get("/metrics", None), "200", "as before");
+    let post = |path: &str, token: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H"])
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("{http}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run = "01a23590-18e7-7297-9c41-4aea1b881712";
+    assert_eq!(post(&format!("/api/runs/{run}/cancel"), &read.0), "403", "read cannot cancel");
+    assert_eq!(post(&format!("/api/runs/{run}/cancel"), &admin.0), "404", "admin may: there is no such run");
+
+    // In the browser: a token is asked for, and actions follow the roles.
+    let worker_token = write(&dir, "worker.token", &worker.0);
+    cluster.add_worker(WorkerSpec { extra: &["--token-file", &worker_token], ..Default::default() }).await;
+    let driver = chromedriver().await;
+    let page = browser(&driver).await;
+    page.goto(&format!("{http}/")).await.unwrap();
+    until(&page, "the token form", "return !document.getElementById('login').hidden").await;
+    page.find(By::Id("token")).await.unwrap().send_keys(&read.0).await.unwrap();
+    page.find(By::Css("#login button")).await.unwrap().click().await.unwrap();
+    until(&page, "the overview with the worker", "return document.querySelectorAll('tr.worker').length === 1").await;
+    let who: serde_json::Value =
+        page.execute("return document.getElementById('who').textContent", vec![]).await.unwrap().json().clone();
+    assert!(who.as_str().unwrap().starts_with("viewer (read)"), "{who}");
+    let worker_id = cluster.worker_id(0);
+    page.goto(&format!("{http}/#/workers/{worker_id}")).await.unwrap();
+    until(&page, "the worker page", "return !!document.getElementById('liveness')").await;
+    let drain: serde_json::Value =
+        page.execute("return !!document.getElementById('drain')", vec![]).await.unwrap().json().clone();
+    assert_eq!(drain, false, "a read token sees no drain button");
+    page.execute(
+        "localStorage.setItem('weft-token', arguments[0]); location.reload()",
+        vec![serde_json::json!(admin.0)],
+    )
+    .await
+    .unwrap();
+    until(&page, "the drain button for admin", "return !!document.getElementById('drain')").await;
+    page.find(By::Id("drain")).await.unwrap().click().await.unwrap();
+    page.accept_alert().await.expect("confirm the drain");
+    until(&page, "the worker draining", "return document.getElementById('liveness').textContent.includes('draining')")
+        .await;
+    page.quit().await.unwrap();
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A new token: (the token, its line for the tokens file), made by `weftctl admin token new`.
+fn weft_net_token(name: &str, roles: &str) -> (String, String) {
+    let out = std::process::Command::new(weft_e2e::binary("weftctl"))
+        .args(["admin", "token", "new", name, "--roles", roles])
+        .output()
+        .expect("weftctl admin token new");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|rest| rest.trim().to_string()))
+            .unwrap_or_else(|| panic!("no `{key}` in {text}"))
+    };
+    (field("token"), field("line"))
+}

@@ -104,8 +104,13 @@ impl WorkflowService for Fake {
     async fn list_runs(&self, request: Request<pb::ListRunsRequest>) -> Result<Response<pb::ListRunsResponse>, Status> {
         let r = request.into_inner();
         // Echo the filter back through the run so the test can see how it was encoded.
-        let run =
-            pb::Run { process_name: r.process_name, status: r.status, tasks_total: r.page_size, ..Default::default() };
+        let run = pb::Run {
+            process_name: r.process_name,
+            status: r.status,
+            tasks_total: r.page_size,
+            idempotency_key: r.idempotency_key,
+            ..Default::default()
+        };
         Ok(Response::new(pb::ListRunsResponse { runs: vec![run], next_page_token: String::new() }))
     }
     async fn cancel_run(&self, request: Request<pb::CancelRunRequest>) -> Result<Response<pb::Run>, Status> {
@@ -183,6 +188,12 @@ impl MonitorService for Fake {
         Err(Status::unimplemented("not in this fake"))
     }
 
+    async fn drain_worker(
+        &self,
+        _: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
     async fn list_quarantined(
         &self,
         request: Request<pb::ListQuarantinedRequest>,
@@ -276,6 +287,7 @@ async fn list_calls_follow_pages_and_encode_filters() {
     let query = RunQuery {
         status: Some(RunStatus::Failed),
         process_name: Some("orders".into()),
+        idempotency_key: Some("order-42".into()),
         page_size: Some(7),
         page_token: None,
     };
@@ -284,6 +296,7 @@ async fn list_calls_follow_pages_and_encode_filters() {
     assert_eq!(page.runs[0].status, pb::RunStatus::Failed as i32);
     assert_eq!(page.runs[0].process_name, "orders");
     assert_eq!(page.runs[0].tasks_total, 7);
+    assert_eq!(page.runs[0].idempotency_key, "order-42");
     let registered = client.register_definition(&spec("orders")).await.unwrap();
     assert_eq!((registered.name.as_str(), registered.version, registered.created), ("orders", 1, true));
     assert_eq!(client.cluster_status().await.unwrap().runs_running, 2);

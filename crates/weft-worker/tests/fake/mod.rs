@@ -369,4 +369,11 @@ impl MonitorService for Fake {
     ) -> Result<Response<pb::ListQuarantinedResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn drain_worker(
+        &self,
+        _: Request<pb::DrainWorkerRequest>,
+    ) -> Result<Response<pb::DrainWorkerResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }

@@ -37,7 +37,17 @@ pub const LEADER_CHANGES: &str = "weft_coordinator_leadership_changes_total";
 
 /// Installs the Prometheus recorder (once per process) and describes every metric.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    // Histograms with buckets, not summaries: Prometheus aggregates and takes quantiles of
+    // buckets across instances (`histogram_quantile`, as deploy/ queries them).
+    use metrics_exporter_prometheus::Matcher;
+    const SECONDS: &[f64] =
+        &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+    const COUNTS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0, 20000.0, 50000.0];
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)?
+        .set_buckets_for_metric(Matcher::Full(STORE_COMMIT_RECORDS.into()), COUNTS)?
+        .set_buckets_for_metric(Matcher::Full(STORE_COMMIT_BATCHES.into()), COUNTS)?
+        .install_recorder()?;
     describe_counter!(RUNS_STARTED, "Runs started.");
     describe_counter!(RUNS_FINISHED, "Runs finished, by outcome.");
     describe_counter!(TASKS_DISPATCHED, "Attempts assigned to workers.");

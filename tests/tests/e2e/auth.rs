@@ -3,49 +3,10 @@
 //! or without the method's role (PERMISSION_DENIED); a worker needs the `worker` role; a
 //! report or a registration under another live worker's id changes nothing. Tokens are made
 //! by `weftctl admin token new`, as an operator would.
-use std::collections::HashMap;
-use std::path::PathBuf;
+use crate::support::Tokens;
 use tonic::Code;
 use weft_client::{Client, ConnectOptions, RunSource, StartOptions, pb};
 use weft_e2e::{Cluster, WorkerSpec, binary, metric_value, repo_root};
-
-/// A tokens file made with `weftctl admin token new`, and each token by name.
-struct Tokens {
-    dir: tempfile::TempDir,
-    file: String,
-    token: HashMap<String, String>,
-}
-
-impl Tokens {
-    async fn make(specs: &[(&str, &str)]) -> Tokens {
-        let dir = tempfile::tempdir().unwrap();
-        let mut lines = String::new();
-        let mut token = HashMap::new();
-        for (name, roles) in specs {
-            let out = weftctl(&["-o", "json", "admin", "token", "new", name, "--roles", roles], &[]).await;
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-            let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let (secret, line) = (made["token"].as_str().unwrap(), made["line"].as_str().unwrap());
-            assert!(!line.contains(secret.trim_start_matches("weft_")), "the line holds no plain token");
-            lines.push_str(&format!("{line}\n"));
-            token.insert(name.to_string(), secret.to_string());
-        }
-        let file = dir.path().join("tokens");
-        std::fs::write(&file, lines).unwrap();
-        Tokens { file: file.to_str().unwrap().to_string(), dir, token }
-    }
-
-    fn of(&self, name: &str) -> &str {
-        &self.token[name]
-    }
-
-    /// A file holding the token of `name`, as `--token-file` reads it.
-    fn file_of(&self, name: &str) -> String {
-        let path: PathBuf = self.dir.path().join(format!("{name}.token"));
-        std::fs::write(&path, format!("{}\n", self.of(name))).unwrap();
-        path.to_str().unwrap().to_string()
-    }
-}
 
 async fn weftctl(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = tokio::process::Command::new(binary("weftctl"));

@@ -35,6 +35,7 @@ async fn weftctl_dev_runs_the_order_fulfilment_example_and_cleans_up() {
     assert_eq!(ship["result"]["stdout"], "shipped order A-1042 with parcel-post\n");
     // Plain progress lines, since stderr is not a terminal here.
     assert!(stderr.contains("shipping: 4/4 done"), "{stderr}");
+    assert!(stderr.contains(", dashboard http://127.0.0.1:"), "dev prints the dashboard's URL: {stderr}");
     assert!(!announced_dir(&stderr).exists(), "the temp dir is removed without --keep");
 }
 

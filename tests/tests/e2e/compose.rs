@@ -287,6 +287,9 @@ async fn the_deployment_files_pass_their_tools_checks() {
     let mut ha = compose(&["docker-compose.yml"]);
     ha.args(["--profile", "ha"]);
     checked("docker-compose --profile ha config -q", ha).await;
+    let mut grafana = compose(&["docker-compose.yml"]);
+    grafana.args(["--profile", "grafana"]);
+    checked("docker-compose --profile grafana config -q", grafana).await;
     checked(
         "docker-compose config -q (with the overlay)",
         compose(&["docker-compose.yml", "tests/compose/latency.yml"]),

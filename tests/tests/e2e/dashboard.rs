@@ -2,7 +2,7 @@
 //! chromedriver over WebDriver, against a real cluster. Nothing is reloaded after the first
 //! visit of a page: what changes must arrive through the page's live event stream.
 //! Screenshots go to `target/dashboard/` (overview, a run, a worker).
-use crate::support::spec;
+use crate::support::{Tokens, spec};
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -189,12 +189,9 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tokens_the_api_wants_one_and_shows_actions_by_role() {
-    let dir = tempfile::tempdir().unwrap();
-    let (read, admin) = (weft_net_token("viewer", "read"), weft_net_token("operator", "admin"));
-    let worker = weft_net_token("w", "worker");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, format!("{}\n{}\n{}\n", read.1, admin.1, worker.1)).unwrap();
-    let mut cluster = Cluster::start(&["--tokens", tokens.to_str().unwrap()]).await;
+    let tokens = Tokens::make(&[("viewer", "read"), ("operator", "admin"), ("w", "worker")]).await;
+    let (read, admin) = (tokens.of("viewer").to_string(), tokens.of("operator").to_string());
+    let mut cluster = Cluster::start(&["--tokens", &tokens.file]).await;
     let http = format!("http://{}", cluster.metrics.clone().expect("the HTTP port"));
     let get = |path: &str, token: Option<&str>| {
         let mut cmd = std::process::Command::new("curl");
@@ -206,7 +203,7 @@ async fn with_tokens_the_api_wants_one_and_shows_actions_by_role() {
     };
     assert_eq!(get("/api/cluster", None), "401", "no token");
     assert_eq!(get("/api/cluster", Some("not-a-token")), "401");
-    assert_eq!(get("/api/cluster", Some(&read.0)), "200");
+    assert_eq!(get("/api/cluster", Some(&read)), "200");
     assert_eq!(get("/", None), "200", "the page itself holds no data");
     assert_eq!(get("/metrics", None), "200", "as before");
     let post = |path: &str, token: &str| {
@@ -219,17 +216,17 @@ async fn with_tokens_the_api_wants_one_and_shows_actions_by_role() {
         String::from_utf8(out.stdout).unwrap()
     };
     let run = "01a23590-18e7-7297-9c41-4aea1b881712";
-    assert_eq!(post(&format!("/api/runs/{run}/cancel"), &read.0), "403", "read cannot cancel");
-    assert_eq!(post(&format!("/api/runs/{run}/cancel"), &admin.0), "404", "admin may: there is no such run");
+    assert_eq!(post(&format!("/api/runs/{run}/cancel"), &read), "403", "read cannot cancel");
+    assert_eq!(post(&format!("/api/runs/{run}/cancel"), &admin), "404", "admin may: there is no such run");
 
     // In the browser: a token is asked for, and actions follow the roles.
-    let worker_token = write(&dir, "worker.token", &worker.0);
+    let worker_token = tokens.file_of("w");
     cluster.add_worker(WorkerSpec { extra: &["--token-file", &worker_token], ..Default::default() }).await;
     let driver = chromedriver().await;
     let page = browser(&driver).await;
     page.goto(&format!("{http}/")).await.unwrap();
     until(&page, "the token form", "return !document.getElementById('login').hidden").await;
-    page.find(By::Id("token")).await.unwrap().send_keys(&read.0).await.unwrap();
+    page.find(By::Id("token")).await.unwrap().send_keys(&read).await.unwrap();
     page.find(By::Css("#login button")).await.unwrap().click().await.unwrap();
     until(&page, "the overview with the worker", "return document.querySelectorAll('tr.worker').length === 1").await;
     let who: serde_json::Value =
@@ -241,37 +238,13 @@ async fn with_tokens_the_api_wants_one_and_shows_actions_by_role() {
     let drain: serde_json::Value =
         page.execute("return !!document.getElementById('drain')", vec![]).await.unwrap().json().clone();
     assert_eq!(drain, false, "a read token sees no drain button");
-    page.execute(
-        "localStorage.setItem('weft-token', arguments[0]); location.reload()",
-        vec![serde_json::json!(admin.0)],
-    )
-    .await
-    .unwrap();
+    page.execute("localStorage.setItem('weft-token', arguments[0]); location.reload()", vec![serde_json::json!(admin)])
+        .await
+        .unwrap();
     until(&page, "the drain button for admin", "return !!document.getElementById('drain')").await;
     page.find(By::Id("drain")).await.unwrap().click().await.unwrap();
     page.accept_alert().await.expect("confirm the drain");
     until(&page, "the worker draining", "return document.getElementById('liveness').textContent.includes('draining')")
         .await;
     page.quit().await.unwrap();
-}
-
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_string_lossy().into_owned()
-}
-
-/// A new token: (the token, its line for the tokens file), made by `weftctl admin token new`.
-fn weft_net_token(name: &str, roles: &str) -> (String, String) {
-    let out = std::process::Command::new(weft_e2e::binary("weftctl"))
-        .args(["admin", "token", "new", name, "--roles", roles])
-        .output()
-        .expect("weftctl admin token new");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let field = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key).map(|rest| rest.trim().to_string()))
-            .unwrap_or_else(|| panic!("no `{key}` in {text}"))
-    };
-    (field("token"), field("line"))
 }

@@ -323,3 +323,78 @@ async fn log_files_hold_plain_text_without_terminal_colour_codes() {
         );
     }
 }
+
+/// The weft metric names a PromQL expression reads (`weft_x_bucket` and the like included).
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while let Some(at) = expr[i..].find("weft_") {
+        let start = i + at;
+        let boundary = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let end =
+            expr[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(expr.len(), |n| start + n);
+        if boundary {
+            names.push(expr[start..end].to_string());
+        }
+        i = end;
+    }
+    names
+}
+
+#[test]
+fn metric_names_are_read_out_of_promql() {
+    assert_eq!(
+        metric_names("histogram_quantile(0.99, sum by (le) (rate(weft_store_commit_seconds_bucket[5m]))) > 0.25"),
+        ["weft_store_commit_seconds_bucket"]
+    );
+    assert_eq!(metric_names("sum(weft_workers{liveness=\"live\"}) == 0 and sum(weft_runs_running) > 0").len(), 2);
+    assert!(metric_names("up{job=\"weft\"} == 0").is_empty());
+}
+
+/// Every series deploy/grafana's dashboard and deploy/alerts.yml query is in a live /metrics
+/// page, after a workload that touches each (runs that succeed and fail, a refused call, an
+/// unservable task): a renamed metric or a summary where a histogram is needed fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_grafana_dashboard_and_the_alert_rules_query_is_in_a_live_metrics_page() {
+    let tokens = crate::support::Tokens::make(&[("operator", "admin"), ("w", "worker")]).await;
+    let mut cluster = Cluster::start(&["--tokens", &tokens.file, "--heartbeat-interval", "200ms"]).await;
+    let worker_token = tokens.file_of("w");
+    cluster
+        .add_worker(WorkerSpec { extra: &["--allow-shell", "--token-file", &worker_token], ..Default::default() })
+        .await;
+    let options = weft_client::ConnectOptions { token: Some(tokens.of("operator").to_string()), ..Default::default() };
+    let client = Client::connect_with(&cluster.grpc, &options).await.unwrap();
+    let mut events = client.watch_events(None).await.unwrap();
+    let done = run_to_end(&client, &spec("name: ok\nsteps:\n  - { name: a, kind: noop }\n")).await;
+    assert_succeeded(&done);
+    let failing = "name: bad\nsteps:\n  - name: b\n    kind: shell\n    retry: { max_attempts: 1 }\n    params: { argv: [sh, -c, 'exit 3'] }\n";
+    run_to_end(&client, &spec(failing)).await;
+    start(&client, "name: stuck\nsteps:\n  - { name: c, kind: noop, queue: nowhere }\n").await;
+    await_anomaly(&mut events, pb::AnomalyKind::UnservableTask).await;
+    let anonymous = Client::connect(&cluster.grpc).await.unwrap();
+    assert!(anonymous.list_runs(&Default::default()).await.is_err(), "refused without a token");
+
+    let text = cluster.metrics_text().await;
+    let present = |name: &str| text.lines().any(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']));
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(weft_e2e::repo_root().join("deploy/grafana/dashboards/weft.json")).unwrap(),
+    )
+    .unwrap();
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_string()))
+        .collect();
+    let alerts: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(weft_e2e::repo_root().join("deploy/alerts.yml")).unwrap())
+            .unwrap();
+    for rule in alerts["groups"][0]["rules"].as_array().unwrap() {
+        exprs.push(rule["expr"].as_str().unwrap().to_string());
+    }
+    let names: std::collections::BTreeSet<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();
+    assert!(names.len() >= 15, "the dashboard and the rules read many series: {names:?}");
+    let missing: Vec<&String> = names.iter().filter(|n| !present(n)).collect();
+    assert!(missing.is_empty(), "queried but not in /metrics: {missing:?}\n{text}");
+}

@@ -104,3 +104,47 @@ pub async fn weftctl_at(grpc: &str, args: &[&str]) -> std::process::Output {
         .kill_on_drop(true);
     tokio::time::timeout(weft_e2e::WAIT, cmd.output()).await.expect("weftctl finishes in time").expect("weftctl runs")
 }
+
+/// A tokens file made with `weftctl admin token new`, and each token by name.
+pub struct Tokens {
+    dir: tempfile::TempDir,
+    /// The tokens file, for `--tokens`.
+    pub file: String,
+    pub token: std::collections::HashMap<String, String>,
+}
+
+impl Tokens {
+    pub async fn make(specs: &[(&str, &str)]) -> Tokens {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lines = String::new();
+        let mut token = std::collections::HashMap::new();
+        for (name, roles) in specs {
+            let out = tokio::process::Command::new(weft_e2e::binary("weftctl"))
+                .args(["-o", "json", "admin", "token", "new", name, "--roles", roles])
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("weftctl admin token new");
+            assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+            let made: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let (secret, line) = (made["token"].as_str().unwrap(), made["line"].as_str().unwrap());
+            assert!(!line.contains(secret.trim_start_matches("weft_")), "the line holds no plain token");
+            lines.push_str(&format!("{line}\n"));
+            token.insert(name.to_string(), secret.to_string());
+        }
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, lines).unwrap();
+        Tokens { file: file.to_str().unwrap().to_string(), dir, token }
+    }
+
+    pub fn of(&self, name: &str) -> &str {
+        &self.token[name]
+    }
+
+    /// A file holding the token of `name`, as `--token-file` reads it.
+    pub fn file_of(&self, name: &str) -> String {
+        let path: std::path::PathBuf = self.dir.path().join(format!("{name}.token"));
+        std::fs::write(&path, format!("{}\n", self.of(name))).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}

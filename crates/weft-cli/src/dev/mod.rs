@@ -110,7 +110,11 @@ async fn session(
         let ready: CoordinatorReady = procs
             .start(&crate::procs::spec(&name, &binaries.coordinator, &coordinator_args, dir, READY_TIMEOUT))
             .await?;
-        let metrics = ready.metrics.as_deref().map(|m| format!(", metrics http://{m}/metrics")).unwrap_or_default();
+        let metrics = ready
+            .metrics
+            .as_deref()
+            .map(|m| format!(", dashboard http://{m}/ (metrics at /metrics)"))
+            .unwrap_or_default();
         eprintln!("{COORDINATOR} {name} listening on {} (pid {}){metrics}", ready.grpc, ready.pid);
         addresses.push(ready.grpc);
         pids.push(ready.pid);

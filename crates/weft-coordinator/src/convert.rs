@@ -382,5 +382,17 @@ pub fn cluster_status(engine: &Engine, now: Millis, store: &pb::StoreStatus) -> 
         runs_finished: finished as u32,
         now_ms: now,
         store: Some(store.clone()),
+        unserved: engine
+            .unserved_work()
+            .into_iter()
+            .map(|u| pb::UnservedWork {
+                queue: u.queue.to_string(),
+                kind: u.kind.to_string(),
+                waiting: u.waiting as u32,
+                run_id: u.run.to_string(),
+                workflow: u.workflow.to_string(),
+                task: u.task.to_string(),
+            })
+            .collect(),
     }
 }

@@ -29,7 +29,7 @@ pub mod workers;
 
 pub use effects::{AckOutcome, Assignment, AttemptId, Effect, EventKind, RunEvent, WorkerEvent};
 pub use error::Error;
-pub use monitor::{Anomaly, AnomalyKind, Penalty};
+pub use monitor::{Anomaly, AnomalyKind, Penalty, UnservedWork};
 pub use reports::Reported;
 pub use restore::RestoredRun;
 pub use runs::{RunSource, StartRun};

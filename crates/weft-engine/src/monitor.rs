@@ -40,6 +40,20 @@ pub enum AnomalyKind {
     DeadlineAtRisk,
 }
 
+/// Ready tasks of one queue and kind that no live worker serves (see
+/// [`Engine::unserved_work`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnservedWork {
+    pub queue: Arc<str>,
+    pub kind: Arc<str>,
+    /// How many tasks wait.
+    pub waiting: usize,
+    /// The first of them.
+    pub run: RunId,
+    pub workflow: Arc<str>,
+    pub task: Arc<str>,
+}
+
 /// Something wrong (or right again) that the monitor found.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Anomaly {
@@ -347,42 +361,61 @@ impl Engine {
         }
     }
 
-    /// Ready tasks that nothing will ever run as the cluster stands: no live (or suspect)
-    /// worker serves their queue and kind. Without this a run waits in silence.
+    /// Ready tasks that nothing will run as the cluster stands, per queue and kind: no live
+    /// (or suspect) worker serves both. Shown by `GetClusterStatus` (the dashboard, `top`).
+    pub fn unserved_work(&self) -> Vec<UnservedWork> {
+        self.sched
+            .queues
+            .heads()
+            .filter(|(queue, kind, _, _)| {
+                !self.workers.values().any(|w| {
+                    matches!(w.liveness, Liveness::Live | Liveness::Suspect)
+                        && w.queues.iter().any(|q| q == *queue)
+                        && w.kinds.iter().any(|k| k == *kind)
+                })
+            })
+            .filter_map(|(queue, kind, head, waiting)| {
+                let run = self.runs.get(&head.run)?;
+                let task = run.plan.tasks.get(head.task as usize)?;
+                Some(UnservedWork {
+                    queue: queue.clone(),
+                    kind: kind.clone(),
+                    waiting,
+                    run: head.run,
+                    workflow: run.plan.workflow_name(head.task).clone(),
+                    task: task.name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Raises `unservable_task` for work [`Engine::unserved_work`] finds at two checks in a
+    /// row, once while it lasts. Without this a run waits in silence.
     fn check_unservable(&mut self, now: Millis) {
+        let unserved = self.unserved_work();
         let mut found = Vec::new();
-        let mut waiting = std::collections::HashSet::new();
-        for (queue, kind, head, count) in self.sched.queues.heads() {
-            let served = self.workers.values().any(|w| {
-                matches!(w.liveness, Liveness::Live | Liveness::Suspect)
-                    && w.queues.iter().any(|q| q == queue)
-                    && w.kinds.iter().any(|k| k == kind)
-            });
-            if served {
-                continue;
-            }
-            let key = (queue.clone(), kind.clone());
-            waiting.insert(key.clone());
-            let u = self.monitor.unserved.entry(key).or_default();
+        for work in &unserved {
+            let u = self.monitor.unserved.entry((work.queue.clone(), work.kind.clone())).or_default();
             u.checks += 1;
             if u.checks >= 2 && !u.reported {
                 u.reported = true;
-                found.push((queue.clone(), kind.clone(), *head, count));
+                found.push(work);
             }
         }
-        self.monitor.unserved.retain(|key, _| waiting.contains(key));
-        for (queue, kind, head, count) in found {
-            let Some(run) = self.runs.get(&head.run) else { continue };
-            let Some(tp) = run.plan.tasks.get(head.task as usize) else { continue };
-            let (workflow, task) = (run.plan.workflow_name(head.task).clone(), tp.name.clone());
-            let more = if count > 1 { format!(" and {} more", count - 1) } else { String::new() };
+        let reported: Vec<UnservedWork> = found.into_iter().cloned().collect();
+        self.monitor.unserved.retain(|(queue, kind), _| unserved.iter().any(|w| &w.queue == queue && &w.kind == kind));
+        for work in reported {
+            let more = if work.waiting > 1 { format!(" and {} more", work.waiting - 1) } else { String::new() };
             let mut a = self.anomaly(
                 AnomalyKind::UnservableTask,
                 now,
-                count as f64,
-                format!("{workflow}/{task}{more} waiting: no live worker serves kind {kind} on queue {queue}"),
+                work.waiting as f64,
+                format!(
+                    "{}/{}{more} waiting: no live worker serves kind {} on queue {}",
+                    work.workflow, work.task, work.kind, work.queue
+                ),
             );
-            (a.run, a.workflow, a.task, a.queue) = (Some(head.run), workflow, task, queue);
+            (a.run, a.workflow, a.task, a.queue) = (Some(work.run), work.workflow, work.task, work.queue);
             self.emit(Effect::Anomaly(a));
         }
     }

@@ -184,6 +184,13 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
         page.execute("return document.getElementById('recent').textContent", vec![]).await.unwrap().json().clone();
     assert!(recent.as_str().unwrap().contains("worker worker-1 dead"), "the liveness change is listed: {recent}");
     page.screenshot(&shots.join("overview-dead-worker.png")).await.expect("screenshot");
+
+    // A phone-sized screen: the page fits its width (wide tables scroll inside their box).
+    page.set_window_rect(0, 0, 390, 844).await.expect("resize");
+    page.goto(&format!("{http}/#/runs/{}", started.run_id)).await.expect("open the run");
+    until(&page, "the run on a small screen", "return document.querySelectorAll('#dag .node').length === 6").await;
+    until(&page, "no sideways scrolling", "return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    page.screenshot(&shots.join("run-phone.png")).await.expect("screenshot");
     page.quit().await.expect("close the browser");
 }
 

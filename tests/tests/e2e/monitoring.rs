@@ -239,6 +239,12 @@ async fn a_task_no_live_worker_serves_is_reported_and_shown_until_one_does() {
     let out = weftctl_at(&cluster.grpc, &["run", &run.run_id.to_string()]).await;
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("waiting: no live worker serves kind shell on queue default (build)"), "{shown}");
+    let out = weftctl_at(&cluster.grpc, &["top", "--once"]).await;
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(top.contains("waiting: no live worker serves kind shell on queue default (needs-shell/build)"), "{top}");
+    let status = client.cluster_status().await.unwrap();
+    assert_eq!(status.unserved.len(), 1, "{:?}", status.unserved);
+    assert_eq!((status.unserved[0].kind.as_str(), status.unserved[0].waiting), ("shell", 1));
 
     // `submit --wait` says it too, under its progress, while nothing of the run runs.
     let dir = tempfile::tempdir().unwrap();

@@ -341,6 +341,7 @@ pub(crate) mod tests {
             runs_finished: 7,
             now_ms: t0 + 400,
             store: None,
+            unserved: vec![],
         }
     }
 

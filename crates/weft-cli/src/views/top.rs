@@ -109,6 +109,13 @@ pub fn top_text(s: &pb::ClusterStatus, address: &str, events: Option<&EventLog>)
     text.push('\n');
     let queues = queues_table(s);
     text.push_str(&if queues.is_empty() { "no queues\n".to_string() } else { queues.render() });
+    for u in &s.unserved {
+        let more = if u.waiting > 1 { format!(" and {} more", u.waiting - 1) } else { String::new() };
+        text.push_str(&format!(
+            "waiting: no live worker serves kind {} on queue {} ({}/{}{more})\n",
+            u.kind, u.queue, u.workflow, u.task
+        ));
+    }
     if let Some(events) = events {
         text.push_str("\nANOMALIES AND LIVENESS CHANGES\n");
         if events.lines.is_empty() {
@@ -147,6 +154,27 @@ default  3      10:1 0:2     1
 gpu      0                   1
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn work_no_live_worker_serves_is_said_under_the_queues() {
+        let status = pb::ClusterStatus {
+            unserved: vec![pb::UnservedWork {
+                queue: "default".into(),
+                kind: "shell".into(),
+                waiting: 3,
+                workflow: "w".into(),
+                task: "build".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = top_text(&status, "h:1", None);
+        assert!(
+            text.contains("waiting: no live worker serves kind shell on queue default (w/build and 2 more)\n"),
+            "{text}"
+        );
+        assert!(!top_text(&pb::ClusterStatus::default(), "h:1", None).contains("waiting:"));
     }
 
     #[test]

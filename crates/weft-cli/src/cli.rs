@@ -366,6 +366,14 @@ pub enum DevStore {
     Postgres,
 }
 
+fn parse_margin(text: &str) -> Result<f64, String> {
+    let v: f64 = text.parse().map_err(|e| format!("`{text}` is not a number: {e}"))?;
+    if !(0.0..=1000.0).contains(&v) {
+        return Err(format!("{v} is not a percentage between 0 and 1000"));
+    }
+    Ok(v)
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Scenarios to run, comma-separated, in the order given; `all` is every one.
@@ -408,6 +416,19 @@ pub struct BenchArgs {
     /// compare with plaintext.
     #[arg(long, requires = "start_cluster")]
     pub tls: bool,
+    /// Compare this run with a saved one (`--save-baseline`): every metric more than
+    /// --margin worse than the baseline's median is flagged and the command exits 1.
+    /// Scenarios that ran with other sizes or on a store of other durability are listed,
+    /// not judged.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write this run's medians (and the sizes they ran with) to FILE, for --baseline.
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+    /// With --baseline: how much worse a median may be, in percent, before it is flagged
+    /// (these machines are shared and noisy: runs minutes apart differ by up to 15 %).
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = parse_margin)]
+    pub margin: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

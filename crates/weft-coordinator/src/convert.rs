@@ -253,6 +253,15 @@ pub fn run_to_pb(run: &Run, detail: Detail) -> pb::Run {
         estimate: None,
         next_task_page_token,
         deadline_ms: run.plan.deadline_ms.map_or(0, |d| run.created_at.saturating_add(d as i64)),
+        predictions: run
+            .predictions
+            .iter()
+            .map(|p| pb::Prediction {
+                checkpoint_percent: u32::from(p.checkpoint),
+                made_at_ms: p.made_at,
+                predicted_finish_ms: p.predicted_finish,
+            })
+            .collect(),
     }
 }
 

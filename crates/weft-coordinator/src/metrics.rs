@@ -33,6 +33,7 @@ pub const STORE_COMMIT_RECORDS: &str = "weft_store_commit_records";
 pub const STORE_COMMIT_BATCHES: &str = "weft_store_commit_batches";
 pub const AUTH_FAILURES: &str = "weft_auth_failures_total";
 pub const LEADER: &str = "weft_coordinator_leader";
+pub const ESTIMATE_ERROR: &str = "weft_estimate_error_ratio";
 pub const LEADER_CHANGES: &str = "weft_coordinator_leadership_changes_total";
 
 /// Installs the Prometheus recorder (once per process) and describes every metric.
@@ -42,11 +43,13 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     use metrics_exporter_prometheus::Matcher;
     const SECONDS: &[f64] =
         &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+    const RATIOS: &[f64] = &[0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0];
     const COUNTS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0, 20000.0, 50000.0];
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)?
         .set_buckets_for_metric(Matcher::Full(STORE_COMMIT_RECORDS.into()), COUNTS)?
         .set_buckets_for_metric(Matcher::Full(STORE_COMMIT_BATCHES.into()), COUNTS)?
+        .set_buckets_for_metric(Matcher::Full(ESTIMATE_ERROR.into()), RATIOS)?
         .install_recorder()?;
     describe_counter!(RUNS_STARTED, "Runs started.");
     describe_counter!(RUNS_FINISHED, "Runs finished, by outcome.");
@@ -63,6 +66,11 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     describe_histogram!(STORE_COMMIT_SECONDS, "Time of one durable store commit (group), in seconds.");
     describe_histogram!(STORE_COMMIT_RECORDS, "Records written by one store commit.");
     describe_histogram!(STORE_COMMIT_BATCHES, "Driver steps merged into one store commit (group commit).");
+    describe_histogram!(
+        ESTIMATE_ERROR,
+        "How far a finished run's predicted finish was from its actual finish, as a share of the run's duration \
+         (absolute), by when the prediction was made: checkpoint 0 (the start), 25, 50 or 75 (% of tasks finished)."
+    );
     describe_gauge!(LEADER, "1 while this coordinator leads (always, on its own store), 0 while it stands by.");
     describe_counter!(
         LEADER_CHANGES,
@@ -131,6 +139,19 @@ pub fn report(outcome: AckOutcome) {
         AckOutcome::Stale => "stale",
     };
     counter!(REPORTS, "outcome" => label).increment(1);
+}
+
+/// A run finished: how far off each of its predictions was.
+pub fn estimate_errors(predictions: &[weft_engine::predictions::Prediction], created_at: i64, finished_at: i64) {
+    for p in predictions {
+        let checkpoint = match p.checkpoint {
+            0 => "0",
+            25 => "25",
+            50 => "50",
+            _ => "75",
+        };
+        histogram!(ESTIMATE_ERROR, "checkpoint" => checkpoint).record(p.error(created_at, finished_at).abs());
+    }
 }
 
 pub fn event(e: &RunEvent) {

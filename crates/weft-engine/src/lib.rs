@@ -18,6 +18,7 @@ pub mod effects;
 mod error;
 pub mod estimate;
 pub mod monitor;
+pub mod predictions;
 pub mod query;
 pub mod reports;
 pub mod restore;

@@ -135,6 +135,8 @@ impl Engine {
                 events,
                 compensations: Default::default(),
                 compensated: false,
+                predictions: Vec::new(),
+                predicting: false,
             },
         );
         // The skipped attempt numbers are state too: store them, so that a second crash

@@ -84,6 +84,11 @@ pub struct Run {
     pub compensations: std::collections::VecDeque<u32>,
     /// Compensations were started because a workflow failed.
     pub compensated: bool,
+    /// What the estimate predicted at its checkpoints (see `predictions`).
+    pub predictions: Vec<crate::predictions::Prediction>,
+    /// Predictions are taken: runs restored after a restart take none (their start is
+    /// gone, and a late "start" prediction would flatter the estimate).
+    pub predicting: bool,
 }
 
 impl Run {

@@ -167,3 +167,43 @@ async fn bench_labels_a_run_durable_only_on_a_store_with_full_durability() {
     assert!(store["label"].as_str().unwrap().starts_with("store: memory (none): NOT durable ("), "{store}");
     assert_eq!(s2["repeats"][0]["store"]["durable"], false, "{s2}");
 }
+
+/// The regression guard: a run saved as a baseline passes against itself within a wide
+/// margin; against a baseline whose s3 was ten times faster it is flagged, and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_compared_with_a_saved_baseline_and_regressions_are_flagged() {
+    let bin_dir = ensure_built().to_str().expect("utf-8 path").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("baseline.json");
+    let small =
+        ["bench", "--start-cluster", "--size", "small", "--repeat", "1", "--scenarios", "s3", "--bin-dir", &bin_dir];
+    let out = weftctl(&[&small[..], &["--save-baseline", saved.to_str().unwrap()]].concat()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut baseline: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let wall = baseline["scenarios"]["s3"]["metrics"]["wall_s"]["median"].as_f64().expect("s3's wall time saved");
+    assert!(wall > 0.0);
+
+    // Against itself, with room for this machine's noise: nothing flagged.
+    let out = weftctl(&[&small[..], &["--baseline", saved.to_str().unwrap(), "--margin", "400"]].concat()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no metric is worse than the margin"), "{stdout}");
+
+    // A baseline ten times faster: the wall time is flagged, and the exit code says so.
+    baseline["scenarios"]["s3"]["metrics"]["wall_s"]["median"] = (wall / 10.0).into();
+    let faster = dir.path().join("faster.json");
+    std::fs::write(&faster, baseline.to_string()).unwrap();
+    let out = weftctl(&[&small[..], &["--baseline", faster.to_str().unwrap(), "-o", "json"]].concat()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).expect("a JSON line");
+    let flagged: Vec<&str> =
+        last["regressions"].as_array().unwrap().iter().map(|r| r["metric"].as_str().unwrap()).collect();
+    assert!(flagged.contains(&"wall_s"), "{last}");
+
+    // A file that is not a baseline: a clear error naming the flag.
+    std::fs::write(&faster, "{\"format\": 7}").unwrap();
+    let out = weftctl(&[&small[..], &["--baseline", faster.to_str().unwrap()]].concat()).await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--baseline: "), "{}", String::from_utf8_lossy(&out.stderr));
+}

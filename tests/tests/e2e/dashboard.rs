@@ -42,6 +42,8 @@ async fn chromedriver() -> Driver {
 }
 
 async fn browser(driver: &Driver) -> WebDriver {
+    // The WebDriver client's reqwest may have been built without a provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = DesiredCapabilities::chrome();
     if let Ok(binary) = std::env::var("WEFT_CHROMIUM") {
         caps.set_binary(&binary).unwrap();

@@ -211,6 +211,32 @@ async fn the_estimate_is_close_to_the_actual_duration_of_a_known_workload() {
         "predicted {predicted} ms, actual {actual} ms"
     );
     assert!((estimate.scheduling_seconds - 1.2).abs() < 1e-6, "T = 6 x 0.4 / 2: {estimate:?}");
+
+    // Measured against reality: a prediction at the start and at 25, 50 and 75 % of the
+    // tasks, each set against the finish in the view, the history and a histogram.
+    let checkpoints: Vec<u32> = run.predictions.iter().map(|p| p.checkpoint_percent).collect();
+    assert_eq!(checkpoints, [0, 25, 50, 75], "{:?}", run.predictions);
+    let first = run.predictions[0].predicted_finish_ms;
+    assert!(
+        (first - estimate.predicted_finish_ms).abs() < 100,
+        "the start's is the first estimate: {first}, {estimate:?}"
+    );
+    let history = client.run_history_all(started.run_id, 100).await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.kind, pb::EventKind::RunSucceeded as i32);
+    assert!(
+        last.detail.starts_with("predicted ") && last.detail.contains(" at start (") && last.detail.contains("; took "),
+        "{}",
+        last.detail
+    );
+    let out = weftctl_at(&cluster.grpc, &["run", &started.run_id.to_string()]).await;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains(" at 75 % (") && shown.contains("; took "), "{shown}");
+    let metrics = cluster.metrics_text().await;
+    for checkpoint in ["0", "25", "50", "75"] {
+        let count = metric_value(&metrics, &format!("weft_estimate_error_ratio_count{{checkpoint=\"{checkpoint}\"}}"));
+        assert_eq!(count, Some(1.0), "checkpoint {checkpoint}");
+    }
 }
 
 /// A task no live worker serves is said out loud: an `unservable_task` anomaly naming the

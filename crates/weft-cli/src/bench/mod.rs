@@ -7,6 +7,7 @@
 //! - [`report`]: medians and spreads over repeats, the table and the JSON lines.
 //! - [`store`]: the store each trial ran on, as the coordinator reports it, and whether
 //!   that is durable.
+//! - [`baseline`]: `--save-baseline` and `--baseline`, the regression guard.
 //!
 //! With `--start-cluster` every repeat gets a fresh cluster, so repeats do not see each
 //! other's leftovers and peak memory belongs to one repeat; start-up is reported, not timed.
@@ -14,6 +15,7 @@
 //! kill or restart processes are skipped with a note. Either way every trial first asks the
 //! coordinator for its store; the report calls the numbers durable only if it said
 //! `durability: full` (on a filesystem that is not in memory), and `restart` fails otherwise.
+mod baseline;
 mod cluster;
 mod dags;
 mod failover;
@@ -31,6 +33,7 @@ use crate::exit;
 use crate::follow::interrupted;
 use crate::output::{OutputFormat, out, print_json_line};
 use crate::procs::Binaries;
+use anyhow::Context as _;
 use cluster::{Cluster, Launcher};
 use report::{ScenarioReport, Trial};
 use serde_json::json;
@@ -215,8 +218,47 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
         }
         out(&text)?;
     }
+    if let Some(path) = &args.save_baseline {
+        let command: Vec<String> = std::env::args().collect();
+        let saved = baseline::to_json(&reports, &command.join(" "));
+        std::fs::write(path, serde_json::to_string_pretty(&saved)? + "\n")
+            .with_context(|| format!("--save-baseline: writing {}", path.display()))?;
+        eprintln!("baseline saved to {}", path.display());
+    }
+    let mut regressed = false;
+    if let Some(path) = &args.baseline {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--baseline: reading {}", path.display()))?;
+        let saved: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("--baseline: {} is not JSON", path.display()))?;
+        let margin = args.margin / 100.0;
+        let comparison = baseline::compare(&saved, &reports, margin)
+            .map_err(|e| anyhow::anyhow!("--baseline: {}: {e}", path.display()))?;
+        regressed = comparison.regressions().next().is_some();
+        if ctx.output == OutputFormat::Json {
+            let flagged: Vec<serde_json::Value> = comparison
+                .regressions()
+                .map(|c| json!({ "scenario": c.scenario, "metric": c.metric, "baseline": c.baseline, "now": c.now, "worse_by": c.worse_by }))
+                .collect();
+            print_json_line(
+                &json!({ "baseline": path.display().to_string(), "margin": margin, "regressions": flagged, "not_compared": comparison.not_compared }),
+            )?;
+        } else {
+            let mut text = format!("\nAGAINST THE BASELINE {} (margin {} %)\n", path.display(), args.margin);
+            text.push_str(&comparison.table(margin).render());
+            for note in &comparison.not_compared {
+                text.push_str(&format!("not compared: {note}\n"));
+            }
+            let n = comparison.regressions().count();
+            text.push_str(&if n == 0 {
+                "no metric is worse than the margin\n".to_string()
+            } else {
+                format!("{n} metrics worse than the margin\n")
+            });
+            out(&text)?;
+        }
+    }
     let failed = reports.iter().any(|r| !r.errors.is_empty());
-    Ok(if failed { exit::FAILED } else { exit::OK })
+    Ok(if failed || regressed { exit::FAILED } else { exit::OK })
 }
 
 async fn run_scenario(

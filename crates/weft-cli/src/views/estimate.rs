@@ -75,6 +75,36 @@ fn deadline_text(run: &pb::Run, now_ms: i64) -> String {
     text
 }
 
+/// The estimate against reality: `1.20s at start (+20 %), 1.02s at 50 % (+2 %); took 1.00s`
+/// for a finished run (each prediction as the run duration it foresaw, and how far off that
+/// was as a share of the real one); the predictions so far for a running one.
+fn predicted_text(run: &pb::Run) -> String {
+    if run.predictions.is_empty() {
+        return String::new();
+    }
+    let finished = run.finished_at_ms > 0;
+    let took = (run.finished_at_ms - run.created_at_ms).max(1);
+    let parts: Vec<String> = run
+        .predictions
+        .iter()
+        .map(|p| {
+            let at = match p.checkpoint_percent {
+                0 => "at start".to_string(),
+                n => format!("at {n} %"),
+            };
+            let foreseen = seconds((p.predicted_finish_ms - run.created_at_ms) as f64 / 1000.0);
+            if finished {
+                let error = (p.predicted_finish_ms - run.finished_at_ms) as f64 / took as f64 * 100.0;
+                format!("{foreseen} {at} ({error:+.0} %)")
+            } else {
+                format!("{foreseen} {at}")
+            }
+        })
+        .collect();
+    let took = if finished { format!("; took {}", seconds(took as f64 / 1000.0)) } else { String::new() };
+    format!("{}{took}", parts.join(", "))
+}
+
 /// The lines under a run's fields: `compensated  yes` when compensations ran, then the
 /// estimate (T, E, M, work left, predicted finish, where the task costs came from).
 /// Empty when there is neither.
@@ -99,6 +129,7 @@ pub fn estimate_text(run: &pb::Run, now_ms: i64) -> String {
         ),
         ("remaining", e.map(|e| seconds(e.remaining_seconds)).unwrap_or_default()),
         ("finish", finish.unwrap_or_default()),
+        ("predicted", predicted_text(run)),
         ("deadline", deadline_text(run, now_ms)),
         (
             "task costs",
@@ -153,6 +184,25 @@ pub(crate) mod tests {
         );
         let done = pb::Run { status: pb::RunStatus::Succeeded as i32, ..run };
         assert!(!estimate_text(&done, 1_700_000_000_000).contains("at risk"));
+    }
+
+    #[test]
+    fn predictions_are_set_against_the_actual_duration() {
+        let p = |checkpoint_percent, at| pb::Prediction { checkpoint_percent, made_at_ms: 0, predicted_finish_ms: at };
+        let mut run = pb::Run {
+            created_at_ms: 1_000,
+            predictions: vec![p(0, 2_200), p(50, 2_000)],
+            status: pb::RunStatus::Running as i32,
+            ..Default::default()
+        };
+        assert!(
+            estimate_text(&run, 1_500).contains("predicted    1.20s at start, 1.00s at 50 %\n"),
+            "{}",
+            estimate_text(&run, 1_500)
+        );
+        (run.status, run.finished_at_ms) = (pb::RunStatus::Succeeded as i32, 2_000);
+        let text = estimate_text(&run, 3_000);
+        assert!(text.contains("predicted    1.20s at start (+20 %), 1.00s at 50 % (+0 %); took 1.00s\n"), "{text}");
     }
 
     #[test]

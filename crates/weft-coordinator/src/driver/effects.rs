@@ -40,6 +40,9 @@ impl Driver {
                     self.observe_task_end(&event);
                     if event.kind.is_run_final() {
                         tracing::info!(run_id = %event.run, outcome = ?event.kind, reason = %event.detail, "run finished");
+                        if let Ok(run) = self.engine.run(event.run) {
+                            metrics::estimate_errors(&run.predictions, run.created_at, event.at);
+                        }
                     }
                     self.outbox.events.runs.push(event);
                 }

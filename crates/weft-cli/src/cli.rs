@@ -443,6 +443,10 @@ pub enum BenchScenario {
     S5,
     Memory,
     Restart,
+    /// The cost model against reality: a mixed process run several times on two workers of
+    /// different sizes; the error of its predictions at the start and at 25/50/75 %, cold
+    /// (the first run) and warm (the others).
+    Estimate,
     All,
 }
 

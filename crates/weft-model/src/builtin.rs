@@ -90,6 +90,8 @@ pub struct DurationHint {
 /// that do not decode (validation reports those).
 pub fn duration_hint(kind: &str, params: &serde_json::Value) -> DurationHint {
     match kind {
+        // Does nothing: as good as instant (a join, a marker), not the cluster's default cost.
+        NOOP => DurationHint { exact_ms: Some(0), at_most_ms: None },
         SLEEP => DurationHint {
             exact_ms: serde_json::from_value::<SleepParams>(params.clone()).ok().and_then(|p| p.duration),
             at_most_ms: None,
@@ -159,5 +161,17 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<(), String
             at_most("max_body_bytes", p.max_body_bytes.unwrap_or(0), MAX_CAPTURE_BYTES)
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    #[test]
+    fn a_noop_is_hinted_instant_and_a_sleep_its_duration() {
+        assert_eq!(duration_hint(NOOP, &serde_json::json!({})).exact_ms, Some(0));
+        assert_eq!(duration_hint(SLEEP, &serde_json::json!({"duration": "250ms"})).exact_ms, Some(250));
+        assert_eq!(duration_hint("custom", &serde_json::json!({})), DurationHint::default());
     }
 }

@@ -69,7 +69,7 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
         .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
         .collect();
-    for id in ["s1", "s1-runs", "s2", "s3", "s4", "s5", "memory", "restart"] {
+    for id in ["s1", "s1-runs", "s2", "s3", "s4", "s5", "memory", "restart", "estimate"] {
         let s = scenarios.get(id).unwrap_or_else(|| panic!("no JSON object for {id}; stderr:\n{stderr}"));
         assert!(s["skipped"].is_null() && s["errors"].as_array().unwrap().is_empty(), "{s}");
         assert_eq!(s["repeats"].as_array().unwrap().len(), 1, "{s}");
@@ -106,6 +106,13 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
     assert!(median(s("restart"), "spawn_to_first_rpc_s") >= median(s("restart"), "spawn_to_ready_s"));
     assert_eq!(restart["tasks_reloaded"], 2_000, "{restart}");
     assert!(median(s("restart"), "spawn_to_first_dispatch_s") >= median(s("restart"), "spawn_to_first_rpc_s"));
+
+    // estimate: the cold run's error at its start and the warm run's at half way, in percent.
+    assert_eq!(s("estimate")["repeats"][0]["runs"], 2);
+    for metric in ["cold_err_start_pct", "warm_err_start_pct", "warm_err_50_pct"] {
+        let e = median(s("estimate"), metric);
+        assert!((0.0..1000.0).contains(&e), "{metric}: {}", s("estimate"));
+    }
 
     // Every scenario says it ran on the coordinator's default store, durable, as reported
     // by the coordinator (the restarted one too).

@@ -48,6 +48,11 @@ impl Launcher {
     /// A coordinator and `workers` one-slot workers, each ready (a worker prints its ready
     /// line once registered, so the cluster can dispatch when this returns).
     pub async fn start(&self, workers: u32) -> anyhow::Result<Cluster> {
+        self.start_sized(&vec![1; workers as usize]).await
+    }
+
+    /// A coordinator and one worker per entry of `slots`, with that many slots each.
+    pub async fn start_sized(&self, slots: &[u32]) -> anyhow::Result<Cluster> {
         let dir = tempfile::Builder::new().prefix("weft-bench-").tempdir().context("creating a temporary directory")?;
         let begun = Instant::now();
         let tls = match self.tls {
@@ -77,8 +82,8 @@ impl Launcher {
             tls,
         };
         self.start_coordinator(&mut cluster).await?;
-        for _ in 0..workers {
-            cluster.add_worker().await?;
+        for &n in slots {
+            cluster.add_worker_with_slots(n).await?;
         }
         cluster.startup = begun.elapsed();
         Ok(cluster)
@@ -218,6 +223,11 @@ impl Cluster {
 
     /// Starts one more one-slot worker on the current coordinator; returns its worker id.
     pub async fn add_worker(&mut self) -> anyhow::Result<String> {
+        self.add_worker_with_slots(1).await
+    }
+
+    /// Starts one more worker of `slots` slots on the current coordinator.
+    pub async fn add_worker_with_slots(&mut self, slots: u32) -> anyhow::Result<String> {
         let name = format!("worker-{}", self.workers.len() + 1);
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let mut args: Vec<String> = vec![
@@ -226,7 +236,7 @@ impl Cluster {
             "--name".into(),
             name.clone(),
             "--slots".into(),
-            "1".into(),
+            slots.to_string(),
         ];
         if let Some(made) = &self.tls {
             let (_, cert, key) = made.clients.iter().find(|(n, _, _)| n == "worker").expect("the workers' certificate");

@@ -1,7 +1,8 @@
 //! `weftctl bench`: BENCH.md's scenarios, timed on the client's clock with `Instant`.
 //!
 //! - [`throughput`] S1, [`latency`] S2, [`dags`] S3 and S4, [`failover`] S5,
-//!   [`memory`] and [`restart`]: one function per scenario returning one [`report::Trial`].
+//!   [`memory`], [`restart`] and [`estimate`]: one function per scenario returning one
+//!   [`report::Trial`].
 //! - [`workload`]: the specs they submit and how runs are followed to their end.
 //! - [`cluster`]: BENCH.md's topology started from the binaries (for `--start-cluster`).
 //! - [`report`]: medians and spreads over repeats, the table and the JSON lines.
@@ -18,6 +19,7 @@
 mod baseline;
 mod cluster;
 mod dags;
+mod estimate;
 mod failover;
 mod latency;
 mod memory;
@@ -59,6 +61,9 @@ struct Sizes {
     s5_kill_after: Duration,
     memory_tasks: usize,
     restart_tasks: usize,
+    /// `estimate`: runs of the mixed process per repeat, and the scale of its sleeps.
+    estimate_runs: usize,
+    estimate_scale: f64,
     /// Longest any one repeat may take.
     trial_limit: Duration,
 }
@@ -76,6 +81,8 @@ impl Sizes {
                 s5_kill_after: Duration::from_secs(1),
                 memory_tasks: 1_000_000,
                 restart_tasks: 100_000,
+                estimate_runs: 6,
+                estimate_scale: 1.0,
                 trial_limit: Duration::from_secs(15 * 60),
             },
             BenchSize::Small => Sizes {
@@ -88,6 +95,8 @@ impl Sizes {
                 s5_kill_after: Duration::from_millis(500),
                 memory_tasks: 20_000,
                 restart_tasks: 2_000,
+                estimate_runs: 2,
+                estimate_scale: 0.2,
                 trial_limit: Duration::from_secs(120),
             },
         }
@@ -100,7 +109,7 @@ fn selected(asked: &[BenchScenario]) -> Vec<BenchScenario> {
     let mut out = Vec::new();
     for s in asked {
         let expanded: &[BenchScenario] =
-            if *s == All { &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart] } else { std::slice::from_ref(s) };
+            if *s == All { &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate] } else { std::slice::from_ref(s) };
         for s in expanded {
             if !out.contains(s) {
                 out.push(*s);
@@ -271,7 +280,10 @@ async fn run_scenario(
     let (id, title, params) = describe(scenario, args, sizes);
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut report = ScenarioReport::new(id, title, params, serde_json::Value::Null);
-    let needs_cluster = matches!(scenario, BenchScenario::S5 | BenchScenario::Memory | BenchScenario::Restart);
+    let needs_cluster = matches!(
+        scenario,
+        BenchScenario::S5 | BenchScenario::Memory | BenchScenario::Restart | BenchScenario::Estimate
+    );
     if needs_cluster && launcher.is_none() {
         report.skipped = Some("needs --start-cluster: it kills or restarts processes it started".into());
         eprintln!("{id}: skipped (needs --start-cluster)");
@@ -319,6 +331,7 @@ async fn run_scenario(
                 BenchScenario::Restart => {
                     "started per repeat on 127.0.0.1: 1 coordinator, no worker; after its restart 1 worker x 1 slot"
                 }
+                BenchScenario::Estimate => "started per repeat on 127.0.0.1: 1 coordinator + a 2-slot and a 1-slot worker",
                 _ => "started per repeat on 127.0.0.1: 1 coordinator + 2 workers x 1 slot",
             }
             .to_string(),
@@ -386,6 +399,12 @@ fn describe(scenario: BenchScenario, args: &BenchArgs, s: &Sizes) -> (&'static s
             "restart a coordinator whose store holds unfinished tasks",
             json!({"tasks": s.restart_tasks, "tasks_per_run": BULK_RUN_SIZE.min(s.restart_tasks)}),
         ),
+        BenchScenario::Estimate => (
+            "estimate",
+            "predicted finish against actual: a mixed process run again and again, cold then warm",
+            json!({"runs": s.estimate_runs, "sleep_scale": s.estimate_scale, "workers_slots": [2, 1],
+                   "tasks_per_run": 16, "checkpoints_pct": [0, 25, 50, 75]}),
+        ),
         BenchScenario::All => ("all", "every scenario", serde_json::Value::Null),
     }
 }
@@ -403,6 +422,7 @@ async fn trial(
         BenchScenario::S5 => return failover::s5(launcher()?, s.s5_sleep, s.s5_kill_after).await,
         BenchScenario::Memory => return memory::memory(launcher()?, s.memory_tasks, BULK_RUN_SIZE).await,
         BenchScenario::Restart => return restart::restart(launcher()?, s.restart_tasks, BULK_RUN_SIZE).await,
+        BenchScenario::Estimate => return estimate::estimate(launcher()?, s.estimate_runs, s.estimate_scale).await,
         _ => Session::open(site).await?,
     };
     let client = session.client.clone();

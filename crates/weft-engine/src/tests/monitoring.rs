@@ -313,24 +313,26 @@ fn task_costs_come_from_the_best_source_known_and_say_which() {
             default_retry: None,
         }])
     };
-    // Nothing observed yet: the sleep by its duration, the rest unknown at 1 s, the http
-    // request capped by its timeout.
+    // Nothing observed yet: the sleep by its duration, the noop as instant, the http request
+    // unknown (1 s) capped by its timeout.
     let (first, _) = env.start(spec(), None).unwrap();
     let cost =
         |env: &Env, run, task: u32| env.engine.cost_of(crate::types::TaskRef { run, task }, env.engine.default_cost());
     assert_eq!(cost(&env, first, 0), (0.3, CostSource::Hint));
-    assert_eq!(cost(&env, first, 1), (1.0, CostSource::Default));
+    assert_eq!(cost(&env, first, 1), (0.0, CostSource::Hint));
     assert_eq!(cost(&env, first, 2), (0.2, CostSource::Default));
     let e = env.engine.estimate(first, env.now).unwrap();
-    assert_eq!((e.hinted, e.unknown, e.default_cost), (1, 2, 1.0));
+    assert_eq!((e.hinted, e.unknown, e.default_cost), (2, 1, 1.0));
     run_all(&mut env, 100);
-    // After one run, each task from its own single observation (100 ms), the sleep's blended
-    // with its hint as one more observation.
+    // After one run, each task from its own single observation (100 ms), blended with its
+    // hint as one more observation where it has one (the sleep's 300 ms, the noop's 0).
     let (second, _) = env.start(spec(), None).unwrap();
-    assert_eq!(cost(&env, second, 1), (0.1, CostSource::History));
+    assert_eq!(cost(&env, second, 2), (0.1, CostSource::History));
+    assert_eq!(cost(&env, second, 1), (0.05, CostSource::History));
     assert_eq!(cost(&env, second, 0), ((0.1 + 0.3) / 2.0, CostSource::History));
-    // A task never seen, of a kind seen on its queue: that kind's mean.
-    let other = process(vec![chain("v", &["fresh"])]);
+    // A task never seen, of a kind seen on its queue (and no hint): that kind's mean.
+    let fresh = TaskSpec { name: "fresh".into(), ..http.clone() };
+    let other = process(vec![WorkflowSpec { name: "v".into(), tasks: vec![fresh], chain: false, default_retry: None }]);
     let (third, _) = env.start(other, None).unwrap();
     assert_eq!(cost(&env, third, 0), (0.1, CostSource::KindHistory));
     // The default is now the median of what each queue and kind took.

@@ -2,7 +2,7 @@
 //! start and when 25, 50 and 75 % of its tasks have finished, and compared with the actual
 //! finish when it ends (in the final event's detail, `GetRun`, and the coordinator's
 //! `weft_estimate_error_ratio` histogram).
-use weft_model::{Millis, RunId, TaskState};
+use weft_model::{Millis, RunId};
 
 use crate::Engine;
 use crate::types::Run;
@@ -28,10 +28,10 @@ impl Prediction {
     }
 }
 
+/// Percent of the run's tasks finished, from its running count (O(1): it is asked at
+/// every task's end).
 fn finished_percent(run: &Run) -> usize {
-    let done =
-        run.tasks.iter().filter(|t| matches!(t.state, TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled));
-    done.count() * 100 / run.tasks.len().max(1)
+    run.finished_tasks as usize * 100 / run.tasks.len().max(1)
 }
 
 impl Engine {
@@ -43,6 +43,11 @@ impl Engine {
             return;
         }
         let reached = finished_percent(run);
+        // Its last task has ended: the run ends in this step, and a "prediction" now would
+        // only flatter the estimate.
+        if reached >= 100 {
+            return;
+        }
         let due: Vec<u8> = CHECKPOINTS
             .into_iter()
             .filter(|c| usize::from(*c) <= reached && !run.predictions.iter().any(|p| p.checkpoint == *c))

@@ -137,6 +137,7 @@ impl Engine {
                 compensated: false,
                 predictions: Vec::new(),
                 predicting: false,
+                finished_tasks: 0,
             },
         );
         // The skipped attempt numbers are state too: store them, so that a second crash

@@ -207,6 +207,7 @@ impl Engine {
                 compensated: false,
                 predictions: Vec::new(),
                 predicting: true,
+                finished_tasks: 0,
             },
         );
         if let Some(key) = req.idempotency_key {
@@ -298,6 +299,9 @@ impl Engine {
         self.mark_event(event.clone());
         self.emit(Effect::Event(event));
         if matches!(kind, EventKind::TaskSucceeded | EventKind::TaskFailed | EventKind::TaskCancelled) {
+            if let Some(run) = self.runs.get_mut(&run_id) {
+                run.finished_tasks += 1;
+            }
             self.note_predictions(run_id, now);
         }
     }

@@ -89,6 +89,9 @@ pub struct Run {
     /// Predictions are taken: runs restored after a restart take none (their start is
     /// gone, and a late "start" prediction would flatter the estimate).
     pub predicting: bool,
+    /// Tasks that reached a final state while predicting (counted as they do, so a
+    /// checkpoint costs nothing to test).
+    pub finished_tasks: u32,
 }
 
 impl Run {

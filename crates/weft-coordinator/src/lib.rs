@@ -162,6 +162,7 @@ pub(crate) fn restore_state(cfg: &Config, mut store: Box<dyn weft_store::Store>)
         runs = restored.runs,
         unfinished_runs = restored.unfinished_runs,
         tasks = restored.tasks,
+        observations = restored.observations,
         skipped_orphans = restored.orphans,
         quarantined = quarantined.len(),
         took_ms = started.elapsed().as_millis() as u64,

@@ -36,6 +36,8 @@ pub struct Restored {
     pub runs: usize,
     pub unfinished_runs: usize,
     pub tasks: usize,
+    /// Durations the cost model had learned, put back.
+    pub observations: usize,
     /// Records skipped because they cannot be restored, to move into the quarantine.
     pub quarantine: Vec<Quarantine>,
     /// Tasks and events skipped because their run is not in the store (it was quarantined).
@@ -44,7 +46,7 @@ pub struct Restored {
 
 /// Puts a snapshot back into a fresh engine, skipping (and naming) what cannot be.
 pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
-    let mut counts = Restored::default();
+    let mut counts = Restored { observations: engine.restore_observations(snap.observations), ..Default::default() };
     let set_aside = |key: RecordKey, reason: String| Quarantine { key, reason, at: now };
     let mut quarantine = Vec::new();
     for d in snap.definitions {

@@ -34,7 +34,7 @@ pub use monitor::{Anomaly, AnomalyKind, Penalty, UnservedWork};
 pub use reports::Reported;
 pub use restore::RestoredRun;
 pub use runs::{RunSource, StartRun};
-pub use stored::{ChangeSet, StoredDefinition, StoredRun, StoredTask, StoredView};
+pub use stored::{ChangeSet, ObservationKey, StoredDefinition, StoredObservation, StoredRun, StoredTask, StoredView};
 pub use types::{
     Definition, HeartbeatSample, Liveness, Run, SessionSecret, TaskError, TaskRef, TaskRun, Worker, WorkerRegistration,
 };

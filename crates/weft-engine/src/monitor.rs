@@ -17,6 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use weft_model::{Millis, RunId, TaskState, WorkerId};
 
+use crate::stored::{ObservationKey, StoredObservation};
 use crate::types::{Liveness, TaskRef, Worker};
 use crate::{Effect, Engine};
 
@@ -233,12 +234,16 @@ impl Engine {
                 );
                 let ms = (end - start) as f64;
                 if self.monitor.observed.len() < MAX_OBSERVED || self.monitor.observed.contains_key(&key) {
-                    self.monitor.observed.entry(key).or_default().add(ms);
+                    self.monitor.observed.entry(key.clone()).or_default().add(ms);
+                    let (process, workflow, task) = key;
+                    self.dirty.mark_observation(ObservationKey::Task { process, workflow, task });
                 }
                 let tp = &run.plan.tasks[r.task as usize];
                 let kind_key = (tp.queue.clone(), tp.kind.clone());
                 if self.monitor.by_kind.len() < MAX_OBSERVED || self.monitor.by_kind.contains_key(&kind_key) {
-                    self.monitor.by_kind.entry(kind_key).or_default().add(ms);
+                    self.monitor.by_kind.entry(kind_key.clone()).or_default().add(ms);
+                    let (queue, kind) = kind_key;
+                    self.dirty.mark_observation(ObservationKey::Kind { queue, kind });
                 }
             }
         }
@@ -359,6 +364,55 @@ impl Engine {
             a.run = Some(id);
             self.emit(Effect::Anomaly(a));
         }
+    }
+
+    /// What was learned of `key`, as stored.
+    pub(crate) fn observation(&self, key: ObservationKey) -> Option<StoredObservation> {
+        let o = match &key {
+            ObservationKey::Task { process, workflow, task } => {
+                self.monitor.observed.get(&(process.clone(), workflow.clone(), task.clone()))?
+            }
+            ObservationKey::Kind { queue, kind } => self.monitor.by_kind.get(&(queue.clone(), kind.clone()))?,
+        };
+        Some(StoredObservation { key, count: o.count, mean_ms: o.mean_ms })
+    }
+
+    /// Everything learned, as stored.
+    pub fn observations(&self) -> Vec<StoredObservation> {
+        let tasks = self.monitor.observed.iter().map(|((process, workflow, task), o)| StoredObservation {
+            key: ObservationKey::Task { process: process.clone(), workflow: workflow.clone(), task: task.clone() },
+            count: o.count,
+            mean_ms: o.mean_ms,
+        });
+        let kinds = self.monitor.by_kind.iter().map(|((queue, kind), o)| StoredObservation {
+            key: ObservationKey::Kind { queue: queue.clone(), kind: kind.clone() },
+            count: o.count,
+            mean_ms: o.mean_ms,
+        });
+        tasks.chain(kinds).collect()
+    }
+
+    /// Puts back what a store kept (at start, before anything runs): the cost model predicts
+    /// as well as before the restart. Entries past the bound, or not finite, are skipped.
+    pub fn restore_observations(&mut self, stored: Vec<StoredObservation>) -> usize {
+        let mut kept = 0;
+        for o in stored {
+            if o.count == 0 || !o.mean_ms.is_finite() || o.mean_ms < 0.0 {
+                continue;
+            }
+            let value = Observed { count: o.count, mean_ms: o.mean_ms };
+            match o.key {
+                ObservationKey::Task { process, workflow, task } if self.monitor.observed.len() < MAX_OBSERVED => {
+                    self.monitor.observed.insert((process, workflow, task), value);
+                }
+                ObservationKey::Kind { queue, kind } if self.monitor.by_kind.len() < MAX_OBSERVED => {
+                    self.monitor.by_kind.insert((queue, kind), value);
+                }
+                _ => continue,
+            }
+            kept += 1;
+        }
+        kept
     }
 
     /// Ready tasks that nothing will run as the cluster stands, per queue and kind: no live

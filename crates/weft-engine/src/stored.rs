@@ -108,9 +108,26 @@ impl StoredRun {
     }
 }
 
+/// What a learned duration is of: a task by its process, workflow and name, or a kind of
+/// task on a queue (see `monitor`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObservationKey {
+    Task { process: Arc<str>, workflow: Arc<str>, task: Arc<str> },
+    Kind { queue: Arc<str>, kind: Arc<str> },
+}
+
+/// The durations observed of one key, as their count and running mean: what the cost model
+/// learned, kept across restarts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredObservation {
+    pub key: ObservationKey,
+    pub count: u32,
+    pub mean_ms: f64,
+}
+
 /// Everything one step changed that must be durable. Applied atomically, in this order:
-/// definitions, runs, tasks, events (appended; (run, seq) unique), then expired runs
-/// removed with their tasks and events.
+/// definitions, runs, tasks, events (appended; (run, seq) unique), observations, then
+/// expired runs removed with their tasks and events.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChangeSet {
     pub definitions: Vec<StoredDefinition>,
@@ -121,6 +138,8 @@ pub struct ChangeSet {
     pub events: Vec<RunEvent>,
     /// Runs past retention: removed with their tasks and events.
     pub expired: Vec<RunId>,
+    /// Learned durations, inserted or replaced by key (expiring runs leaves them).
+    pub observations: Vec<StoredObservation>,
 }
 
 impl ChangeSet {
@@ -130,11 +149,17 @@ impl ChangeSet {
             && self.tasks.is_empty()
             && self.events.is_empty()
             && self.expired.is_empty()
+            && self.observations.is_empty()
     }
 
     /// Number of records, for sizing commit groups.
     pub fn records(&self) -> usize {
-        self.definitions.len() + self.runs.len() + self.tasks.len() + self.events.len() + self.expired.len()
+        self.definitions.len()
+            + self.runs.len()
+            + self.tasks.len()
+            + self.events.len()
+            + self.expired.len()
+            + self.observations.len()
     }
 
     /// Appends `later`'s changes after these.
@@ -144,6 +169,7 @@ impl ChangeSet {
         self.tasks.extend(later.tasks);
         self.events.extend(later.events);
         self.expired.extend(later.expired);
+        self.observations.extend(later.observations);
     }
 }
 
@@ -155,6 +181,14 @@ pub(crate) struct Dirty {
     tasks: BTreeSet<TaskRef>,
     events: Vec<RunEvent>,
     expired: Vec<RunId>,
+    observations: BTreeSet<ObservationKey>,
+}
+
+impl Dirty {
+    /// A learned duration changed (called on the field, beside borrows of the runs).
+    pub(crate) fn mark_observation(&mut self, key: ObservationKey) {
+        self.observations.insert(key);
+    }
 }
 
 impl Engine {
@@ -207,7 +241,8 @@ impl Engine {
                 Some(StoredTask::of(r.run, r.task, t))
             })
             .collect();
-        ChangeSet { definitions, runs, tasks, events: dirty.events, expired: dirty.expired }
+        let observations = dirty.observations.into_iter().filter_map(|key| self.observation(key)).collect();
+        ChangeSet { definitions, runs, tasks, events: dirty.events, expired: dirty.expired, observations }
     }
 
     /// The durable projection of the whole engine: what a store that was given every
@@ -240,6 +275,9 @@ impl Engine {
                 view.events.insert((run.id, e.seq), e.clone());
             }
         }
+        for o in self.observations() {
+            view.observations.insert(o.key.clone(), o);
+        }
         view
     }
 }
@@ -252,6 +290,7 @@ pub struct StoredView {
     pub runs: BTreeMap<RunId, StoredRun>,
     pub tasks: BTreeMap<(RunId, u32), StoredTask>,
     pub events: BTreeMap<(RunId, u64), RunEvent>,
+    pub observations: BTreeMap<ObservationKey, StoredObservation>,
 }
 
 impl StoredView {
@@ -268,6 +307,9 @@ impl StoredView {
         }
         for e in &c.events {
             self.events.insert((e.run, e.seq), e.clone());
+        }
+        for o in &c.observations {
+            self.observations.insert(o.key.clone(), o.clone());
         }
         for id in &c.expired {
             self.runs.remove(id);

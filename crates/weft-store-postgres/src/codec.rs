@@ -7,7 +7,10 @@ use uuid::Uuid;
 use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, WorkerId};
 use weft_store::codes::{run_status, task_state};
-use weft_store::{Error, Quarantined, RecordKey, RunEvent, Snapshot, StoredDefinition, StoredRun, StoredTask};
+use weft_store::{
+    Error, ObservationKey, Quarantined, RecordKey, RunEvent, Snapshot, StoredDefinition, StoredObservation, StoredRun,
+    StoredTask,
+};
 
 /// A live table and its key columns.
 pub struct Table {
@@ -266,7 +269,27 @@ pub fn load_snapshot(client: &mut Client, shown: &str) -> Result<Snapshot, Error
         .iter()
         .map(|r| Quarantined { table: r.get(0), key: r.get(1), reason: r.get(2), record: r.get(3), at: r.get(4) })
         .collect();
-    Ok(Snapshot { definitions, runs, tasks, events, quarantined })
+    // What the cost model learned: derived data, a row that does not decode is skipped.
+    let observations = client
+        .query(
+            "SELECT scope, a, b, c, count, mean_ms FROM observations \
+             ORDER BY scope, a COLLATE \"C\", b COLLATE \"C\", c COLLATE \"C\"",
+            &[],
+        )
+        .map_err(|e| Error::Backend(format!("{shown}: reading observations: {}", crate::describe(&e))))?
+        .iter()
+        .filter_map(|r| {
+            let text = |i: usize| r.try_get::<_, String>(i).ok().map(std::sync::Arc::<str>::from);
+            let key = match r.try_get::<_, i16>(0).ok()? {
+                1 => ObservationKey::Task { process: text(1)?, workflow: text(2)?, task: text(3)? },
+                2 => ObservationKey::Kind { queue: text(1)?, kind: text(2)? },
+                _ => return None,
+            };
+            let count = u32::try_from(r.try_get::<_, i64>(4).ok()?).ok()?;
+            Some(StoredObservation { key, count, mean_ms: r.try_get(5).ok()? })
+        })
+        .collect();
+    Ok(Snapshot { definitions, runs, tasks, events, observations, quarantined })
 }
 
 fn now_ms() -> i64 {

@@ -36,6 +36,13 @@ const MIGRATIONS: &[&str] = &[
         address text NOT NULL, expires_at timestamptz NOT NULL
     );
     INSERT INTO weft_leader VALUES (1, 0, '', '', '-infinity');",
+    // 2: what the cost model learned (weft_engine::StoredObservation): scope 1 is a task
+    // (a, b, c = process, workflow, task), scope 2 a kind on a queue (a, b = queue, kind).
+    "CREATE TABLE observations (
+        scope smallint NOT NULL, a text NOT NULL, b text NOT NULL, c text NOT NULL,
+        count bigint NOT NULL, mean_ms double precision NOT NULL,
+        PRIMARY KEY (scope, a, b, c)
+    );",
 ];
 
 /// The schema version this build writes.

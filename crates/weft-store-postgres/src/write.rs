@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use uuid::Uuid;
-use weft_store::Batch;
 use weft_store::codes::{run_status_code, task_state_code};
+use weft_store::{Batch, ObservationKey};
 
 /// PostgreSQL's text cannot hold NUL: it becomes U+FFFD (text from workers, such as an error
 /// message, may carry one; refusing the commit would stop the leader).
@@ -63,6 +63,10 @@ const EVENTS: &str = "INSERT INTO events (run, seq, at, kind, workflow, task, at
      $7::bigint[], $8::uuid[], $9::text[]) \
      ON CONFLICT (run, seq) DO UPDATE SET at = EXCLUDED.at, kind = EXCLUDED.kind, workflow = EXCLUDED.workflow, \
      task = EXCLUDED.task, attempt = EXCLUDED.attempt, worker = EXCLUDED.worker, detail = EXCLUDED.detail";
+
+const OBSERVATIONS: &str = "INSERT INTO observations (scope, a, b, c, count, mean_ms) \
+     SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[]) \
+     ON CONFLICT (scope, a, b, c) DO UPDATE SET count = EXCLUDED.count, mean_ms = EXCLUDED.mean_ms";
 
 /// Writes `batch` inside `tx` (which the caller fenced and commits).
 pub fn batch(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::Error> {
@@ -123,6 +127,25 @@ pub fn batch(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::Er
         let worker: Vec<Option<Uuid>> = es.iter().map(|e| e.worker.map(|w| w.0)).collect();
         let detail: Vec<String> = es.iter().map(|e| text(&e.detail).into_owned()).collect();
         tx.execute(EVENTS, &[&run, &seq, &at, &kind, &workflow, &task, &attempt, &worker, &detail])?;
+    }
+    if !batch.observations.is_empty() {
+        let last = last_of(&batch.observations, |o| o.key.clone());
+        let os: Vec<_> = last.iter().map(|&i| &batch.observations[i]).collect();
+        let mut scope: Vec<i16> = Vec::with_capacity(os.len());
+        let (mut a, mut b, mut c): (Vec<String>, Vec<String>, Vec<String>) = Default::default();
+        for o in &os {
+            let (s, x, y, z) = match &o.key {
+                ObservationKey::Task { process, workflow, task } => (1, &**process, &**workflow, &**task),
+                ObservationKey::Kind { queue, kind } => (2, &**queue, &**kind, ""),
+            };
+            scope.push(s);
+            a.push(text(x).into_owned());
+            b.push(text(y).into_owned());
+            c.push(text(z).into_owned());
+        }
+        let count: Vec<i64> = os.iter().map(|o| i64::from(o.count)).collect();
+        let mean: Vec<f64> = os.iter().map(|o| o.mean_ms).collect();
+        tx.execute(OBSERVATIONS, &[&scope, &a, &b, &c, &count, &mean])?;
     }
     if !batch.expired.is_empty() {
         let ids: Vec<Uuid> = batch.expired.iter().map(|id| id.0).collect();

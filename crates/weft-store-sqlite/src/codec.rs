@@ -6,7 +6,9 @@ use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, WorkerId};
 use weft_store::codes::{run_status, task_state};
 pub use weft_store::codes::{run_status_code, task_state_code};
-use weft_store::{Error, RunEvent, Snapshot, StoredDefinition, StoredRun, StoredTask};
+use weft_store::{
+    Error, ObservationKey, RunEvent, Snapshot, StoredDefinition, StoredObservation, StoredRun, StoredTask,
+};
 
 use crate::quarantine::{BadRow, DEFINITIONS, EVENTS, RUNS, TASKS, Table, list_quarantine, quarantine_rows};
 
@@ -145,7 +147,40 @@ pub fn load_snapshot(conn: &mut Connection) -> Result<Snapshot, Error> {
         quarantine_rows(conn, &bad, now_ms())?;
     }
     let quarantined = list_quarantine(conn)?;
-    Ok(Snapshot { definitions, runs, tasks, events, quarantined })
+    let observations = load_observations(conn)?;
+    Ok(Snapshot { definitions, runs, tasks, events, observations, quarantined })
+}
+
+/// An observation's key as its row's scope and text columns.
+pub fn observation_key(key: &ObservationKey) -> (u8, &str, &str, &str) {
+    match key {
+        ObservationKey::Task { process, workflow, task } => (1, process, workflow, task),
+        ObservationKey::Kind { queue, kind } => (2, queue, kind, ""),
+    }
+}
+
+/// What the cost model learned. Derived data: a row that does not decode is skipped (the
+/// model relearns it), never quarantined or fatal.
+fn load_observations(conn: &Connection) -> Result<Vec<StoredObservation>, Error> {
+    let backend = |e: rusqlite::Error| Error::Backend(format!("reading observations: {e}"));
+    let mut stmt = conn
+        .prepare("SELECT scope, a, b, c, count, mean_ms FROM observations ORDER BY scope, a, b, c")
+        .map_err(backend)?;
+    let mut rows = stmt.query([]).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(backend)? {
+        let decoded = (|| -> Option<StoredObservation> {
+            let text = |i: usize| r.get::<_, String>(i).ok().map(std::sync::Arc::<str>::from);
+            let key = match r.get::<_, i64>(0).ok()? {
+                1 => ObservationKey::Task { process: text(1)?, workflow: text(2)?, task: text(3)? },
+                2 => ObservationKey::Kind { queue: text(1)?, kind: text(2)? },
+                _ => return None,
+            };
+            Some(StoredObservation { key, count: r.get(4).ok()?, mean_ms: r.get(5).ok()? })
+        })();
+        out.extend(decoded);
+    }
+    Ok(out)
 }
 
 fn now_ms() -> i64 {

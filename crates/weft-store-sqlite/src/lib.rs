@@ -191,6 +191,15 @@ impl Store for SqliteStore {
                     ])
                     .map_err(backend)?;
             }
+            let mut observation = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO observations (scope, a, b, c, count, mean_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(backend)?;
+            for o in &batch.observations {
+                let (scope, a, b, c) = observation_key(&o.key);
+                observation.execute(params![scope, a, b, c, o.count, o.mean_ms]).map_err(backend)?;
+            }
             for id in &batch.expired {
                 for table in [
                     "DELETE FROM tasks WHERE run = ?1",

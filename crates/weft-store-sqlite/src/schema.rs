@@ -32,6 +32,13 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
         record TEXT NOT NULL, at INTEGER NOT NULL
     );",
+    // 3: what the cost model learned (weft_engine::StoredObservation): scope 1 is a task
+    // (a, b, c = process, workflow, task), scope 2 a kind on a queue (a, b = queue, kind).
+    "CREATE TABLE observations (
+        scope INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, c TEXT NOT NULL,
+        count INTEGER NOT NULL, mean_ms REAL NOT NULL,
+        PRIMARY KEY (scope, a, b, c)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

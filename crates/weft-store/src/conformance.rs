@@ -1,7 +1,10 @@
 //! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] with a
 //! function that opens a store: `open(true)` a new, empty one; `open(false)` the same one
 //! again (for durable backends, as after a restart).
-use crate::{Batch, Quarantine, RecordKey, RunEvent, Store, StoredDefinition, StoredRun, StoredTask};
+use crate::{
+    Batch, ObservationKey, Quarantine, RecordKey, RunEvent, Store, StoredDefinition, StoredObservation, StoredRun,
+    StoredTask,
+};
 use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
 
@@ -16,6 +19,7 @@ pub fn run_all(open: Opener<'_>, durable: bool) {
     loads_in_order(open);
     large_batches_commit(open);
     a_batch_holding_several_versions_of_a_record_keeps_the_last(open);
+    observations_are_upserted_by_key_and_outlive_expired_runs(open);
     quarantined_records_are_set_aside_kept_and_listed(open);
     if durable {
         survives_reopen(open);
@@ -94,6 +98,7 @@ pub fn sample_batch() -> Batch {
         tasks: vec![full, task(1, 1)],
         events: vec![event(1, 1), RunEvent { worker: None, kind: EventKind::RunCompensating, ..event(1, 2) }],
         expired: vec![],
+        observations: vec![observation("w/ünïcode", 3, 12.5), kind_observation("default", "sleep", 7, 0.25)],
     }
 }
 
@@ -106,6 +111,9 @@ fn records_round_trip(open: Opener<'_>) {
     assert_eq!(snap.runs, batch.runs);
     assert_eq!(snap.tasks, batch.tasks);
     assert_eq!(snap.events, batch.events);
+    let mut observations = batch.observations.clone();
+    observations.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(snap.observations, observations, "in key order");
 }
 
 fn upserts_replace(open: Opener<'_>) {
@@ -176,14 +184,22 @@ fn large_batches_commit(open: Opener<'_>) {
 
 fn survives_reopen(open: Opener<'_>) {
     let mut s = open(true);
-    s.commit(&Batch { runs: vec![run(1)], tasks: vec![task(1, 0)], events: vec![event(1, 1)], ..Default::default() })
-        .unwrap();
+    let learned = vec![observation("t", 2, 40.0)];
+    s.commit(&Batch {
+        runs: vec![run(1)],
+        tasks: vec![task(1, 0)],
+        events: vec![event(1, 1)],
+        observations: learned.clone(),
+        ..Default::default()
+    })
+    .unwrap();
     drop(s);
     let mut again = open(false);
     let snap = again.load().unwrap();
     assert_eq!(snap.runs, vec![run(1)]);
     assert_eq!(snap.tasks, vec![task(1, 0)]);
     assert_eq!(snap.events, vec![event(1, 1)]);
+    assert_eq!(snap.observations, learned, "what the cost model learned outlives a restart");
 }
 
 fn definition(version: u32, spec: &str) -> StoredDefinition {
@@ -269,4 +285,35 @@ fn a_batch_holding_several_versions_of_a_record_keeps_the_last(open: Opener<'_>)
     assert_eq!(seen.runs, again.runs);
     assert_eq!(seen.events, again.events);
     assert_eq!(seen.definitions, again.definitions);
+}
+
+fn observation(task: &str, count: u32, mean_ms: f64) -> StoredObservation {
+    let key = ObservationKey::Task { process: "p".into(), workflow: "w".into(), task: task.into() };
+    StoredObservation { key, count, mean_ms }
+}
+
+fn kind_observation(queue: &str, kind: &str, count: u32, mean_ms: f64) -> StoredObservation {
+    StoredObservation { key: ObservationKey::Kind { queue: queue.into(), kind: kind.into() }, count, mean_ms }
+}
+
+/// What the cost model learned is kept by key: a later value replaces the earlier, and
+/// expiring runs leaves it.
+fn observations_are_upserted_by_key_and_outlive_expired_runs(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&sample_batch()).expect("commit");
+    let later = Batch {
+        observations: vec![observation("w/ünïcode", 4, 11.0), kind_observation("batch", "sleep", 1, 900.0)],
+        expired: vec![RunId::from_u128(1), RunId::from_u128(2)],
+        ..Default::default()
+    };
+    s.commit(&later).expect("commit");
+    let mut seen = s.load().expect("load").observations;
+    seen.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut expected = vec![
+        observation("w/ünïcode", 4, 11.0),
+        kind_observation("default", "sleep", 7, 0.25),
+        kind_observation("batch", "sleep", 1, 900.0),
+    ];
+    expected.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(seen, expected);
 }

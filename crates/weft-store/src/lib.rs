@@ -22,7 +22,9 @@ pub use group_commit::{BackupDone, CommitStats, GroupCommitConfig, GroupCommitte
 pub use memory::MemoryStore;
 pub use quarantine::{Quarantine, Quarantined, RecordKey};
 
-pub use weft_engine::{ChangeSet, RunEvent, StoredDefinition, StoredRun, StoredTask};
+pub use weft_engine::{
+    ChangeSet, ObservationKey, RunEvent, StoredDefinition, StoredObservation, StoredRun, StoredTask,
+};
 
 /// Changes applied together, all or nothing: exactly what the engine emits per step.
 pub type Batch = ChangeSet;
@@ -35,6 +37,8 @@ pub struct Snapshot {
     pub runs: Vec<StoredRun>,
     pub tasks: Vec<StoredTask>,
     pub events: Vec<RunEvent>,
+    /// What the cost model learned (durations by task and by kind), in key order.
+    pub observations: Vec<StoredObservation>,
     /// Everything in the quarantine, oldest first: records set aside at earlier starts, and
     /// those this load could not decode (a backend moves them there instead of failing).
     pub quarantined: Vec<Quarantined>,

@@ -52,6 +52,7 @@ impl Store for MemoryStore {
             runs: r.runs.values().cloned().collect(),
             tasks: r.tasks.values().cloned().collect(),
             events: r.events.values().cloned().collect(),
+            observations: r.observations.values().cloned().collect(),
             quarantined: self.quarantined.clone(),
         })
     }

@@ -176,6 +176,8 @@ async fn killing_the_leader_under_load_hands_over_within_the_lease_and_loses_not
     // Load: runs started one after another, each acknowledged run remembered.
     let (addrs, job_for_load) = (ha.addrs.clone(), job.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    // How many runs the load has had acknowledged so far.
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0usize);
     let mut client = ha.client().await;
     let load = tokio::spawn(async move {
         let mut acknowledged = Vec::new();
@@ -183,11 +185,14 @@ async fn killing_the_leader_under_load_hands_over_within_the_lease_and_loses_not
         while !*stop_rx.borrow_and_update() {
             acknowledged.push(start_through_failover(&mut client, &addrs, &job_for_load, &format!("load-{n}")).await);
             n += 1;
+            count_tx.send_replace(acknowledged.len());
+            // A steady stream rather than a burst: about a hundred starts a second.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         acknowledged
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The leader is under load: a few dozen runs started and acknowledged.
+    tokio::time::timeout(WAIT, count_rx.wait_for(|n| *n >= 30)).await.expect("load in time").expect("load runs");
 
     let mut standby_lines = ha.coordinator(1).subscribe();
     let killed_at = Instant::now();
@@ -208,7 +213,9 @@ async fn killing_the_leader_under_load_hands_over_within_the_lease_and_loses_not
     // Correctness, with room for a loaded machine: the standby took over (target 5 s).
     assert!(leading_after < WAIT, "the standby took {leading_after:?}");
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // And goes on through the new leader.
+    let before = *count_rx.borrow();
+    tokio::time::timeout(WAIT, count_rx.wait_for(|n| *n >= before + 20)).await.expect("load goes on").expect("load");
     stop_tx.send(true).expect("stop load");
     let acknowledged = load.await.expect("load task");
     assert!(acknowledged.len() >= 5, "load ran: {} runs", acknowledged.len());

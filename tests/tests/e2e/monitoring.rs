@@ -452,3 +452,31 @@ async fn the_third_run_of_the_fan_out_example_is_predicted_within_15_percent() {
     let error = (start.predicted_finish_ms - run.finished_at_ms).abs() as f64 / took;
     assert!(error <= 0.15, "predicted {} ms, took {took} ms", start.predicted_finish_ms - run.created_at_ms);
 }
+
+/// What the cost model learned is stored: a coordinator restarted on the same data directory
+/// costs a known process from its tasks' own history, as before the restart, and predicts its
+/// finish as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_coordinator_keeps_what_its_estimates_learned() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 2, ..Default::default() }).await;
+    let yaml = "name: learned\nsteps:\n  - { name: a, kind: sleep, params: { duration: 150ms } }\n  - { name: b, kind: sleep, params: { duration: 250ms } }\n";
+    let client = cluster.client().await;
+    assert_succeeded(&run_to_end(&client, &spec(yaml)).await);
+    let before = start(&client, yaml).await;
+    let learned = client.get_run(before.run_id).await.unwrap().estimate.expect("an estimate");
+    assert_eq!(learned.tasks_observed, 2, "both tasks known from their own history: {learned:?}");
+    wait(&client, before.run_id).await;
+
+    cluster.crash_and_restart_coordinator(&[]).await;
+    let client = cluster.client().await;
+    let after = start(&client, yaml).await;
+    let kept = client.get_run(after.run_id).await.unwrap().estimate.expect("an estimate");
+    assert_eq!(kept.tasks_observed, 2, "still known after the restart: {kept:?}");
+    let run = wait(&client, after.run_id).await;
+    assert_succeeded(&run);
+    let start_prediction = run.predictions.iter().find(|p| p.checkpoint_percent == 0).expect("a start prediction");
+    let took = (run.finished_at_ms - run.created_at_ms) as f64;
+    let error = (start_prediction.predicted_finish_ms - run.finished_at_ms).abs() as f64 / took;
+    assert!(error <= 0.25, "predicted {} ms, took {took} ms", start_prediction.predicted_finish_ms - run.created_at_ms);
+}

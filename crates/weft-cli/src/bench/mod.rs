@@ -462,8 +462,8 @@ mod tests {
 
     #[test]
     fn all_expands_in_order_without_repeats() {
-        assert_eq!(selected(&[All]), [S1, S1Runs, S2, S3, S4, S5, Memory, Restart]);
-        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S1Runs, S3, S4, S5, Memory, Restart]);
+        assert_eq!(selected(&[All]), [S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate]);
+        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S1Runs, S3, S4, S5, Memory, Restart, Estimate]);
         assert_eq!(selected(&[Restart, S1]), [Restart, S1]);
     }
 

@@ -200,6 +200,15 @@ impl Sim {
             let restored_run = crate::restore::RestoredRun { run: run.clone(), plan, tasks, events };
             restored.restore_run(restored_run, self.env.now);
         }
+        // What the cost model learned comes back as it was.
+        restored.restore_observations(self.store.observations.values().cloned().collect());
+        let sorted = |mut o: Vec<crate::StoredObservation>| {
+            o.sort_by(|a, b| a.key.cmp(&b.key));
+            o
+        };
+        if sorted(restored.observations()) != sorted(self.env.engine.observations()) {
+            self.fail("the restored engine's learned durations differ from the live one's".to_string());
+        }
         for id in &self.runs {
             let (live, back) = (self.env.engine.run(*id).unwrap(), restored.run(*id).unwrap());
             if (live.status, &live.reason, live.finished_at) != (back.status, &back.reason, back.finished_at) {

@@ -90,7 +90,14 @@ pub fn move_row(
     let mut params: Vec<&(dyn ToSql + Sync)> = key.iter().map(KeyValue::param).collect();
     params.extend([&table.name as &(dyn ToSql + Sync), &key_text, &reason, &at]);
     let row = client.query_opt(&sql, &params)?;
-    Ok(row.map(|r| Quarantined { table: table.name.to_string(), key: key_text, reason, record: r.get(0), at }))
+    Ok(row.map(|r| Quarantined {
+        table: table.name.to_string(),
+        key: key_text,
+        reason,
+        // Our own statement's text column; never a panic on what the database holds.
+        record: r.try_get(0).unwrap_or_default(),
+        at,
+    }))
 }
 
 /// A column read, with the column named on failure.
@@ -267,7 +274,14 @@ pub fn load_snapshot(client: &mut Client, shown: &str) -> Result<Snapshot, Error
         .query("SELECT tbl, key, reason, record, at FROM quarantine ORDER BY id", &[])
         .map_err(failed)?
         .iter()
-        .map(|r| Quarantined { table: r.get(0), key: r.get(1), reason: r.get(2), record: r.get(3), at: r.get(4) })
+        // Read leniently: the quarantine is for operators, and a damaged entry must not stop a start.
+        .map(|r| Quarantined {
+            table: r.try_get(0).unwrap_or_default(),
+            key: r.try_get(1).unwrap_or_default(),
+            reason: r.try_get(2).unwrap_or_default(),
+            record: r.try_get(3).unwrap_or_default(),
+            at: r.try_get(4).unwrap_or_default(),
+        })
         .collect();
     // What the cost model learned: derived data, a row that does not decode is skipped.
     let observations = client

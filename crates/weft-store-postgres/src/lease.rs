@@ -27,6 +27,12 @@ pub const OBSERVE: &str = "SELECT epoch, holder, address, expires_at > clock_tim
 /// The check every leader commit starts with (inside its transaction).
 pub const FENCE: &str = "SELECT epoch FROM weft_leader WHERE id = 1 FOR SHARE";
 
+/// Column `i` of `row` as an epoch: an error, not a panic, on what the database holds.
+fn epoch_of(row: &tokio_postgres::Row, i: usize) -> Result<u64, LeaseError> {
+    let epoch: i64 = row.try_get(i).map_err(failed("reading the lease's epoch"))?;
+    u64::try_from(epoch).map_err(|_| LeaseError(format!("the lease's epoch is {epoch}, not a count")))
+}
+
 /// The lease as read by [`LeaseClient::observe`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseState {
@@ -85,7 +91,7 @@ impl LeaseClient {
         let ms = lease.as_millis() as f64;
         let row =
             self.client.query_opt(ACQUIRE, &[&holder, &address, &ms]).await.map_err(failed("taking the lease"))?;
-        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+        row.map(|r| epoch_of(&r, 0)).transpose()
     }
 
     /// Extends the lease of `epoch`; `false`: another coordinator holds a later epoch.
@@ -103,11 +109,12 @@ impl LeaseClient {
 
     pub async fn observe(&self) -> Result<LeaseState, LeaseError> {
         let row = self.client.query_one(OBSERVE, &[]).await.map_err(failed("reading the lease"))?;
+        let column = failed("reading the lease");
         Ok(LeaseState {
-            epoch: row.get::<_, i64>(0) as u64,
-            holder: row.get(1),
-            address: row.get(2),
-            in_force: row.get(3),
+            epoch: epoch_of(&row, 0)?,
+            holder: row.try_get(1).map_err(&column)?,
+            address: row.try_get(2).map_err(&column)?,
+            in_force: row.try_get(3).map_err(&column)?,
         })
     }
 }

@@ -138,7 +138,7 @@ impl PgStore {
             let row = client
                 .query_one(&format!("SHOW {name}"), &[])
                 .map_err(|e| Error::Backend(format!("{}: SHOW {name}: {}", url.shown(), describe(&e))))?;
-            Ok(row.get(0))
+            row.try_get(0).map_err(|e| Error::Backend(format!("{}: SHOW {name}: {}", url.shown(), describe(&e))))
         };
         let fsync = show(&mut client, "fsync")?;
         let synchronous_commit = show(&mut client, "synchronous_commit")?;
@@ -189,9 +189,9 @@ impl Store for PgStore {
         let epoch = self.epoch;
         let mut tx = self.client()?.transaction().map_err(&failed)?;
         // Fencing first: the row lock holds any takeover until this transaction ends.
-        let current = tx.query_one(lease::FENCE, &[]).map_err(&failed)?.get::<_, i64>(0) as u64;
-        if current != epoch {
-            return Err(Error::Fenced { held: epoch, current });
+        let current: i64 = tx.query_one(lease::FENCE, &[]).map_err(&failed)?.try_get(0).map_err(&failed)?;
+        if current != epoch as i64 {
+            return Err(Error::Fenced { held: epoch, current: current.max(0) as u64 });
         }
         write::batch(&mut tx, batch).map_err(&failed)?;
         tx.commit().map_err(&failed)

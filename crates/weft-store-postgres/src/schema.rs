@@ -59,7 +59,7 @@ pub fn migrate(client: &mut Client, shown: &str) -> Result<(), Error> {
     tx.batch_execute("CREATE TABLE IF NOT EXISTS weft_schema (version integer NOT NULL)").map_err(failed)?;
     let found: u32 = match tx.query_opt("SELECT version FROM weft_schema", &[]).map_err(failed)? {
         Some(row) => {
-            let v: i32 = row.get(0);
+            let v: i32 = row.try_get(0).map_err(failed)?;
             u32::try_from(v).map_err(|_| Error::Corrupt {
                 path: shown.to_string(),
                 reason: format!("weft_schema holds version {v}"),

@@ -346,3 +346,31 @@ async fn a_result_that_is_not_json_fails_its_attempt_and_the_dependent_never_run
     assert_eq!(tasks["broken/a"].attempt, 1, "not retried");
     assert_eq!(tasks["broken/b"].state, pb::TaskState::Cancelled as i32, "never ran on a broken input");
 }
+
+/// ListRuns' filters, over gRPC and through the dashboard's URL, are bounded like the fields
+/// they match: longer ones are refused naming the field, before any run is looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_list_filters_longer_than_any_field_are_refused_naming_it() {
+    let cluster = Cluster::start(&[]).await;
+    let client = cluster.client().await;
+    for (key, process, field) in
+        [("k".repeat(300), String::new(), "idempotency_key"), (String::new(), "p".repeat(200), "process_name")]
+    {
+        let query = weft_client::RunQuery {
+            idempotency_key: Some(key.clone()).filter(|k| !k.is_empty()),
+            process_name: Some(process.clone()).filter(|p| !p.is_empty()),
+            ..Default::default()
+        };
+        match client.list_runs(&query).await {
+            Err(weft_client::Error::InvalidArgument { violations, .. }) => assert_eq!(violations[0].field, field),
+            other => panic!("{field}: expected INVALID_ARGUMENT, got {other:?}"),
+        }
+        let http = cluster.metrics.clone().expect("the HTTP port");
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", &format!("http://{http}/api/runs?key={key}&process={process}")])
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.ends_with("\n400") && text.contains(field), "{text}");
+    }
+}

@@ -180,8 +180,12 @@ impl Services {
         if status.is_none() && req.status != 0 {
             return Err(invalid(&ValidationError::single("status", format!("unknown value {}", req.status))));
         }
+        // Filters are bounded like the fields they match (the dashboard passes them from a URL).
         if req.idempotency_key.len() > weft_model::limits::MAX_IDEMPOTENCY_KEY_LEN {
             return Err(invalid(&ValidationError::single("idempotency_key", "is longer than any key a run can have")));
+        }
+        if req.process_name.len() > weft_model::limits::MAX_NAME_LEN {
+            return Err(invalid(&ValidationError::single("process_name", "is longer than any process name")));
         }
         let filter = RunFilter {
             status,

@@ -4,13 +4,8 @@
 use postgres::types::{FromSql, ToSql};
 use postgres::{Client, GenericClient, Row};
 use uuid::Uuid;
-use weft_engine::{EventKind, TaskError};
-use weft_model::{RunId, WorkerId};
-use weft_store::codes::{run_status, task_state};
-use weft_store::{
-    Error, ObservationKey, Quarantined, RecordKey, RunEvent, Snapshot, StoredDefinition, StoredObservation, StoredRun,
-    StoredTask,
-};
+use weft_store::rows::{self, Columns};
+use weft_store::{Error, ObservationKey, Quarantined, RecordKey, Snapshot, StoredObservation};
 
 /// A live table and its key columns.
 pub struct Table {
@@ -100,84 +95,41 @@ pub fn move_row(
     }))
 }
 
-/// A column read, with the column named on failure.
-fn col<'a, T: FromSql<'a>>(r: &'a Row, i: usize, name: &str) -> Result<T, String> {
-    r.try_get(i).map_err(|e| format!("{name}: {e}"))
+/// A row as [`weft_store::rows`] reads it: native uuids, codes as smallint, counts as bigint.
+struct PgRow<'a>(&'a Row);
+
+impl PgRow<'_> {
+    fn get<'b, T: FromSql<'b>>(&'b self, i: usize, name: &str) -> Result<T, String> {
+        self.0.try_get(i).map_err(|e| format!("{name}: {e}"))
+    }
 }
 
-fn u32_col(r: &Row, i: usize, name: &str) -> Result<u32, String> {
-    let v: i64 = col(r, i, name)?;
-    u32::try_from(v).map_err(|_| format!("{name}: {v} is out of range"))
-}
-
-fn opt_u32_col(r: &Row, i: usize, name: &str) -> Result<Option<u32>, String> {
-    let v: Option<i64> = col(r, i, name)?;
-    v.map(|v| u32::try_from(v).map_err(|_| format!("{name}: {v} is out of range"))).transpose()
-}
-
-fn code(r: &Row, i: usize, name: &str) -> Result<u8, String> {
-    let v: i16 = col(r, i, name)?;
-    u8::try_from(v).map_err(|_| format!("{name}: unknown code {v}"))
-}
-
-fn definition(r: &Row) -> Result<StoredDefinition, String> {
-    Ok(StoredDefinition {
-        name: col::<String>(r, 0, "name")?.into(),
-        version: u32_col(r, 1, "version")?,
-        spec_json: col::<String>(r, 2, "spec")?.into(),
-        created_at: col(r, 3, "created_at")?,
-    })
-}
-
-fn run(r: &Row) -> Result<StoredRun, String> {
-    let status = code(r, 7, "status")?;
-    let def_name: Option<String> = col(r, 2, "def_name")?;
-    Ok(StoredRun {
-        id: RunId(col(r, 0, "id")?),
-        spec_json: col::<String>(r, 1, "spec")?.into(),
-        definition: def_name.map(Into::into).zip(opt_u32_col(r, 3, "def_version")?),
-        idempotency_key: col(r, 4, "idempotency_key")?,
-        input_json: col::<String>(r, 5, "input")?.into(),
-        created_at: col(r, 6, "created_at")?,
-        status: run_status(status).ok_or_else(|| format!("status: unknown code {status}"))?,
-        reason: col(r, 8, "reason")?,
-        finished_at: col(r, 9, "finished_at")?,
-    })
-}
-
-fn task(r: &Row) -> Result<StoredTask, String> {
-    let state = code(r, 2, "state")?;
-    let error: Option<String> = col(r, 9, "error")?;
-    let retryable: Option<bool> = col(r, 10, "error_retryable")?;
-    Ok(StoredTask {
-        run: RunId(col(r, 0, "run")?),
-        index: u32_col(r, 1, "idx")?,
-        state: task_state(state).ok_or_else(|| format!("state: unknown code {state}"))?,
-        attempt: u32_col(r, 3, "attempt")?,
-        worker: col::<Option<Uuid>>(r, 4, "worker")?.map(WorkerId),
-        ready_at: col(r, 5, "ready_at")?,
-        started_at: col(r, 6, "started_at")?,
-        finished_at: col(r, 7, "finished_at")?,
-        result: col::<Option<String>>(r, 8, "result")?.map(Into::into),
-        error: error.map(|message| TaskError { message, retryable: retryable.unwrap_or(false) }),
-        retry_at: col(r, 11, "retry_at")?,
-    })
-}
-
-fn event(r: &Row) -> Result<RunEvent, String> {
-    let kind = code(r, 3, "kind")?;
-    let seq: i64 = col(r, 1, "seq")?;
-    Ok(RunEvent {
-        run: RunId(col(r, 0, "run")?),
-        seq: u64::try_from(seq).map_err(|_| format!("seq: {seq} is negative"))?,
-        at: col(r, 2, "at")?,
-        kind: EventKind::from_code(kind).ok_or_else(|| format!("kind: unknown code {kind}"))?,
-        workflow: col::<String>(r, 4, "workflow")?.into(),
-        task: col::<String>(r, 5, "task")?.into(),
-        attempt: u32_col(r, 6, "attempt")?,
-        worker: col::<Option<Uuid>>(r, 7, "worker")?.map(WorkerId),
-        detail: col(r, 8, "detail")?,
-    })
+impl Columns for PgRow<'_> {
+    fn text(&self, i: usize, name: &str) -> Result<String, String> {
+        self.get(i, name)
+    }
+    fn opt_text(&self, i: usize, name: &str) -> Result<Option<String>, String> {
+        self.get(i, name)
+    }
+    fn int(&self, i: usize, name: &str) -> Result<i64, String> {
+        self.opt_int(i, name)?.ok_or_else(|| format!("{name}: null"))
+    }
+    /// bigint or smallint, whichever the column is.
+    fn opt_int(&self, i: usize, name: &str) -> Result<Option<i64>, String> {
+        match self.0.try_get::<_, Option<i64>>(i) {
+            Ok(v) => Ok(v),
+            Err(_) => Ok(self.get::<Option<i16>>(i, name)?.map(i64::from)),
+        }
+    }
+    fn id(&self, i: usize, name: &str) -> Result<Uuid, String> {
+        self.get(i, name)
+    }
+    fn opt_id(&self, i: usize, name: &str) -> Result<Option<Uuid>, String> {
+        self.get(i, name)
+    }
+    fn opt_bool(&self, i: usize, name: &str) -> Result<Option<bool>, String> {
+        self.get(i, name)
+    }
 }
 
 /// A row `load` could not decode.
@@ -227,40 +179,11 @@ fn read<T>(
 /// one transaction, and listed with the rest of it.
 pub fn load_snapshot(client: &mut Client, shown: &str) -> Result<Snapshot, Error> {
     let mut bad = Vec::new();
-    let definitions = read(
-        client,
-        &DEFINITIONS,
-        "SELECT name, version, spec, created_at FROM definitions ORDER BY name, version",
-        definition,
-        &mut bad,
-        shown,
-    )?;
-    let runs = read(
-        client,
-        &RUNS,
-        "SELECT id, spec, def_name, def_version, idempotency_key, input, created_at, status, reason, finished_at \
-         FROM runs ORDER BY id",
-        run,
-        &mut bad,
-        shown,
-    )?;
-    let tasks = read(
-        client,
-        &TASKS,
-        "SELECT run, idx, state, attempt, worker, ready_at, started_at, finished_at, result, error, error_retryable, \
-         retry_at FROM tasks ORDER BY run, idx",
-        task,
-        &mut bad,
-        shown,
-    )?;
-    let events = read(
-        client,
-        &EVENTS,
-        "SELECT run, seq, at, kind, workflow, task, attempt, worker, detail FROM events ORDER BY run, seq",
-        event,
-        &mut bad,
-        shown,
-    )?;
+    let definitions =
+        read(client, &DEFINITIONS, rows::SELECT_DEFINITIONS, |r| rows::definition(&PgRow(r)), &mut bad, shown)?;
+    let runs = read(client, &RUNS, rows::SELECT_RUNS, |r| rows::run(&PgRow(r)), &mut bad, shown)?;
+    let tasks = read(client, &TASKS, rows::SELECT_TASKS, |r| rows::task(&PgRow(r)), &mut bad, shown)?;
+    let events = read(client, &EVENTS, rows::SELECT_EVENTS, |r| rows::event(&PgRow(r)), &mut bad, shown)?;
     let failed = |e: postgres::Error| Error::Backend(format!("{shown}: quarantine: {}", crate::describe(&e)));
     if !bad.is_empty() {
         let mut tx = client.transaction().map_err(failed)?;

@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod group_commit;
 mod memory;
 pub mod quarantine;
+pub mod rows;
 
 pub use group_commit::{BackupDone, CommitStats, GroupCommitConfig, GroupCommitter};
 pub use memory::MemoryStore;

@@ -235,17 +235,16 @@ function dag(run) {
     <path d="M0,0 L10,5 L0,10 z" fill="#b6bdc9"/></marker></defs>${edges}${svg}</svg>`;
 }
 
-// Tasks waiting that no live worker can take: said out loud, as `weftctl run` says it.
+// This run's ready tasks of a queue and kind no live worker serves (the coordinator's
+// `unserved`), said out loud as `weftctl run` says it.
 function unservable(run, cluster) {
-  const live = (cluster.workers || []).filter(w => w.liveness === 1 || w.liveness === 2);
-  const seen = new Set(), notes = [];
+  const unserved = new Set((cluster.unserved || []).map(u => `${u.kind} on queue ${u.queue}`));
+  const notes = new Set();
   for (const w of run.workflows || []) for (const t of w.tasks || []) {
-    if (t.state !== 2) continue;
-    const served = live.some(x => (x.queues || []).includes(t.queue) && (x.kinds || []).includes(t.kind));
     const key = `${t.kind} on queue ${t.queue}`;
-    if (!served && !seen.has(key)) { seen.add(key); notes.push(`waiting: no live worker serves kind ${key}`); }
+    if (t.state === 2 && unserved.has(key)) notes.add(`waiting: no live worker serves kind ${key}`);
   }
-  return notes;
+  return [...notes];
 }
 
 async function runView(id) {

@@ -153,7 +153,7 @@ impl RunProgress {
                 self.outcome = Some(status);
                 return Change::Finished(status);
             }
-            K::RunStarted | K::RunCompensating | K::Unspecified => return Change::None,
+            K::RunStarted | K::RunCompensating | K::RunEstimate | K::Unspecified => return Change::None,
         };
         if event.task.is_empty() {
             return Change::None;
@@ -179,6 +179,7 @@ pub fn notable(event: &pb::RunEvent) -> Option<String> {
         K::TaskCancelled => Some(format!("{task} cancelled{detail}")),
         K::RunFailed => Some(format!("run failed{detail}")),
         K::RunCancelled => Some(format!("run cancelled{detail}")),
+        K::RunEstimate => Some(format!("estimate moved{detail}")),
         _ => None,
     }
 }

@@ -107,6 +107,7 @@ fn event_kind_to_pb(k: EventKind) -> pb::EventKind {
         EventKind::RunFailed => pb::EventKind::RunFailed,
         EventKind::RunCancelled => pb::EventKind::RunCancelled,
         EventKind::RunCompensating => pb::EventKind::RunCompensating,
+        EventKind::RunEstimate => pb::EventKind::RunEstimate,
     }
 }
 
@@ -278,6 +279,7 @@ pub fn estimate_to_pb(e: &weft_engine::estimate::Estimate) -> pb::Estimate {
         tasks_hinted: e.hinted,
         tasks_kind_history: e.kind_history,
         default_cost_seconds: e.default_cost,
+        step_overhead_seconds: e.step_overhead,
     }
 }
 

@@ -97,6 +97,7 @@ impl Engine {
         t.attempt += 1;
         t.worker = Some(worker);
         t.ticket = None;
+        t.assigned_at = Some(now);
         t.started_at = None;
         let attempt = AttemptId {
             run: r.run,

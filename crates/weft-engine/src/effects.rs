@@ -40,10 +40,12 @@ pub enum EventKind {
     RunCancelled,
     /// A workflow failed and compensations start.
     RunCompensating,
+    /// The run's predicted finish moved by more than a margin since last said.
+    RunEstimate,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 12] = [
+    const ALL: [EventKind; 13] = [
         EventKind::RunStarted,
         EventKind::TaskReady,
         EventKind::TaskAssigned,
@@ -56,6 +58,7 @@ impl EventKind {
         EventKind::RunFailed,
         EventKind::RunCancelled,
         EventKind::RunCompensating,
+        EventKind::RunEstimate,
     ];
 
     /// A stable number for storage (1-based, in declaration order; never reorder).

@@ -22,6 +22,10 @@ pub struct Estimate {
     /// The cost given to tasks of unknown cost: the median of what tasks of each queue and
     /// kind took, or [`UNKNOWN_COST`] before anything was observed.
     pub default_cost: f64,
+    /// What each step of a chain costs beyond its task's duration (an assignment reaching
+    /// its worker and the worker starting it), as recently measured; counted once per task
+    /// not yet started along the critical path.
+    pub step_overhead: f64,
 }
 
 /// What the live workers offer one (queue, kind).
@@ -54,7 +58,8 @@ impl Engine {
         let plan = &run.plan;
         let rate = 1000.0 / self.cfg.heartbeat_interval_ms.max(1) as f64;
         let default_cost = self.default_cost();
-        let mut e = Estimate { default_cost, ..Estimate::default() };
+        let step = self.monitor.step.mean_ms / 1000.0;
+        let mut e = Estimate { default_cost, step_overhead: step, ..Estimate::default() };
         let n = plan.tasks.len();
         // Per task: its cost, the processors that can serve it, the speed it runs at.
         let mut left = vec![0.0f64; n];
@@ -117,13 +122,27 @@ impl Engine {
             return Ok(e);
         }
         // Longest chain of work left: tasks come in dependency order within a workflow.
+        // Each task not yet heard running still pays the step overhead (what remains of it
+        // for one already handed to a worker).
+        let overhead = |i: usize| {
+            let t = &run.tasks[i];
+            match t.state {
+                TaskState::Pending | TaskState::Ready => step,
+                TaskState::Assigned => {
+                    let since = t.assigned_at.map_or(0.0, |at| (now - at) as f64 / 1000.0);
+                    (step - since).max(0.0)
+                }
+                _ => 0.0,
+            }
+        };
         let mut path = vec![0.0f64; n];
         let order = weft_model::dag::topo_order(&plan.tasks.iter().map(|t| t.deps.clone()).collect::<Vec<_>>())
             .unwrap_or_else(|_| (0..n as u32).collect());
         for i in order {
             let i = i as usize;
             let before = plan.tasks[i].deps.iter().map(|&d| path[d as usize]).fold(0.0, f64::max);
-            path[i] = before + left[i];
+            let own = if plan.tasks[i].compensates.is_some() { 0.0 } else { left[i] + overhead(i) };
+            path[i] = before + own;
         }
         let critical = path.iter().copied().fold(0.0, f64::max);
         // Work queued ahead of this run's tasks on the same queues, at the mean cost known.

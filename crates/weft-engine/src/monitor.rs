@@ -111,7 +111,17 @@ impl Observed {
         self.count += 1;
         self.mean_ms += (ms - self.mean_ms) / f64::from(self.count);
     }
+
+    /// One more sample in a mean over about the last `window`: a plain mean until then, an
+    /// exponential one after (so it follows a cluster whose load changes).
+    pub fn add_recent(&mut self, ms: f64, window: u32) {
+        self.count = (self.count + 1).min(window.max(1));
+        self.mean_ms += (ms - self.mean_ms) / f64::from(self.count);
+    }
 }
+
+/// How many recent dispatches the step overhead is averaged over.
+const STEP_WINDOW: u32 = 50;
 
 /// Per-queue backlog tracking.
 #[derive(Clone, Copy, Debug, Default)]
@@ -143,6 +153,10 @@ pub(crate) struct MonitorState {
     pub at_risk: std::collections::HashSet<RunId>,
     /// Attempts already reported stuck.
     pub stuck: HashMap<TaskRef, u32>,
+    /// The time from handing an attempt to a worker to hearing it run (the commit, the
+    /// message, the worker starting it, its report): paid once per step of a chain, on top
+    /// of the tasks' own durations.
+    pub step: Observed,
 }
 
 impl Worker {
@@ -220,6 +234,15 @@ impl Engine {
         a.worker = Some(id);
         self.penalize(id, Penalty::LateHeartbeats);
         self.emit(Effect::Anomaly(a));
+    }
+
+    /// An attempt was heard running: how long after its assignment.
+    pub(crate) fn observe_start(&mut self, assigned_at: Option<Millis>, now: Millis) {
+        if let Some(at) = assigned_at
+            && now >= at
+        {
+            self.monitor.step.add_recent((now - at) as f64, STEP_WINDOW);
+        }
     }
 
     /// An attempt of `r` on `worker` ended; `failed` unless it succeeded.

@@ -34,33 +34,67 @@ fn finished_percent(run: &Run) -> usize {
     run.finished_tasks as usize * 100 / run.tasks.len().max(1)
 }
 
+/// A run's estimate is taken again each time this share of its tasks has finished (every
+/// task's end for runs this small or smaller): an estimate costs a pass over the run's
+/// tasks, so a run of n tasks pays 16 passes, not n.
+const RECHECKS: u32 = 16;
+/// A new predicted finish is published when it moves from the last one published by more
+/// than this share of the run's predicted duration, and at least [`MOVE_AT_LEAST_MS`].
+const MOVE_SHARE: f64 = 0.10;
+const MOVE_AT_LEAST_MS: Millis = 100;
+
 impl Engine {
-    /// Records the predictions that have come due for a running run (every checkpoint its
-    /// finished share has reached, each once). Cheap when none is due.
+    /// After a run started or one of its tasks finished: records the predictions that have
+    /// come due (every checkpoint its finished share has reached, each once), and publishes
+    /// the predicted finish (a RUN_ESTIMATE event) when it moved by more than the margin.
+    /// Cheap when neither can be due.
     pub(crate) fn note_predictions(&mut self, id: RunId, now: Millis) {
         let Some(run) = self.runs.get(&id) else { return };
-        if run.status.is_final() || !run.predicting {
+        if run.status.is_final() {
             return;
         }
-        let reached = finished_percent(run);
         // Its last task has ended: the run ends in this step, and a "prediction" now would
         // only flatter the estimate.
-        if reached >= 100 {
+        if finished_percent(run) >= 100 {
             return;
         }
-        let due: Vec<u8> = CHECKPOINTS
-            .into_iter()
-            .filter(|c| usize::from(*c) <= reached && !run.predictions.iter().any(|p| p.checkpoint == *c))
-            .collect();
-        if due.is_empty() {
+        let due: Vec<u8> = if run.predicting {
+            let reached = finished_percent(run);
+            CHECKPOINTS
+                .into_iter()
+                .filter(|c| usize::from(*c) <= reached && !run.predictions.iter().any(|p| p.checkpoint == *c))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let every = (run.tasks.len() as u32 / RECHECKS).max(1);
+        if due.is_empty() && run.finished_tasks % every != 0 {
             return;
         }
         let Ok(estimate) = self.estimate(id, now) else { return };
+        let finish = estimate.predicted_finish;
         let Some(run) = self.runs.get_mut(&id) else { return };
         for checkpoint in due {
-            run.predictions.push(Prediction { checkpoint, made_at: now, predicted_finish: estimate.predicted_finish });
+            run.predictions.push(Prediction { checkpoint, made_at: now, predicted_finish: finish });
         }
+        let Some(last) = run.published_finish.replace(finish) else { return };
+        let span = (last - run.created_at).max(0);
+        let margin = ((span as f64 * MOVE_SHARE) as Millis).max(MOVE_AT_LEAST_MS);
+        if (finish - last).abs() <= margin {
+            run.published_finish = Some(last);
+            return;
+        }
+        let detail = moved(finish - run.created_at, last - run.created_at);
+        self.record(id, None, crate::EventKind::RunEstimate, detail, now);
     }
+}
+
+/// `predicted to take 2.10s, 1.80s longer than said before (0.30s)`.
+fn moved(took_ms: Millis, before_ms: Millis) -> String {
+    let seconds = |ms: Millis| format!("{:.2}s", ms as f64 / 1000.0);
+    let (by, way) =
+        if took_ms >= before_ms { (took_ms - before_ms, "longer") } else { (before_ms - took_ms, "shorter") };
+    format!("predicted to take {}, {} {way} than said before ({})", seconds(took_ms), seconds(by), seconds(before_ms))
 }
 
 /// `predicted 1.20s at start (+20 %), 1.02s at 50 % (+2 %); took 1.00s`: each prediction as
@@ -94,5 +128,7 @@ mod tests {
         let text = summary(&[p(0, 2_200), p(50, 2_000)], 1_000, 2_000);
         assert_eq!(text, "predicted 1.20s at start (+20 %), 1.00s at 50 % (+0 %); took 1.00s");
         assert_eq!(summary(&[], 0, 1), "");
+        assert_eq!(moved(2_100, 300), "predicted to take 2.10s, 1.80s longer than said before (0.30s)");
+        assert_eq!(moved(500, 1_700), "predicted to take 0.50s, 1.20s shorter than said before (1.70s)");
     }
 }

@@ -78,6 +78,8 @@ impl Engine {
                 let t = &mut self.runs.get_mut(&r.run).expect("resolved").tasks[r.task as usize];
                 t.state = TaskState::Running;
                 t.started_at = Some(now);
+                let assigned_at = t.assigned_at;
+                self.observe_start(assigned_at, now);
                 self.record(r.run, Some(r.task), EventKind::TaskRunning, String::new(), now);
                 return AckOutcome::Accepted;
             }

@@ -51,6 +51,7 @@ impl Engine {
                 worker: t.worker,
                 waiting_on: 0,
                 ready_at: t.ready_at,
+                assigned_at: None,
                 started_at: t.started_at,
                 finished_at: t.finished_at,
                 result: t.result,
@@ -93,6 +94,10 @@ impl Engine {
                 WorkflowRun { status, unfinished }
             })
             .collect();
+        let finished_tasks = tasks
+            .iter()
+            .filter(|t| matches!(t.state, TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled))
+            .count() as u32;
         let id = r.id;
         if let Some(key) = &r.idempotency_key {
             self.idempotency.insert(key.clone(), id);
@@ -137,7 +142,8 @@ impl Engine {
                 compensated: false,
                 predictions: Vec::new(),
                 predicting: false,
-                finished_tasks: 0,
+                finished_tasks,
+                published_finish: None,
             },
         );
         // The skipped attempt numbers are state too: store them, so that a second crash

@@ -167,6 +167,7 @@ impl Engine {
                 worker: None,
                 waiting_on: t.deps.len() as u32,
                 ready_at: None,
+                assigned_at: None,
                 started_at: None,
                 finished_at: None,
                 result: None,
@@ -208,6 +209,7 @@ impl Engine {
                 predictions: Vec::new(),
                 predicting: true,
                 finished_tasks: 0,
+                published_finish: None,
             },
         );
         if let Some(key) = req.idempotency_key {

@@ -45,6 +45,9 @@ pub struct TaskRun {
     /// Dependencies not yet succeeded.
     pub waiting_on: u32,
     pub ready_at: Option<Millis>,
+    /// When its current attempt was handed to a worker (not stored: it only measures the
+    /// dispatch overhead the estimate counts per step).
+    pub assigned_at: Option<Millis>,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
     pub result: Option<Arc<str>>,
@@ -89,9 +92,13 @@ pub struct Run {
     /// Predictions are taken: runs restored after a restart take none (their start is
     /// gone, and a late "start" prediction would flatter the estimate).
     pub predicting: bool,
-    /// Tasks that reached a final state while predicting (counted as they do, so a
-    /// checkpoint costs nothing to test).
+    /// Tasks in a final state (counted as they get there, so a checkpoint costs nothing to
+    /// test).
     pub finished_tasks: u32,
+    /// The predicted finish last published (the start's, or the first after a restore): a
+    /// RUN_ESTIMATE event is recorded when the estimate moves away from it by more than a
+    /// margin.
+    pub published_finish: Option<Millis>,
 }
 
 impl Run {

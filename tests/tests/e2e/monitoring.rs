@@ -480,3 +480,32 @@ async fn a_restarted_coordinator_keeps_what_its_estimates_learned() {
     let error = (start_prediction.predicted_finish_ms - run.finished_at_ms).abs() as f64 / took;
     assert!(error <= 0.25, "predicted {} ms, took {took} ms", start_prediction.predicted_finish_ms - run.created_at_ms);
 }
+
+/// A run whose predicted finish moves by more than the margin says so on WatchRun while it
+/// runs (a RUN_ESTIMATE event, before the run's end), and the event is in its stored history,
+/// as `weftctl history` shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predicted_finish_that_moves_is_published_on_watch_run_while_the_run_goes_on() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    // Declared at 50 ms each; the first takes 1 s, so its end moves the finish by ~0.95 s.
+    let yaml = "name: underestimated\nsteps:\n  - { name: slow, kind: sleep, cost: 0.05, params: { duration: 1s } }\n  - { name: quick, kind: sleep, cost: 0.05, params: { duration: 600ms } }\n";
+    let run = start(&client, yaml).await;
+    let mut events = client.watch_run_kinds(run.run_id, 0, &[pb::EventKind::RunEstimate]).await.unwrap();
+    let first = tokio::time::timeout(weft_e2e::WAIT, events.next()).await.expect("an event in time").unwrap().unwrap();
+    assert_eq!(first.kind, pb::EventKind::RunEstimate as i32, "the estimate moved before the run ended: {first:?}");
+    assert!(first.detail.contains("longer than said before (0.10s)"), "{first:?}");
+    // Said while the run went on: its second task (600 ms) was still to end.
+    let now = client.get_run(run.run_id).await.unwrap();
+    assert_eq!(now.status, pb::RunStatus::Running as i32, "{now:?}");
+    let done = wait(&client, run.run_id).await;
+    assert_succeeded(&done);
+    let history = client.run_history_all(run.run_id, 100).await.unwrap();
+    let stored: Vec<_> = history.iter().filter(|e| e.kind == pb::EventKind::RunEstimate as i32).collect();
+    assert_eq!(stored, [&first], "the event watched is the one stored");
+    let out = weftctl_at(&cluster.grpc, &["history", &run.run_id.to_string()]).await;
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let line = printed.lines().find(|l| l.contains("predicted to take")).unwrap_or_else(|| panic!("{printed}"));
+    assert!(line.contains(&first.detail), "{line}");
+}

@@ -111,7 +111,7 @@ fn a_skeleton_has_the_tasks_but_not_their_states() {
 }
 
 #[test]
-fn notable_events_are_failures_retries_and_cancels() {
+fn notable_events_are_failures_retries_cancels_and_estimate_moves() {
     let mut retry = ev(1, K::TaskRetrying, "billing", "charge");
     retry.detail = "exit code 1".into();
     assert_eq!(notable(&retry).unwrap(), "billing/charge will retry: exit code 1");
@@ -119,6 +119,12 @@ fn notable_events_are_failures_retries_and_cancels() {
     assert_eq!(notable(&retry).unwrap(), "billing/charge attempt 1 failed, will retry");
     assert_eq!(notable(&ev(2, K::TaskRunning, "billing", "charge")), None);
     assert_eq!(notable(&ev(3, K::RunCancelled, "", "")).unwrap(), "run cancelled");
+    let mut moved = ev(4, K::RunEstimate, "", "");
+    moved.detail = "predicted to take 2.10s, 1.80s longer than said before (0.30s)".into();
+    assert_eq!(
+        notable(&moved).unwrap(),
+        "estimate moved: predicted to take 2.10s, 1.80s longer than said before (0.30s)"
+    );
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub struct EstimateView {
     pub tasks_kind_history: u32,
     pub tasks_unknown: u32,
     pub default_cost_seconds: f64,
+    /// What each step of a chain costs beyond its task's duration, as measured.
+    pub step_overhead_seconds: f64,
 }
 
 impl EstimateView {
@@ -43,6 +45,7 @@ impl EstimateView {
             tasks_kind_history: e.tasks_kind_history,
             tasks_unknown: e.tasks_unknown,
             default_cost_seconds: e.default_cost_seconds,
+            step_overhead_seconds: e.step_overhead_seconds,
         }
     }
 }
@@ -135,13 +138,14 @@ pub fn estimate_text(run: &pb::Run, now_ms: i64) -> String {
             "task costs",
             e.map(|e| {
                 format!(
-                    "{} declared, {} observed, {} from params, {} from their kind, {} unknown (at {} each)",
+                    "{} declared, {} observed, {} from params, {} from their kind, {} unknown (at {} each); {} per step",
                     e.tasks_declared,
                     e.tasks_observed,
                     e.tasks_hinted,
                     e.tasks_kind_history,
                     e.tasks_unknown,
-                    seconds(e.default_cost_seconds)
+                    seconds(e.default_cost_seconds),
+                    seconds(e.step_overhead_seconds)
                 )
             })
             .unwrap_or_default(),
@@ -166,6 +170,7 @@ pub(crate) mod tests {
             tasks_kind_history: 4,
             tasks_unknown: 0,
             default_cost_seconds: 0.5,
+            step_overhead_seconds: 0.007,
         }
     }
 
@@ -213,7 +218,7 @@ compensated  yes
 estimate     T 1.50s scheduling, E 2.00s execution, M 200ms monitoring
 remaining    750ms
 finish       2023-11-14T22:13:23.000Z (in 3.00s)
-task costs   2 declared, 1 observed, 3 from params, 4 from their kind, 0 unknown (at 500ms each)
+task costs   2 declared, 1 observed, 3 from params, 4 from their kind, 0 unknown (at 500ms each); 7ms per step
 ";
         assert_eq!(estimate_text(&run, 1_700_000_000_000), expected);
         let late = estimate_text(&run, 1_700_000_004_250);
@@ -247,7 +252,7 @@ compensated  yes
 estimate     T 1.50s scheduling, E 2.00s execution, M 200ms monitoring
 remaining    750ms
 finish       2023-11-14T22:13:23.000Z (1.00s ago)
-task costs   2 declared, 1 observed, 3 from params, 4 from their kind, 0 unknown (at 500ms each)
+task costs   2 declared, 1 observed, 3 from params, 4 from their kind, 0 unknown (at 500ms each); 7ms per step
 
 WORKFLOW  TASK";
         assert!(text.contains(expected_middle), "{text}");
@@ -260,7 +265,7 @@ WORKFLOW  TASK";
                 "remaining_seconds": 0.75, "predicted_finish": "2023-11-14T22:13:23.000Z",
                 "predicted_finish_ms": 1_700_000_003_000i64,
                 "tasks_declared": 2, "tasks_observed": 1, "tasks_hinted": 3, "tasks_kind_history": 4,
-                "tasks_unknown": 0, "default_cost_seconds": 0.5
+                "tasks_unknown": 0, "default_cost_seconds": 0.5, "step_overhead_seconds": 0.007
             })
         );
         // A run without an estimate prints none and leaves the field out.

@@ -1,6 +1,7 @@
 //! Engine tests: feed inputs, assert on effects and state.
 use super::*;
 
+mod estimates;
 mod faults;
 mod hostile;
 mod monitoring;
@@ -498,11 +499,14 @@ fn finished_runs_expire_with_their_idempotency_keys() {
 
 #[test]
 fn event_kind_codes_round_trip() {
-    for code in 1..=12u8 {
+    for code in 1..=13u8 {
         assert_eq!(EventKind::from_code(code).unwrap().code(), code);
     }
+    // Stored codes never move: the ones a store already holds keep their meaning.
+    assert_eq!(EventKind::RunCompensating.code(), 12);
+    assert_eq!(EventKind::RunEstimate.code(), 13);
     assert_eq!(EventKind::from_code(0), None);
-    assert_eq!(EventKind::from_code(13), None);
+    assert_eq!(EventKind::from_code(14), None);
 }
 
 #[test]

@@ -63,6 +63,7 @@ impl Engine {
         let n = plan.tasks.len();
         // Per task: its cost, the processors that can serve it, the speed it runs at.
         let mut left = vec![0.0f64; n];
+        let mut costs = vec![0.0f64; n];
         let mut capacity = 0.0f64;
         let mut counted_workers = std::collections::BTreeSet::new();
         let mut serving: std::collections::HashMap<(std::sync::Arc<str>, std::sync::Arc<str>), Serving> =
@@ -74,6 +75,7 @@ impl Engine {
             let r = TaskRef { run: id, task: i as u32 };
             let t = &run.tasks[i];
             let (cost, source) = self.cost_of(r, default_cost);
+            costs[i] = cost;
             match source {
                 CostSource::Declared => e.declared += 1,
                 CostSource::History => e.observed += 1,
@@ -121,30 +123,6 @@ impl Engine {
             e.predicted_finish = run.finished_at.unwrap_or(now);
             return Ok(e);
         }
-        // Longest chain of work left: tasks come in dependency order within a workflow.
-        // Each task not yet heard running still pays the step overhead (what remains of it
-        // for one already handed to a worker).
-        let overhead = |i: usize| {
-            let t = &run.tasks[i];
-            match t.state {
-                TaskState::Pending | TaskState::Ready => step,
-                TaskState::Assigned => {
-                    let since = t.assigned_at.map_or(0.0, |at| (now - at) as f64 / 1000.0);
-                    (step - since).max(0.0)
-                }
-                _ => 0.0,
-            }
-        };
-        let mut path = vec![0.0f64; n];
-        let order = weft_model::dag::topo_order(&plan.tasks.iter().map(|t| t.deps.clone()).collect::<Vec<_>>())
-            .unwrap_or_else(|_| (0..n as u32).collect());
-        for i in order {
-            let i = i as usize;
-            let before = plan.tasks[i].deps.iter().map(|&d| path[d as usize]).fold(0.0, f64::max);
-            let own = if plan.tasks[i].compensates.is_some() { 0.0 } else { left[i] + overhead(i) };
-            path[i] = before + own;
-        }
-        let critical = path.iter().copied().fold(0.0, f64::max);
         // Work queued ahead of this run's tasks on the same queues, at the mean cost known.
         let ahead: usize = self
             .sched
@@ -155,11 +133,94 @@ impl Engine {
             .map(|(_, d)| *d)
             .sum::<usize>()
             .saturating_sub(run.tasks.iter().filter(|t| t.state == TaskState::Ready).count());
-        let capacity = capacity.max(1.0);
-        let wait = ahead as f64 * default_cost / capacity;
-        let seconds = critical.max(e.remaining / capacity) + wait;
+        let wait = ahead as f64 * default_cost / capacity.max(1.0);
+        let seconds = self.finish_in(run, &costs, &left, step, wait, default_cost, now);
         e.predicted_finish = now + (seconds * 1000.0) as Millis;
         Ok(e)
+    }
+
+    /// Seconds until the run's last task ends: its schedule played forward on the slots of
+    /// the live workers (see [`crate::forecast`]), each slot busy first with what it runs
+    /// now and with `wait` (the work queued ahead of the run).
+    #[allow(clippy::too_many_arguments)]
+    fn finish_in(
+        &self,
+        run: &crate::types::Run,
+        costs: &[f64],
+        left: &[f64],
+        step: f64,
+        wait: f64,
+        default_cost: f64,
+        now: Millis,
+    ) -> f64 {
+        use crate::forecast::{Job, Progress, Slot, finish_in};
+        let seconds = |ms: Millis| ms as f64 / 1000.0;
+        // What remains of a task's step overhead: all of it before it is handed out, what is
+        // left of it once handed out, none once heard running.
+        let overhead = |t: &crate::types::TaskRun| match t.state {
+            TaskState::Pending | TaskState::Ready => step,
+            TaskState::Assigned => (step - t.assigned_at.map_or(0.0, |at| seconds(now - at))).max(0.0),
+            _ => 0.0,
+        };
+        let mut classes: Vec<(&std::sync::Arc<str>, &std::sync::Arc<str>)> = Vec::new();
+        let jobs: Vec<Job> = run
+            .plan
+            .tasks
+            .iter()
+            .zip(&run.tasks)
+            .enumerate()
+            .map(|(i, (tp, t))| {
+                let class = match classes.iter().position(|(q, k)| **q == tp.queue && **k == tp.kind) {
+                    Some(c) => c,
+                    None => {
+                        classes.push((&tp.queue, &tp.kind));
+                        classes.len() - 1
+                    }
+                };
+                let progress = match t.state {
+                    _ if tp.compensates.is_some() => Progress::Done,
+                    TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled => Progress::Done,
+                    TaskState::Assigned | TaskState::Running => Progress::Underway { ends_in: left[i] + overhead(t) },
+                    TaskState::Pending | TaskState::Ready => {
+                        Progress::Waiting { not_before: t.retry_at.map_or(0.0, |at| seconds(at - now).max(0.0)) }
+                    }
+                };
+                Job { deps: tp.deps.clone(), cost: costs[i], priority: tp.priority, class, progress }
+            })
+            .collect();
+        let mut slots = Vec::new();
+        for w in self.workers.values().filter(|w| w.accepting()) {
+            let serves: Vec<bool> = classes.iter().map(|(q, k)| w.queues.contains(q) && w.kinds.contains(k)).collect();
+            if !serves.contains(&true) {
+                continue;
+            }
+            // When each of its attempts ends: this run's from the jobs, others' from their cost.
+            let mut ends: Vec<f64> = w
+                .attempts
+                .iter()
+                .map(|a| match self.runs.get(&a.run) {
+                    _ if a.run == run.id => match jobs[a.task as usize].progress {
+                        Progress::Underway { ends_in } => ends_in,
+                        _ => 0.0,
+                    },
+                    Some(other_run) => {
+                        let t = &other_run.tasks[a.task as usize];
+                        let ran = t.started_at.map_or(0.0, |s| seconds(now - s));
+                        (self.cost_of(*a, default_cost).0 / w.speed.max(f64::MIN_POSITIVE) - ran).max(0.0) + overhead(t)
+                    }
+                    None => 0.0,
+                })
+                .collect();
+            ends.sort_by(f64::total_cmp);
+            // A slot frees when enough attempts have ended to bring it under its slots.
+            let count = w.effective_slots() as usize;
+            let extra = ends.len().saturating_sub(count);
+            for k in 0..count {
+                let free_in = ends.get(extra + k).copied().unwrap_or(0.0) + wait;
+                slots.push(Slot { free_in, speed: w.speed, serves: serves.clone() });
+            }
+        }
+        finish_in(&jobs, &slots, step)
     }
 
     /// A task's cost in seconds and where it came from: its declared cost; else its own

@@ -17,6 +17,7 @@ mod dispatch;
 pub mod effects;
 mod error;
 pub mod estimate;
+pub mod forecast;
 pub mod monitor;
 pub mod predictions;
 pub mod query;

@@ -165,6 +165,21 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
     until(&page, "the run cancelled", "return document.getElementById('run-status').dataset.status === 'cancelled'")
         .await;
 
+    // A run predicted to miss its deadline says so under its deadline (20 s of sleep, 10 s
+    // to do it in).
+    let hurried = spec(
+        "name: dashboard-hurried\ndeadline: 10s\nsteps:\n  - { name: nap, kind: sleep, params: { duration: 20s } }\n",
+    );
+    let hurried = client.start_run(RunSource::Inline(&hurried), StartOptions::default()).await.expect("start");
+    page.goto(&format!("{http}/#/runs/{}", hurried.run_id)).await.expect("open the hurried run");
+    until(
+        &page,
+        "the deadline at risk",
+        "const d = document.getElementById('deadline'); return !!d && /at risk: predicted \\d/.test(d.textContent)",
+    )
+    .await;
+    client.cancel_run(hurried.run_id, "done looking").await.expect("cancel");
+
     // A worker's page: its heartbeats charted.
     let worker_id = cluster.worker_id(1);
     page.goto(&format!("{http}/#/workers/{worker_id}")).await.expect("open a worker");

@@ -266,6 +266,9 @@ async function runView(id) {
       <td class="wrap task-error error">${t.error ? esc(t.error.message) : ""}</td></tr>`)).join("");
   const events = (history.events || []).map(e => `<tr><td>${e.seq}</td><td>${time(e.at_ms)}</td><td>${esc(EVENT_KIND[e.kind] || e.kind)}</td>
       <td>${esc(e.workflow ? e.workflow + "/" + e.task : "")}</td><td>${e.attempt || ""}</td><td class="wrap">${esc(e.detail)}</td></tr>`).join("");
+  // The same judgement as the deadline_at_risk anomaly: a running run predicted past it.
+  const late = status === "running" && run.deadline_ms && est.predicted_finish_ms ? est.predicted_finish_ms - run.deadline_ms : 0;
+  const atRisk = late > 0 ? ` <span class="error">at risk: predicted ${ms(late)} late</span>` : "";
   const cancel = status === "running" && can("admin") ? `<button class="danger" id="cancel">Cancel run</button>` : "";
   app.innerHTML = `<h1>Run <span class="muted">${esc(run.run_id)}</span></h1>
     <dl class="kv"><dt>process</dt><dd>${esc(run.process_name)}${run.definition_name ? ` (definition ${esc(run.definition_name)} v${run.definition_version})` : " (inline spec)"}</dd>
@@ -278,7 +281,7 @@ async function runView(id) {
       <dt>estimate</dt><dd>T ${ms(est.scheduling_seconds * 1000)} scheduling, E ${ms(est.execution_seconds * 1000)} execution,
         M ${ms(est.monitoring_seconds * 1000)} monitoring; ${ms(est.remaining_seconds * 1000)} remaining,
         predicted finish ${time(est.predicted_finish_ms)}</dd>
-      ${run.deadline_ms ? `<dt>deadline</dt><dd>${time(run.deadline_ms)}</dd>` : ""}</dl>
+      ${run.deadline_ms ? `<dt>deadline</dt><dd id="deadline">${time(run.deadline_ms)}${atRisk}</dd>` : ""}</dl>
     <h2>Progress</h2><div class="scroll"><table>${progress}</table></div>
     <h2>Tasks</h2><div id="dag">${dag(run)}</div>
     <div class="scroll" style="margin-top:10px"><table id="tasks"><tr><th>workflow</th><th>task</th><th>kind</th><th>state</th><th>attempt</th>

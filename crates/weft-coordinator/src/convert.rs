@@ -145,6 +145,9 @@ fn task_to_pb(run: &Run, workflow: String, i: u32) -> pb::TaskRun {
         finished_at_ms: t.finished_at.unwrap_or(0),
         result_json: t.result.as_deref().unwrap_or("").to_string(),
         error: t.error.as_ref().map(|e| pb::TaskError { message: e.message.clone(), retryable: e.retryable }),
+        // Filled in by GetRun, which has the cost model at hand.
+        cost_seconds: 0.0,
+        cost_source: pb::CostSource::Unspecified as i32,
     }
 }
 
@@ -263,6 +266,17 @@ pub fn run_to_pb(run: &Run, detail: Detail) -> pb::Run {
                 predicted_finish_ms: p.predicted_finish,
             })
             .collect(),
+    }
+}
+
+pub fn cost_source_to_pb(source: weft_engine::estimate::CostSource) -> pb::CostSource {
+    use weft_engine::estimate::CostSource as S;
+    match source {
+        S::Declared => pb::CostSource::Declared,
+        S::History => pb::CostSource::History,
+        S::Hint => pb::CostSource::Hint,
+        S::KindHistory => pb::CostSource::KindHistory,
+        S::Default => pb::CostSource::Default,
     }
 }
 

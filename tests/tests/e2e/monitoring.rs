@@ -447,6 +447,14 @@ async fn the_third_run_of_the_fan_out_example_is_predicted_within_15_percent() {
         last = Some(run);
     }
     let run = last.unwrap();
+    // Each task says what it was taken to cost and why: its own history by now, the sleeps
+    // at about their 150 ms.
+    for t in run.workflows.iter().flat_map(|w| &w.tasks) {
+        assert_eq!(t.cost_source, pb::CostSource::History as i32, "{t:?}");
+        if t.kind == "sleep" {
+            assert!(t.cost_seconds > 0.14 && t.cost_seconds < 0.3, "{t:?}");
+        }
+    }
     let start = run.predictions.iter().find(|p| p.checkpoint_percent == 0).expect("a prediction at the start");
     let took = (run.finished_at_ms - run.created_at_ms) as f64;
     let error = (start.predicted_finish_ms - run.finished_at_ms).abs() as f64 / took;

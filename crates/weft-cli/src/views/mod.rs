@@ -39,6 +39,7 @@ wire_name!(run_status_name, pb::RunStatus, "RUN_STATUS_");
 wire_name!(task_state_name, pb::TaskState, "TASK_STATE_");
 wire_name!(event_kind_name, pb::EventKind, "EVENT_KIND_");
 wire_name!(liveness_name, pb::WorkerLiveness, "WORKER_LIVENESS_");
+wire_name!(cost_source_name, pb::CostSource, "COST_SOURCE_");
 
 /// Worker ids to names, from a cluster status, so tables can say `w-1` rather than a UUID.
 /// UUID v7 prefixes are timestamps and collide between workers started together, so

@@ -1,6 +1,6 @@
 //! Runs, tasks and definitions as JSON views and tables.
 use super::estimate::{EstimateView, estimate_text};
-use super::{WorkerNames, run_status_name, task_state_name};
+use super::{WorkerNames, cost_source_name, run_status_name, task_state_name};
 use crate::output::{Table, duration, json_value, render_fields, rfc3339, span_ms, truncate};
 use serde::Serialize;
 use weft_client::pb;
@@ -66,6 +66,10 @@ pub struct TaskView {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub duration_ms: Option<u64>,
+    /// What the estimate takes it to cost (seconds at speed 1), and where that came from:
+    /// declared, history, hint, kind_history or default.
+    pub cost_seconds: Option<f64>,
+    pub cost_source: Option<String>,
     pub result: serde_json::Value,
     pub error: Option<TaskErrorView>,
 }
@@ -124,6 +128,8 @@ impl TaskView {
             started_at: rfc3339(t.started_at_ms),
             finished_at: rfc3339(t.finished_at_ms),
             duration_ms: span_ms(t.started_at_ms, t.finished_at_ms),
+            cost_seconds: (t.cost_source != pb::CostSource::Unspecified as i32).then_some(t.cost_seconds),
+            cost_source: (t.cost_source != pb::CostSource::Unspecified as i32).then(|| cost_source_name(t.cost_source)),
             result: json_value(&t.result_json),
             error: t.error.as_ref().map(|e| TaskErrorView { message: e.message.clone(), retryable: e.retryable }),
         }
@@ -207,8 +213,9 @@ pub fn unserved_notes(run: &pb::Run, status: &pb::ClusterStatus) -> Vec<String> 
 /// One row per task: where it ran, when (relative to the run's start), for how long, and
 /// how it ended.
 pub fn task_table(run: &pb::Run, names: &WorkerNames) -> Table {
-    let mut table =
-        Table::new(&["workflow", "task", "kind", "state", "attempt", "worker", "start", "took", "result", "error"]);
+    let mut table = Table::new(&[
+        "workflow", "task", "kind", "state", "attempt", "worker", "start", "took", "cost", "result", "error",
+    ]);
     for w in &run.workflows {
         for t in &w.tasks {
             let start = span_ms(run.created_at_ms, t.started_at_ms).map(|ms| format!("+{}", duration(ms)));
@@ -221,12 +228,21 @@ pub fn task_table(run: &pb::Run, names: &WorkerNames) -> Table {
                 names.label(&t.worker_id),
                 start.unwrap_or_default(),
                 span_ms(t.started_at_ms, t.finished_at_ms).map(duration).unwrap_or_default(),
+                cost_cell(t),
                 truncate(&result_summary(&t.result_json), RESULT_WIDTH),
                 t.error.as_ref().map(|e| truncate(&e.message, ERROR_WIDTH)).unwrap_or_default(),
             ]);
         }
     }
     table
+}
+
+/// `150ms history`: the estimate's cost of a task and its source; empty when not given.
+fn cost_cell(t: &pb::TaskRun) -> String {
+    if t.cost_source == pb::CostSource::Unspecified as i32 {
+        return String::new();
+    }
+    format!("{} {}", super::estimate::seconds(t.cost_seconds), cost_source_name(t.cost_source))
 }
 
 /// What a table shows of a result: for the built-in `shell` kind, whose result is
@@ -340,6 +356,8 @@ pub(crate) mod tests {
                         started_at_ms: t0 + 20,
                         finished_at_ms: t0 + 120,
                         result_json: r#"{"exit_code":0,"stdout":"invoiced order 42 for a very large amount of money\n","stderr":""}"#.into(),
+                        cost_seconds: 0.1,
+                        cost_source: pb::CostSource::History as i32,
                         ..Default::default()
                     },
                     pb::TaskRun {
@@ -376,9 +394,9 @@ took      1.25s
 tasks     2 total, 1 succeeded, 1 failed
 input     {\"order\":42}
 
-WORKFLOW  TASK     KIND   STATE      ATTEMPT  WORKER     START   TOOK   RESULT                                            ERROR
-billing   invoice  shell  succeeded  1        w-1        +20ms   100ms  invoiced order 42 for a very large amount of mo…
-billing   charge   noop   failed     3        …0000cafe  +1.00s  200ms  {\"charged\":42.5}                                  card declined
+WORKFLOW  TASK     KIND   STATE      ATTEMPT  WORKER     START   TOOK   COST           RESULT                                            ERROR
+billing   invoice  shell  succeeded  1        w-1        +20ms   100ms  100ms history  invoiced order 42 for a very large amount of mo…
+billing   charge   noop   failed     3        …0000cafe  +1.00s  200ms                 {\"charged\":42.5}                                  card declined
 ";
         assert_eq!(text, expected);
     }

@@ -416,8 +416,19 @@ impl Driver {
             }
             Command::GetRun { id, start, size, reply } => {
                 let detail = Detail::Page { start, size, max_result_bytes: convert::PAGE_RESULT_BYTES };
-                let run = self.engine.run(id).map(|r| run_to_pb(r, detail)).map(|mut run| {
+                let run = self.engine.run(id).map(|r| (run_to_pb(r, detail), r.plan.clone())).map(|(mut run, plan)| {
                     run.estimate = self.engine.estimate(id, now).ok().map(|e| convert::estimate_to_pb(&e));
+                    // Each task of the page: what the estimate takes it to cost, and why.
+                    let default_cost = self.engine.default_cost();
+                    for w in &mut run.workflows {
+                        for t in &mut w.tasks {
+                            let Some(task) = plan.find(&w.name, &t.name) else { continue };
+                            let (cost, source) =
+                                self.engine.cost_of(weft_engine::types::TaskRef { run: id, task }, default_cost);
+                            t.cost_seconds = cost;
+                            t.cost_source = convert::cost_source_to_pb(source) as i32;
+                        }
+                    }
                     run
                 });
                 self.answer(reply, run);

@@ -148,6 +148,7 @@ fn task_to_pb(run: &Run, workflow: String, i: u32) -> pb::TaskRun {
         // Filled in by GetRun, which has the cost model at hand.
         cost_seconds: 0.0,
         cost_source: pb::CostSource::Unspecified as i32,
+        waiting: String::new(),
     }
 }
 

@@ -356,6 +356,7 @@ mod tests {
             failure_policy: Default::default(),
             default_retry: None,
             deadline: None,
+            limits: Default::default(),
         };
         let id = RunId::from_u128(7);
         let start = StartRun { id, source: RunSource::Spec(spec), idempotency_key: None, input_json: String::new() };

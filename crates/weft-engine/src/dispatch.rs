@@ -19,6 +19,7 @@ impl Engine {
     /// Places as many ready tasks as free slots allow. Called after every input, so an
     /// assignment leaves as soon as a slot frees: nothing polls.
     pub(crate) fn schedule(&mut self, now: Millis) {
+        self.wake_gates(now);
         // A task refused at dispatch leaves its slot free for the next one.
         while self.schedule_round(now) {}
     }
@@ -65,6 +66,15 @@ impl Engine {
             // workflow failed). Its slot stays free.
             return false;
         }
+        // A limit it uses filled since it was queued (by a task placed before it): it waits
+        // there, off its queue (the placement took it off), and its slot stays free.
+        if self.park_if_shut(r, now) {
+            if let Some(run) = self.runs.get_mut(&r.run) {
+                run.tasks[r.task as usize].ticket = None;
+            }
+            return false;
+        }
+        let run = self.runs.get_mut(&r.run).expect("queued tasks belong to live runs");
         let plan = run.plan.clone();
         let tp = &plan.tasks[r.task as usize];
         // A compensation gets the result of the task it undoes; others their dependencies'.
@@ -110,6 +120,7 @@ impl Engine {
             let at = now + timeout as Millis + self.timeout_grace();
             self.set_timer(at, crate::timers::Timer::AttemptTimeout(r, attempt.attempt));
         }
+        self.take_gates(r, now);
         self.record(r.run, Some(r.task), EventKind::TaskAssigned, String::new(), now);
         let assignment = Assignment {
             attempt,

@@ -18,6 +18,7 @@ pub mod effects;
 mod error;
 pub mod estimate;
 pub mod forecast;
+pub mod gates;
 pub mod monitor;
 pub mod predictions;
 pub mod query;
@@ -90,6 +91,8 @@ pub struct Engine {
     pub(crate) known_kinds: BTreeSet<Arc<str>>,
     pub(crate) running_runs: usize,
     pub(crate) monitor: monitor::MonitorState,
+    /// Concurrency and rate limits, and concurrency keys.
+    pub(crate) gates: gates::Gates,
     /// When the monitor next checks for stuck tasks and growing backlogs.
     pub(crate) next_monitor: Millis,
     effects: Vec<Effect>,
@@ -110,6 +113,7 @@ impl Engine {
             known_kinds: BTreeSet::new(),
             running_runs: 0,
             monitor: Default::default(),
+            gates: Default::default(),
             next_monitor: 0,
             effects: Vec::new(),
             dirty: Default::default(),

@@ -153,6 +153,7 @@ impl Engine {
         }
         if running {
             self.restore_timers_and_compensations(id, now);
+            self.restore_gates(id, now);
         }
         // Oldest first, so waiting tasks keep their place among equals.
         ready.sort();

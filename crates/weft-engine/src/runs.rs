@@ -300,6 +300,14 @@ impl Engine {
         }
         self.mark_event(event.clone());
         self.emit(Effect::Event(event));
+        if let Some(i) = task
+            && matches!(
+                kind,
+                EventKind::TaskSucceeded | EventKind::TaskFailed | EventKind::TaskCancelled | EventKind::TaskRetrying
+            )
+        {
+            self.gates_freed(TaskRef { run: run_id, task: i }, kind != EventKind::TaskRetrying);
+        }
         if matches!(kind, EventKind::TaskSucceeded | EventKind::TaskFailed | EventKind::TaskCancelled) {
             if let Some(run) = self.runs.get_mut(&run_id) {
                 run.finished_tasks += 1;
@@ -311,16 +319,21 @@ impl Engine {
     /// Pending -> Ready: into its queue.
     pub(crate) fn make_ready(&mut self, r: TaskRef, now: Millis) {
         let Some(run) = self.runs.get_mut(&r.run) else { return };
-        let plan = &run.plan.tasks[r.task as usize];
-        let ticket = self.sched.queues.push(&plan.queue, &plan.kind, plan.priority, r);
-        if let Some(limit) = plan.queue_timeout_ms {
-            self.timers.insert((now + limit as Millis, Timer::QueueTimeout(r, now)));
-        }
         let t = &mut run.tasks[r.task as usize];
         t.state = TaskState::Ready;
         t.ready_at = Some(now);
         t.retry_at = None;
-        t.ticket = Some(ticket);
+        if let Some(limit) = run.plan.tasks[r.task as usize].queue_timeout_ms {
+            self.timers.insert((now + limit as Millis, Timer::QueueTimeout(r, now)));
+        }
+        // Into its queue, unless a limit it uses is full: then it waits at that limit.
+        if !self.park_if_shut(r, now)
+            && let Some(run) = self.runs.get_mut(&r.run)
+        {
+            let plan = &run.plan.tasks[r.task as usize];
+            let ticket = self.sched.queues.push(&plan.queue, &plan.kind, plan.priority, r);
+            run.tasks[r.task as usize].ticket = Some(ticket);
+        }
         self.record(r.run, Some(r.task), EventKind::TaskReady, String::new(), now);
     }
 

@@ -17,6 +17,8 @@ pub(crate) enum Timer {
     AttemptTimeout(TaskRef, u32),
     /// The run reaches its deadline.
     RunDeadline(RunId),
+    /// A rate window of a gate the task waits at opens.
+    GateOpens(TaskRef),
 }
 
 /// A 0..1 value from an attempt's identity: retry jitter that is random-looking across tasks
@@ -49,6 +51,7 @@ impl Engine {
                 Timer::QueueTimeout(r, ready_at) => self.queue_timeout(r, ready_at, now),
                 Timer::AttemptTimeout(r, attempt) => self.attempt_timeout(r, attempt, now),
                 Timer::RunDeadline(id) => self.run_deadline(id, now),
+                Timer::GateOpens(r) => self.gate_opens(r),
             }
         }
     }
@@ -66,10 +69,17 @@ impl Engine {
         if t.state != TaskState::Ready || t.ready_at != Some(ready_at) {
             return;
         }
-        let Some(ticket) = t.ticket.take() else { return };
-        self.sched.queues.remove(&ticket);
+        let place = match t.ticket.take() {
+            Some(ticket) => {
+                self.sched.queues.remove(&ticket);
+                format!("in queue `{}` without a free slot", ticket.queue)
+            }
+            // Parked at a limit (see `gates`); a retry's backoff does not count.
+            None if t.retry_at.is_none() => "at its limits".to_string(),
+            None => return,
+        };
         let waited = now - ready_at;
-        let message = format!("waited {waited} ms in queue `{}` without a free slot (queue_timeout)", ticket.queue);
+        let message = format!("waited {waited} ms {place} (queue_timeout)");
         self.fail_task(r, TaskError { message, retryable: false }, now);
     }
 

@@ -13,6 +13,7 @@
 
 pub mod builtin;
 pub mod dag;
+pub mod gates;
 pub mod ids;
 pub mod json;
 pub mod limits;

@@ -47,6 +47,17 @@ pub const MAX_TIMEOUT_MS: u64 = 7 * 24 * 3600 * 1000;
 pub const MAX_MULTIPLIER: f64 = 100.0;
 /// Slots of one worker.
 pub const MAX_SLOTS: u32 = 10_000;
+/// Named limits a process may declare.
+pub const MAX_LIMITS: usize = 32;
+/// Limits one task may use.
+pub const MAX_USES: usize = 8;
+/// A limit's concurrency, a concurrency key's `max_per_key`, and a rate's count.
+pub const MAX_LIMIT_COUNT: u32 = 1_000_000;
+/// A rate's window: 1 s to a day.
+pub const MIN_RATE_WINDOW_MS: u64 = 1_000;
+pub const MAX_RATE_WINDOW_MS: u64 = 24 * 3600 * 1000;
+/// A concurrency key template, and the key it renders to (cut beyond).
+pub const MAX_CONCURRENCY_KEY_BYTES: usize = 256;
 /// Error messages recorded for a failed attempt.
 pub const MAX_ERROR_BYTES: usize = 16 * 1024;
 /// A cancel's reason: it is recorded with every task the cancel ends.

@@ -19,6 +19,23 @@ pub struct ProcessPlan {
     pub tasks: Vec<TaskPlan>,
     /// The run must end this long after its start.
     pub deadline_ms: Option<u64>,
+    /// The limits its tasks use (see [`crate::gates`]); tasks name them by index.
+    pub limits: Vec<LimitPlan>,
+}
+
+/// A named limit of a process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitPlan {
+    pub name: Arc<str>,
+    pub concurrency: Option<u32>,
+    pub rate: Option<crate::gates::Rate>,
+}
+
+/// A task's concurrency key: its template and how many may run per key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyPlan {
+    pub template: Vec<crate::gates::KeyPart>,
+    pub max_per_key: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +75,9 @@ pub struct TaskPlan {
     /// Set on a compensation task: the task it undoes. Compensations run only when their
     /// workflow fails, one at a time, latest-finished first.
     pub compensates: Option<u32>,
+    /// Indices into [`ProcessPlan::limits`] of the limits it takes a share of.
+    pub uses: Box<[u32]>,
+    pub concurrency_key: Option<Arc<KeyPlan>>,
 }
 
 /// Name given to the compensation task of `task`. The `:` cannot appear in user names.

@@ -119,6 +119,15 @@ pub struct TaskSpec {
     /// What undoes this task if its workflow fails after it succeeded (a saga step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensate: Option<CompensationSpec>,
+    /// Limits of the process it takes a share of while it runs (see [`crate::gates`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
+    /// At most `max_per_key` tasks of the process whose key renders the same run at once:
+    /// `"{{input.customer_id}}"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_key: Option<u32>,
 }
 
 /// A compensating action: runs with the original task's result as its input
@@ -153,6 +162,9 @@ impl TaskSpec {
             cost: None,
             queue_timeout: None,
             compensate: None,
+            uses: Vec::new(),
+            concurrency_key: None,
+            max_per_key: None,
         }
     }
 }
@@ -225,6 +237,8 @@ pub struct ProcessSpec {
     pub default_retry: Option<RetrySpec>,
     /// The whole run must end within this long of its start, or it fails.
     pub deadline: Option<u64>,
+    /// Named limits its tasks can use, shared by every run of the process.
+    pub limits: std::collections::BTreeMap<String, crate::gates::LimitSpec>,
 }
 
 /// The file form of a process: `workflows`, or a single workflow's `steps` or `tasks`.
@@ -244,6 +258,8 @@ struct RawProcess {
     default_retry: Option<RetrySpec>,
     #[serde(default, with = "duration_ms", skip_serializing_if = "Option::is_none")]
     deadline: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    limits: std::collections::BTreeMap<String, crate::gates::LimitSpec>,
 }
 
 impl TryFrom<RawProcess> for ProcessSpec {
@@ -262,6 +278,7 @@ impl TryFrom<RawProcess> for ProcessSpec {
             failure_policy: raw.failure_policy,
             default_retry: raw.default_retry,
             deadline: raw.deadline,
+            limits: raw.limits,
         })
     }
 }
@@ -276,6 +293,7 @@ impl From<ProcessSpec> for RawProcess {
             failure_policy: p.failure_policy,
             default_retry: p.default_retry,
             deadline: p.deadline,
+            limits: p.limits,
         }
     }
 }

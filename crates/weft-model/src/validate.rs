@@ -2,8 +2,9 @@
 //! the field path (`workflows[1].tasks[0].depends_on[2]`) and the problem.
 use crate::builtin;
 use crate::dag;
+use crate::gates::{LimitSpec, parse_key};
 use crate::limits::*;
-use crate::plan::{ProcessPlan, TaskPlan, WorkflowPlan};
+use crate::plan::{KeyPlan, LimitPlan, ProcessPlan, TaskPlan, WorkflowPlan};
 use crate::spec::{ProcessSpec, RetrySpec};
 use std::collections::HashMap;
 use std::fmt;
@@ -186,6 +187,96 @@ impl Checker {
         }
     }
 
+    /// The process's limits, in name order, and each name's index.
+    fn limits(
+        &mut self,
+        limits: &std::collections::BTreeMap<String, LimitSpec>,
+    ) -> (Vec<LimitPlan>, HashMap<String, u32>) {
+        if limits.len() > MAX_LIMITS {
+            self.fail("limits", format!("has {} limits, at most {MAX_LIMITS} allowed", limits.len()));
+        }
+        let mut plans = Vec::new();
+        let mut index = HashMap::new();
+        for (name, l) in limits.iter().take(MAX_LIMITS) {
+            let field = format!("limits.{}", echo(name));
+            self.name(field.clone(), name);
+            if l.concurrency.is_none() && l.rate.is_none() {
+                self.fail(field.clone(), "give `concurrency`, `rate` or both");
+            }
+            if let Some(n) = l.concurrency
+                && !(1..=MAX_LIMIT_COUNT).contains(&n)
+            {
+                self.fail(format!("{field}.concurrency"), format!("is {n}, must be 1 to {MAX_LIMIT_COUNT}"));
+            }
+            if let Some(r) = l.rate {
+                if !(1..=MAX_LIMIT_COUNT).contains(&r.count) {
+                    self.fail(format!("{field}.rate"), format!("counts {}, must be 1 to {MAX_LIMIT_COUNT}", r.count));
+                }
+                if !(MIN_RATE_WINDOW_MS..=MAX_RATE_WINDOW_MS).contains(&r.per_ms) {
+                    self.fail(
+                        format!("{field}.rate"),
+                        format!(
+                            "a window of {} ms, must be {MIN_RATE_WINDOW_MS} ms to {MAX_RATE_WINDOW_MS} ms",
+                            r.per_ms
+                        ),
+                    );
+                }
+            }
+            index.insert(name.clone(), plans.len() as u32);
+            plans.push(LimitPlan { name: Arc::from(name.as_str()), concurrency: l.concurrency, rate: l.rate });
+        }
+        (plans, index)
+    }
+
+    /// A task's `uses`: each a limit the process declares, once.
+    fn uses(&mut self, field: &str, uses: &[String], index: &HashMap<String, u32>) -> Box<[u32]> {
+        if uses.len() > MAX_USES {
+            self.fail(format!("{field}.uses"), format!("names {} limits, at most {MAX_USES} allowed", uses.len()));
+        }
+        let mut out: Vec<u32> = Vec::new();
+        for (i, name) in uses.iter().enumerate().take(MAX_USES) {
+            match index.get(name) {
+                None => self
+                    .fail(format!("{field}.uses[{i}]"), format!("no limit `{}` in the process's `limits`", echo(name))),
+                Some(&l) if out.contains(&l) => {
+                    self.fail(format!("{field}.uses[{i}]"), format!("`{}` is listed twice", echo(name)))
+                }
+                Some(&l) => out.push(l),
+            }
+        }
+        out.into_boxed_slice()
+    }
+
+    /// A task's `concurrency_key` and `max_per_key`.
+    fn concurrency_key(&mut self, field: &str, key: Option<&str>, max_per_key: Option<u32>) -> Option<Arc<KeyPlan>> {
+        if let Some(n) = max_per_key
+            && !(1..=MAX_LIMIT_COUNT).contains(&n)
+        {
+            self.fail(format!("{field}.max_per_key"), format!("is {n}, must be 1 to {MAX_LIMIT_COUNT}"));
+        }
+        let Some(key) = key else {
+            if max_per_key.is_some() {
+                self.fail(format!("{field}.max_per_key"), "needs a `concurrency_key`");
+            }
+            return None;
+        };
+        if key.len() > MAX_CONCURRENCY_KEY_BYTES {
+            let n = key.len();
+            self.fail(
+                format!("{field}.concurrency_key"),
+                format!("is {n} bytes, at most {MAX_CONCURRENCY_KEY_BYTES} allowed"),
+            );
+            return None;
+        }
+        match parse_key(key) {
+            Ok(template) => Some(Arc::new(KeyPlan { template, max_per_key: max_per_key.unwrap_or(1) })),
+            Err(e) => {
+                self.fail(format!("{field}.concurrency_key"), e);
+                None
+            }
+        }
+    }
+
     fn retry(&mut self, field: &str, r: &RetrySpec) {
         if let Some(n) = r.max_attempts
             && !(1..=MAX_ATTEMPTS).contains(&n)
@@ -314,6 +405,7 @@ pub fn validate_process(
     if c.failed() {
         return Err(c.error());
     }
+    let (limits, limit_index) = c.limits(&spec.limits);
 
     let default_retry = spec.default_retry.clone().unwrap_or_default();
     let mut spec_bytes = 0usize;
@@ -436,6 +528,9 @@ pub fn validate_process(
                     "initial_backoff exceeds max_backoff after applying defaults",
                 );
             }
+            let tf = format!("{wf}.tasks[{ti}]");
+            let uses = c.uses(&tf, &t.uses, &limit_index);
+            let concurrency_key = c.concurrency_key(&tf, t.concurrency_key.as_deref(), t.max_per_key);
             let hint = crate::builtin::duration_hint(&t.kind, &t.params);
             let at_most_ms = match (t.timeout, hint.at_most_ms) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -458,6 +553,8 @@ pub fn validate_process(
                 queue_timeout_ms: t.queue_timeout,
                 compensation: None,
                 compensates: None,
+                uses,
+                concurrency_key,
             });
         }
         let range = base..tasks.len() as u32;
@@ -490,6 +587,9 @@ pub fn validate_process(
                 queue_timeout_ms: None,
                 compensation: None,
                 compensates: Some(original),
+                // An undo runs however busy the thing it undoes against is.
+                uses: Box::default(),
+                concurrency_key: None,
             });
             tasks[original as usize].compensation = Some(index);
             workflows[wi].by_name.insert(name, index);
@@ -519,6 +619,7 @@ pub fn validate_process(
         workflows,
         tasks,
         deadline_ms: spec.deadline,
+        limits,
     })
 }
 

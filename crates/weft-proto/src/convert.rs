@@ -6,6 +6,7 @@
 //! no allocation in proportion to it.
 use crate::pb;
 use prost::Message;
+use weft_model::gates::{LimitSpec, Rate};
 use weft_model::limits::*;
 use weft_model::spec::{CompensationSpec, FailurePolicy};
 use weft_model::{ProcessSpec, RetrySpec, RunStatus, TaskSpec, TaskState, ValidationError, Violation, WorkflowSpec};
@@ -182,6 +183,9 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
                 timeout: t.timeout_ms,
                 cost: t.cost_seconds,
                 queue_timeout: t.queue_timeout_ms,
+                uses: t.uses.clone(),
+                concurrency_key: t.concurrency_key.clone(),
+                max_per_key: t.max_per_key,
                 compensate: match &t.compensate {
                     None => None,
                     Some(c) => {
@@ -221,6 +225,7 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
             FailurePolicy::FailFast
         }
     };
+    let limits = limits_from_pb(&p.limits, prefix, &mut violations);
     if !violations.is_empty() {
         return Err(ValidationError::new(violations));
     }
@@ -230,7 +235,40 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
         failure_policy,
         default_retry: p.default_retry.as_ref().map(retry_from_pb),
         deadline: p.deadline_ms,
+        limits,
     })
+}
+
+/// The wire's limits, their rates parsed; too many is refused here, before any is read
+/// (the model checks the rest).
+fn limits_from_pb(
+    limits: &std::collections::HashMap<String, pb::Limit>,
+    prefix: &str,
+    violations: &mut Vec<Violation>,
+) -> std::collections::BTreeMap<String, LimitSpec> {
+    if limits.len() > MAX_LIMITS {
+        violations.push(Violation {
+            field: format!("{prefix}.limits"),
+            message: format!("has {} limits, at most {} allowed", limits.len(), MAX_LIMITS),
+        });
+        return Default::default();
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (name, l) in limits {
+        let rate = match l.rate.trim() {
+            "" => None,
+            text => match Rate::parse(text) {
+                Ok(rate) => Some(rate),
+                Err(message) => {
+                    let field = format!("{prefix}.limits.{}.rate", weft_model::validate::echo(name));
+                    violations.push(Violation { field, message });
+                    continue;
+                }
+            },
+        };
+        out.insert(name.clone(), LimitSpec { concurrency: l.concurrency, rate });
+    }
+    out
 }
 
 /// Parses a `params_json` field: empty means {}, anything else must be JSON within the size
@@ -293,6 +331,9 @@ pub fn process_to_pb(p: &ProcessSpec) -> pb::ProcessSpec {
                         timeout_ms: t.timeout,
                         cost_seconds: t.cost,
                         queue_timeout_ms: t.queue_timeout,
+                        uses: t.uses.clone(),
+                        concurrency_key: t.concurrency_key.clone(),
+                        max_per_key: t.max_per_key,
                         compensate: t.compensate.as_ref().map(|c| pb::Compensation {
                             kind: c.kind.clone(),
                             params_json: params_to_pb(&c.params),
@@ -310,6 +351,14 @@ pub fn process_to_pb(p: &ProcessSpec) -> pb::ProcessSpec {
         } as i32,
         default_retry: p.default_retry.as_ref().map(retry_to_pb),
         deadline_ms: p.deadline,
+        limits: p
+            .limits
+            .iter()
+            .map(|(name, l)| {
+                let rate = l.rate.map(|r| r.to_string()).unwrap_or_default();
+                (name.clone(), pb::Limit { concurrency: l.concurrency, rate })
+            })
+            .collect(),
     }
 }
 

@@ -132,11 +132,22 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
             prop_oneof![Just(String::new()), name()],
         ),
         (prop::collection::vec(name(), 0..4), retry(), opt_u64(), opt_f64(), opt_u64(), prop::option::of(compensation)),
+        (
+            prop::collection::vec(name(), 0..10),
+            prop::option::of(prop_oneof![
+                Just("{{input.customer}}".to_string()),
+                Just("{{input".to_string()),
+                ".{0,20}",
+                (200usize..400).prop_map(|n| "k".repeat(n)),
+            ]),
+            prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
+        ),
     )
         .prop_map(
             |(
                 (name, kind, params_json, priority, queue),
                 (depends_on, retry, timeout_ms, cost_seconds, queue_timeout_ms, compensate),
+                (uses, concurrency_key, max_per_key),
             )| {
                 pb::TaskSpec {
                     name,
@@ -150,21 +161,39 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
                     cost_seconds,
                     queue_timeout_ms,
                     compensate,
+                    uses,
+                    concurrency_key,
+                    max_per_key,
                 }
             },
         )
 }
 
+fn limits() -> impl Strategy<Value = std::collections::HashMap<String, pb::Limit>> {
+    let rate = prop_oneof![
+        Just(String::new()),
+        Just("100/min".to_string()),
+        Just("0/s".to_string()),
+        Just("5/1ms".to_string()),
+        "[0-9]{0,12}/[a-z0-9]{0,4}",
+        ".{0,12}",
+    ];
+    let limit = (prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]), rate)
+        .prop_map(|(concurrency, rate)| pb::Limit { concurrency, rate });
+    prop::collection::hash_map(name(), limit, 0..40)
+}
+
 fn process() -> impl Strategy<Value = pb::ProcessSpec> {
     let workflow = (name(), prop::collection::vec(task(), 0..6), any::<bool>(), retry())
         .prop_map(|(name, tasks, chain, default_retry)| pb::WorkflowSpec { name, tasks, chain, default_retry });
-    (name(), prop::collection::vec(workflow, 0..4), -1i32..4, retry(), opt_u64()).prop_map(
-        |(name, workflows, failure_policy, default_retry, deadline_ms)| pb::ProcessSpec {
+    (name(), prop::collection::vec(workflow, 0..4), -1i32..4, retry(), opt_u64(), limits()).prop_map(
+        |(name, workflows, failure_policy, default_retry, deadline_ms, limits)| pb::ProcessSpec {
             name,
             workflows,
             failure_policy,
             default_retry,
             deadline_ms,
+            limits,
         },
     )
 }

@@ -40,6 +40,7 @@ fn independent(name: &str, tasks: usize) -> ProcessSpec {
         failure_policy: Default::default(),
         default_retry: None,
         deadline: None,
+        limits: Default::default(),
     }
 }
 

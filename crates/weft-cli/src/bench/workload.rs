@@ -16,6 +16,7 @@ fn process(name: &str, workflows: Vec<WorkflowSpec>) -> ProcessSpec {
         failure_policy: FailurePolicy::FailFast,
         default_retry: None,
         deadline: None,
+        limits: Default::default(),
     }
 }
 

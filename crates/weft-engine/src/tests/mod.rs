@@ -89,7 +89,14 @@ pub(crate) fn chain(name: &str, steps: &[&str]) -> WorkflowSpec {
 }
 
 pub(crate) fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec { name: "p".into(), workflows, failure_policy: Default::default(), default_retry: None, deadline: None }
+    ProcessSpec {
+        name: "p".into(),
+        workflows,
+        failure_policy: Default::default(),
+        default_retry: None,
+        deadline: None,
+        limits: Default::default(),
+    }
 }
 
 fn names(xs: &[(WorkerId, Assignment)]) -> Vec<String> {

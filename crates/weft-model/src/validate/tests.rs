@@ -10,7 +10,14 @@ fn wf(name: &str, tasks: Vec<TaskSpec>) -> WorkflowSpec {
 }
 
 fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec { name: "p".into(), workflows, failure_policy: Default::default(), default_retry: None, deadline: None }
+    ProcessSpec {
+        name: "p".into(),
+        workflows,
+        failure_policy: Default::default(),
+        default_retry: None,
+        deadline: None,
+        limits: Default::default(),
+    }
 }
 
 fn dep(name: &str, deps: &[&str]) -> TaskSpec {
@@ -454,4 +461,53 @@ fn secret_references_pass_builtin_checks_and_bad_ones_are_named_at_their_path() 
         errs.iter().any(|e| e.starts_with("workflows[0].tasks[1].params: bad parameters for kind `http`")),
         "{errs:?}"
     );
+}
+
+#[test]
+fn limits_and_the_tasks_using_them_are_checked_naming_each_field() {
+    use crate::gates::{LimitSpec, Rate};
+    let yaml = r#"
+name: charges
+limits:
+  bank-api: { concurrency: 5, rate: 100/min }
+tasks:
+  - { name: charge, kind: noop, uses: [bank-api], concurrency_key: "c-{{input.customer}}", max_per_key: 2 }
+  - { name: notify, kind: noop }
+"#;
+    let spec: ProcessSpec = serde_saphyr::from_str(yaml).unwrap();
+    let plan = validate_process(&spec, &known).unwrap();
+    assert_eq!(plan.limits.len(), 1);
+    assert_eq!((plan.limits[0].concurrency, plan.limits[0].rate), (Some(5), Some(Rate { count: 100, per_ms: 60_000 })));
+    assert_eq!(&*plan.tasks[0].uses, [0]);
+    assert_eq!(plan.tasks[0].concurrency_key.as_ref().map(|k| k.max_per_key), Some(2));
+    assert!(plan.tasks[1].uses.is_empty() && plan.tasks[1].concurrency_key.is_none());
+
+    let mut bad = spec.clone();
+    bad.limits.insert("empty".into(), LimitSpec::default());
+    bad.limits.insert("zero".into(), LimitSpec { concurrency: Some(0), rate: Some(Rate { count: 1, per_ms: 10 }) });
+    bad.limits.insert("bad name".into(), LimitSpec { concurrency: Some(1), rate: None });
+    let t = &mut bad.workflows[0].tasks[1];
+    t.uses = vec!["nowhere".into(), "bank-api".into(), "bank-api".into()];
+    t.max_per_key = Some(3);
+    bad.workflows[0].tasks[0].concurrency_key = Some("{{run.id}}".into());
+    let errs = fields(validate_process(&bad, &known).unwrap_err());
+    for field in [
+        "limits.empty: give `concurrency`, `rate` or both",
+        "limits.zero.concurrency: is 0, must be 1 to 1000000",
+        "limits.zero.rate: a window of 10 ms, must be 1000 ms to 86400000 ms",
+        "limits.bad name: `bad name` contains ' '",
+        "workflows[0].tasks[1].uses[0]: no limit `nowhere` in the process's `limits`",
+        "workflows[0].tasks[1].uses[2]: `bank-api` is listed twice",
+        "workflows[0].tasks[1].max_per_key: needs a `concurrency_key`",
+        "workflows[0].tasks[0].concurrency_key: `{{run.id}}`: only `{{input}}`",
+    ] {
+        assert!(errs.iter().any(|e| e.starts_with(field)), "{field} not in {errs:?}");
+    }
+    // A rate that does not parse fails the file with the reason.
+    let e = serde_saphyr::from_str::<ProcessSpec>(
+        "name: p\nlimits: { x: { rate: lots } }\ntasks: [{ name: a, kind: noop }]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("write COUNT/WINDOW"), "{e}");
 }

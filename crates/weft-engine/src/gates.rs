@@ -1,0 +1,275 @@
+//! Concurrency and rate limits (a process's `limits`, a task's `uses`) and concurrency keys
+//! (`concurrency_key`, `max_per_key`): a task is handed out only when every gate it passes
+//! has room. One that has none waits *parked* at the gate, off the ready queues (so it does
+//! not hold back the tasks behind it), in priority order; it goes back to its queue when a
+//! holder of the gate ends or the rate window opens.
+//!
+//! Holders are the gate's tasks with an attempt out (assigned or running): counted from the
+//! tasks' own states, so no path that ends an attempt (a report, a lost worker, a cancel, a
+//! timeout) can leak a share. A restored engine counts the attempts it restored.
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use weft_model::gates::{Rate, render_key};
+use weft_model::limits::MAX_CONCURRENCY_KEY_BYTES;
+use weft_model::{Millis, TaskState};
+
+use crate::Engine;
+use crate::timers::Timer;
+use crate::types::TaskRef;
+
+/// (process name, limit name), or (process name, `key:` and the rendered key): names of
+/// limits cannot hold a `:`.
+pub type GateKey = (Arc<str>, Arc<str>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Gates {
+    gates: HashMap<GateKey, Gate>,
+    /// The gates of each task that has any, from its first time ready until it ends.
+    of_task: HashMap<TaskRef, Arc<[GateKey]>>,
+    /// Gates a holder of which ended since the last scheduling pass.
+    to_wake: BTreeSet<GateKey>,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    concurrency: Option<u32>,
+    rate: Option<Rate>,
+    holders: BTreeSet<TaskRef>,
+    /// When holders were handed out within the last rate window, oldest first.
+    starts: VecDeque<Millis>,
+    /// Parked tasks, best first: higher priority, then longer ready.
+    waiting: BTreeSet<(i64, Millis, TaskRef)>,
+}
+
+/// Why a gate is shut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shut {
+    /// `held` of `of` taken.
+    Full { held: u32, of: u32 },
+    /// The window's starts are used up; it opens again at `opens_at`.
+    Rate { rate: Rate, opens_at: Millis },
+}
+
+impl Gate {
+    /// Drops holders whose attempt ended and starts older than the rate window.
+    fn prune(&mut self, live: impl Fn(TaskRef) -> bool, now: Millis) {
+        self.holders.retain(|r| live(*r));
+        if let Some(rate) = self.rate {
+            while self.starts.front().is_some_and(|at| *at + rate.per_ms as Millis <= now) {
+                self.starts.pop_front();
+            }
+        }
+    }
+
+    fn shut(&self, held: u32, now: Millis) -> Option<Shut> {
+        if let Some(of) = self.concurrency
+            && held >= of
+        {
+            return Some(Shut::Full { held, of });
+        }
+        if let Some(rate) = self.rate
+            && self.starts.len() as u64 >= u64::from(rate.count)
+        {
+            let oldest = self.starts.front().copied().unwrap_or(now);
+            return Some(Shut::Rate { rate, opens_at: oldest + rate.per_ms as Millis });
+        }
+        None
+    }
+
+    /// How many more may be handed out now.
+    fn room(&self) -> usize {
+        let by_count = self.concurrency.map_or(usize::MAX, |c| (c as usize).saturating_sub(self.holders.len()));
+        let by_rate = self.rate.map_or(usize::MAX, |r| (r.count as usize).saturating_sub(self.starts.len()));
+        by_count.min(by_rate)
+    }
+}
+
+/// `limit bank-api 5/5`, `limit bank-api rate 100/min`, `concurrency key c-42 1/1`.
+pub fn describe(key: &GateKey, shut: &Shut) -> String {
+    let what = match key.1.strip_prefix("key:") {
+        Some(k) => format!("concurrency key {k}"),
+        None => format!("limit {}", key.1),
+    };
+    match shut {
+        Shut::Full { held, of } => format!("{what} {held}/{of}"),
+        Shut::Rate { rate, .. } => format!("{what} rate {rate}"),
+    }
+}
+
+impl Engine {
+    /// The gates `r` passes (none for most tasks), worked out once per task.
+    pub(crate) fn gates_of(&mut self, r: TaskRef) -> Option<Arc<[GateKey]>> {
+        if let Some(keys) = self.gates.of_task.get(&r) {
+            return Some(keys.clone());
+        }
+        let run = self.runs.get(&r.run)?;
+        let tp = &run.plan.tasks[r.task as usize];
+        if tp.uses.is_empty() && tp.concurrency_key.is_none() {
+            return None;
+        }
+        let process = run.plan.name.clone();
+        let mut keys = Vec::new();
+        for &l in tp.uses.iter() {
+            let Some(limit) = run.plan.limits.get(l as usize) else { continue };
+            let key = (process.clone(), limit.name.clone());
+            let gate = self.gates.gates.entry(key.clone()).or_default();
+            // The latest declaration seen wins.
+            gate.concurrency = limit.concurrency;
+            gate.rate = limit.rate;
+            keys.push(key);
+        }
+        if let Some(k) = &tp.concurrency_key {
+            // Bounded on the way in; a stored input that no longer parses keys as null.
+            let input: serde_json::Value = serde_json::from_str(&run.input_json).unwrap_or(serde_json::Value::Null);
+            let rendered = render_key(&k.template, &input, MAX_CONCURRENCY_KEY_BYTES);
+            let key = (process, Arc::from(format!("key:{rendered}").as_str()));
+            let gate = self.gates.gates.entry(key.clone()).or_default();
+            gate.concurrency = Some(k.max_per_key);
+            keys.push(key);
+        }
+        let keys: Arc<[GateKey]> = Arc::from(keys);
+        self.gates.of_task.insert(r, keys.clone());
+        Some(keys)
+    }
+
+    fn holds_a_slot(&self, r: TaskRef) -> bool {
+        self.runs
+            .get(&r.run)
+            .is_some_and(|run| matches!(run.tasks[r.task as usize].state, TaskState::Assigned | TaskState::Running))
+    }
+
+    /// The first of `keys` that is shut now, and why.
+    fn first_shut(&mut self, keys: &[GateKey], now: Millis) -> Option<(GateKey, Shut)> {
+        for key in keys {
+            let Some(mut gate) = self.gates.gates.remove(key) else { continue };
+            gate.prune(|r| self.holds_a_slot(r), now);
+            let shut = gate.shut(gate.holders.len() as u32, now);
+            self.gates.gates.insert(key.clone(), gate);
+            if let Some(shut) = shut {
+                return Some((key.clone(), shut));
+            }
+        }
+        None
+    }
+
+    /// Before `r` goes to its queue or to a worker: true if a gate is shut, and then `r`
+    /// is parked there (it stays ready, off the queues).
+    pub(crate) fn park_if_shut(&mut self, r: TaskRef, now: Millis) -> bool {
+        let Some(keys) = self.gates_of(r) else { return false };
+        let Some((key, shut)) = self.first_shut(&keys, now) else { return false };
+        let Some(run) = self.runs.get(&r.run) else { return false };
+        let priority = i64::from(run.plan.tasks[r.task as usize].priority);
+        let ready_at = run.tasks[r.task as usize].ready_at.unwrap_or(now);
+        if let Some(gate) = self.gates.gates.get_mut(&key) {
+            gate.waiting.insert((-priority, ready_at, r));
+        }
+        if let Shut::Rate { opens_at, .. } = shut {
+            self.set_timer(opens_at.max(now + 1), Timer::GateOpens(r));
+        }
+        true
+    }
+
+    /// `r` is handed out: it holds a share of each of its gates.
+    pub(crate) fn take_gates(&mut self, r: TaskRef, now: Millis) {
+        let Some(keys) = self.gates.of_task.get(&r).cloned() else { return };
+        for key in keys.iter() {
+            if let Some(gate) = self.gates.gates.get_mut(key) {
+                gate.holders.insert(r);
+                if gate.rate.is_some() {
+                    // In time order (restored attempts come in task order).
+                    let at = gate.starts.partition_point(|t| *t <= now);
+                    gate.starts.insert(at, now);
+                }
+            }
+        }
+    }
+
+    /// An attempt of `r` ended (or `r` did): its gates may have room for a parked task.
+    pub(crate) fn gates_freed(&mut self, r: TaskRef, finished: bool) {
+        let keys = if finished { self.gates.of_task.remove(&r) } else { self.gates.of_task.get(&r).cloned() };
+        if let Some(keys) = keys {
+            self.gates.to_wake.extend(keys.iter().cloned());
+        }
+    }
+
+    /// A rate window of `r`'s gates opened.
+    pub(crate) fn gate_opens(&mut self, r: TaskRef) {
+        if let Some(keys) = self.gates.of_task.get(&r).cloned() {
+            self.gates.to_wake.extend(keys.iter().cloned());
+        }
+    }
+
+    /// Puts parked tasks back on their queues as far as their gates have room, best first.
+    pub(crate) fn wake_gates(&mut self, now: Millis) {
+        while let Some(key) = self.gates.to_wake.pop_first() {
+            let Some(mut gate) = self.gates.gates.remove(&key) else { continue };
+            gate.prune(|r| self.holds_a_slot(r), now);
+            let mut room = gate.room();
+            let mut back = Vec::new();
+            while room > 0
+                && let Some(entry) = gate.waiting.pop_first()
+            {
+                let r = entry.2;
+                let parked = self.runs.get(&r.run).is_some_and(|run| {
+                    let t = &run.tasks[r.task as usize];
+                    t.state == TaskState::Ready && t.ticket.is_none() && t.retry_at.is_none()
+                });
+                if parked {
+                    back.push(r);
+                    room -= 1;
+                }
+            }
+            if gate.waiting.is_empty() && gate.holders.is_empty() && gate.starts.is_empty() {
+                // Nothing to remember: a concurrency key of a customer seen once costs nothing.
+            } else {
+                self.gates.gates.insert(key.clone(), gate);
+            }
+            for r in back {
+                self.requeue(r);
+            }
+        }
+    }
+
+    /// A parked task back on its queue (it was ready all along: no new event).
+    fn requeue(&mut self, r: TaskRef) {
+        let Some(run) = self.runs.get_mut(&r.run) else { return };
+        let tp = &run.plan.tasks[r.task as usize];
+        let ticket = self.sched.queues.push(&tp.queue, &tp.kind, tp.priority, r);
+        run.tasks[r.task as usize].ticket = Some(ticket);
+    }
+
+    /// Why a ready task waits at a gate, if it does.
+    pub fn waiting_reason(&self, r: TaskRef, now: Millis) -> Option<String> {
+        let run = self.runs.get(&r.run)?;
+        let t = &run.tasks[r.task as usize];
+        if t.state != TaskState::Ready || t.ticket.is_some() || t.retry_at.is_some() {
+            return None;
+        }
+        let keys = self.gates.of_task.get(&r)?;
+        keys.iter().find_map(|key| {
+            let gate = self.gates.gates.get(key)?;
+            let held = gate.holders.iter().filter(|h| self.holds_a_slot(**h)).count() as u32;
+            let mut fresh = Gate { concurrency: gate.concurrency, rate: gate.rate, ..Gate::default() };
+            fresh.starts = gate.starts.clone();
+            fresh.prune(|_| true, now);
+            fresh.shut(held, now).map(|shut| describe(key, &shut))
+        })
+    }
+
+    /// After a restore: the restored attempts hold their gates' shares, and the ones started
+    /// within a rate window count against it.
+    pub(crate) fn restore_gates(&mut self, run: weft_model::RunId, now: Millis) {
+        let Some(n) = self.runs.get(&run).map(|r| r.tasks.len()) else { return };
+        for task in 0..n as u32 {
+            let r = TaskRef { run, task };
+            let Some(t) = self.runs.get(&run).map(|x| &x.tasks[task as usize]) else { continue };
+            let (state, started) = (t.state, t.started_at);
+            if !matches!(state, TaskState::Assigned | TaskState::Running) {
+                continue;
+            }
+            if self.gates_of(r).is_some() {
+                self.take_gates(r, started.unwrap_or(now).min(now));
+            }
+        }
+    }
+}

@@ -21,11 +21,20 @@ use crate::types::TaskRef;
 /// limits cannot hold a `:`.
 pub type GateKey = (Arc<str>, Arc<str>);
 
+/// A gate a task passes: its key and its bounds (concurrency, rate), so that the gate can be
+/// made again from any of its tasks after it was forgotten for being idle.
+#[derive(Clone, Debug)]
+pub(crate) struct GateRef {
+    key: GateKey,
+    concurrency: Option<u32>,
+    rate: Option<Rate>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Gates {
     gates: HashMap<GateKey, Gate>,
     /// The gates of each task that has any, from its first time ready until it ends.
-    of_task: HashMap<TaskRef, Arc<[GateKey]>>,
+    of_task: HashMap<TaskRef, Arc<[GateRef]>>,
     /// Gates a holder of which ended since the last scheduling pass.
     to_wake: BTreeSet<GateKey>,
 }
@@ -98,9 +107,9 @@ pub fn describe(key: &GateKey, shut: &Shut) -> String {
 
 impl Engine {
     /// The gates `r` passes (none for most tasks), worked out once per task.
-    pub(crate) fn gates_of(&mut self, r: TaskRef) -> Option<Arc<[GateKey]>> {
-        if let Some(keys) = self.gates.of_task.get(&r) {
-            return Some(keys.clone());
+    pub(crate) fn gates_of(&mut self, r: TaskRef) -> Option<Arc<[GateRef]>> {
+        if let Some(gates) = self.gates.of_task.get(&r) {
+            return Some(gates.clone());
         }
         let run = self.runs.get(&r.run)?;
         let tp = &run.plan.tasks[r.task as usize];
@@ -108,28 +117,30 @@ impl Engine {
             return None;
         }
         let process = run.plan.name.clone();
-        let mut keys = Vec::new();
+        let mut gates = Vec::new();
         for &l in tp.uses.iter() {
             let Some(limit) = run.plan.limits.get(l as usize) else { continue };
             let key = (process.clone(), limit.name.clone());
-            let gate = self.gates.gates.entry(key.clone()).or_default();
-            // The latest declaration seen wins.
-            gate.concurrency = limit.concurrency;
-            gate.rate = limit.rate;
-            keys.push(key);
+            gates.push(GateRef { key, concurrency: limit.concurrency, rate: limit.rate });
         }
         if let Some(k) = &tp.concurrency_key {
             // Bounded on the way in; a stored input that no longer parses keys as null.
             let input: serde_json::Value = serde_json::from_str(&run.input_json).unwrap_or(serde_json::Value::Null);
             let rendered = render_key(&k.template, &input, MAX_CONCURRENCY_KEY_BYTES);
             let key = (process, Arc::from(format!("key:{rendered}").as_str()));
-            let gate = self.gates.gates.entry(key.clone()).or_default();
-            gate.concurrency = Some(k.max_per_key);
-            keys.push(key);
+            gates.push(GateRef { key, concurrency: Some(k.max_per_key), rate: None });
         }
-        let keys: Arc<[GateKey]> = Arc::from(keys);
-        self.gates.of_task.insert(r, keys.clone());
-        Some(keys)
+        let gates: Arc<[GateRef]> = Arc::from(gates);
+        self.gates.of_task.insert(r, gates.clone());
+        Some(gates)
+    }
+
+    /// The gate of `g`, made if it was forgotten; the latest bounds seen win.
+    fn gate(&mut self, g: &GateRef) -> &mut Gate {
+        let gate = self.gates.gates.entry(g.key.clone()).or_default();
+        gate.concurrency = g.concurrency;
+        gate.rate = g.rate;
+        gate
     }
 
     fn holds_a_slot(&self, r: TaskRef) -> bool {
@@ -139,14 +150,15 @@ impl Engine {
     }
 
     /// The first of `keys` that is shut now, and why.
-    fn first_shut(&mut self, keys: &[GateKey], now: Millis) -> Option<(GateKey, Shut)> {
-        for key in keys {
-            let Some(mut gate) = self.gates.gates.remove(key) else { continue };
+    fn first_shut(&mut self, gates: &[GateRef], now: Millis) -> Option<(GateKey, Shut)> {
+        for g in gates {
+            self.gate(g);
+            let mut gate = self.gates.gates.remove(&g.key)?;
             gate.prune(|r| self.holds_a_slot(r), now);
             let shut = gate.shut(gate.holders.len() as u32, now);
-            self.gates.gates.insert(key.clone(), gate);
+            self.gates.gates.insert(g.key.clone(), gate);
             if let Some(shut) = shut {
-                return Some((key.clone(), shut));
+                return Some((g.key.clone(), shut));
             }
         }
         None
@@ -155,8 +167,8 @@ impl Engine {
     /// Before `r` goes to its queue or to a worker: true if a gate is shut, and then `r`
     /// is parked there (it stays ready, off the queues).
     pub(crate) fn park_if_shut(&mut self, r: TaskRef, now: Millis) -> bool {
-        let Some(keys) = self.gates_of(r) else { return false };
-        let Some((key, shut)) = self.first_shut(&keys, now) else { return false };
+        let Some(gates) = self.gates_of(r) else { return false };
+        let Some((key, shut)) = self.first_shut(&gates, now) else { return false };
         let Some(run) = self.runs.get(&r.run) else { return false };
         let priority = i64::from(run.plan.tasks[r.task as usize].priority);
         let ready_at = run.tasks[r.task as usize].ready_at.unwrap_or(now);
@@ -171,31 +183,30 @@ impl Engine {
 
     /// `r` is handed out: it holds a share of each of its gates.
     pub(crate) fn take_gates(&mut self, r: TaskRef, now: Millis) {
-        let Some(keys) = self.gates.of_task.get(&r).cloned() else { return };
-        for key in keys.iter() {
-            if let Some(gate) = self.gates.gates.get_mut(key) {
-                gate.holders.insert(r);
-                if gate.rate.is_some() {
-                    // In time order (restored attempts come in task order).
-                    let at = gate.starts.partition_point(|t| *t <= now);
-                    gate.starts.insert(at, now);
-                }
+        let Some(gates) = self.gates.of_task.get(&r).cloned() else { return };
+        for g in gates.iter() {
+            let gate = self.gate(g);
+            gate.holders.insert(r);
+            if gate.rate.is_some() {
+                // In time order (restored attempts come in task order).
+                let at = gate.starts.partition_point(|t| *t <= now);
+                gate.starts.insert(at, now);
             }
         }
     }
 
     /// An attempt of `r` ended (or `r` did): its gates may have room for a parked task.
     pub(crate) fn gates_freed(&mut self, r: TaskRef, finished: bool) {
-        let keys = if finished { self.gates.of_task.remove(&r) } else { self.gates.of_task.get(&r).cloned() };
-        if let Some(keys) = keys {
-            self.gates.to_wake.extend(keys.iter().cloned());
+        let gates = if finished { self.gates.of_task.remove(&r) } else { self.gates.of_task.get(&r).cloned() };
+        if let Some(gates) = gates {
+            self.gates.to_wake.extend(gates.iter().map(|g| g.key.clone()));
         }
     }
 
     /// A rate window of `r`'s gates opened.
     pub(crate) fn gate_opens(&mut self, r: TaskRef) {
-        if let Some(keys) = self.gates.of_task.get(&r).cloned() {
-            self.gates.to_wake.extend(keys.iter().cloned());
+        if let Some(gates) = self.gates.of_task.get(&r).cloned() {
+            self.gates.to_wake.extend(gates.iter().map(|g| g.key.clone()));
         }
     }
 
@@ -218,6 +229,14 @@ impl Engine {
                     back.push(r);
                     room -= 1;
                 }
+            }
+            // Still some waiting and the rate used up: look again when its window opens (a
+            // holder ending would not help them).
+            if let (Some(rate), Some(&(_, _, first))) = (gate.rate, gate.waiting.first())
+                && gate.starts.len() as u64 >= u64::from(rate.count)
+                && let Some(&oldest) = gate.starts.front()
+            {
+                self.set_timer((oldest + rate.per_ms as Millis).max(now + 1), Timer::GateOpens(first));
             }
             if gate.waiting.is_empty() && gate.holders.is_empty() && gate.starts.is_empty() {
                 // Nothing to remember: a concurrency key of a customer seen once costs nothing.
@@ -245,8 +264,9 @@ impl Engine {
         if t.state != TaskState::Ready || t.ticket.is_some() || t.retry_at.is_some() {
             return None;
         }
-        let keys = self.gates.of_task.get(&r)?;
-        keys.iter().find_map(|key| {
+        let gates = self.gates.of_task.get(&r)?;
+        gates.iter().find_map(|g| {
+            let key = &g.key;
             let gate = self.gates.gates.get(key)?;
             let held = gate.holders.iter().filter(|h| self.holds_a_slot(**h)).count() as u32;
             let mut fresh = Gate { concurrency: gate.concurrency, rate: gate.rate, ..Gate::default() };

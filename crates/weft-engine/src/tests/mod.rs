@@ -3,6 +3,7 @@ use super::*;
 
 mod estimates;
 mod faults;
+mod gates;
 mod hostile;
 mod monitoring;
 mod sessions;
@@ -14,7 +15,7 @@ use weft_model::{FailurePolicy, ProcessSpec, RunStatus, TaskSpec, TaskState, Wor
 pub(crate) struct Env {
     pub engine: Engine,
     pub now: Millis,
-    next_id: u128,
+    pub next_id: u128,
 }
 
 impl Env {

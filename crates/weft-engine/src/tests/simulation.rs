@@ -234,6 +234,30 @@ impl Sim {
 
     fn check_invariants(&self) {
         let engine = &self.env.engine;
+        // The shared limit: never more than its concurrency out at once, never more than
+        // its rate handed out in any second.
+        let mut out = 0;
+        let mut handed: Vec<Millis> = Vec::new();
+        for id in &self.runs {
+            let run = engine.run(*id).unwrap();
+            let uses = |i: usize| run.plan.tasks[i].uses.iter().any(|&l| &*run.plan.limits[l as usize].name == SHARED);
+            out += run.tasks.iter().enumerate().filter(|(i, t)| t.state.is_active() && uses(*i)).count();
+            for e in run.events.iter().filter(|e| e.kind == EventKind::TaskAssigned) {
+                if run.plan.find(&e.workflow, &e.task).is_some_and(|i| uses(i as usize)) {
+                    handed.push(e.at);
+                }
+            }
+        }
+        if out > SHARED_CONCURRENCY as usize {
+            self.fail(format!("{out} tasks hold the shared limit of {SHARED_CONCURRENCY}"));
+        }
+        handed.sort();
+        for (i, at) in handed.iter().enumerate() {
+            let within = handed[i..].iter().take_while(|t| **t < at + 1_000).count();
+            if within > SHARED_RATE as usize {
+                self.fail(format!("{within} tasks of the shared limit handed out within 1 s of {at}"));
+            }
+        }
         let mut holder: HashMap<TaskRef, WorkerId> = HashMap::new();
         for w in engine.workers() {
             if w.attempts.len() as u32 > w.slots {
@@ -302,6 +326,22 @@ impl Sim {
         }
         if self.faults.task_failures && self.rng.chance(10) {
             p.deadline = Some(2_000 + self.rng.below(20_000));
+        }
+        // Half the runs declare the shared limit (every run's process is `p`, so they all
+        // share it), and some of their tasks use it.
+        if self.rng.chance(50) {
+            p.limits.insert(
+                SHARED.into(),
+                weft_model::gates::LimitSpec {
+                    concurrency: Some(SHARED_CONCURRENCY),
+                    rate: Some(weft_model::gates::Rate { count: SHARED_RATE, per_ms: 1_000 }),
+                },
+            );
+            for t in p.workflows.iter_mut().flat_map(|w| &mut w.tasks) {
+                if self.rng.chance(60) {
+                    t.uses = vec![SHARED.into()];
+                }
+            }
         }
         p
     }
@@ -536,6 +576,11 @@ impl Sim {
         self.check_restore();
     }
 }
+
+/// The limit runs of the simulation share, and its bounds.
+const SHARED: &str = "shared";
+const SHARED_CONCURRENCY: u32 = 2;
+const SHARED_RATE: u32 = 4;
 
 fn run_seed(seed: u64, steps: usize) {
     // Odd seeds inject task failures, even ones do not.

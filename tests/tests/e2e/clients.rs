@@ -2,7 +2,7 @@
 use weft_e2e::{Cluster, WorkerSpec, binary, repo_root};
 
 /// Runs weftctl with the workspace's freshly built binaries.
-async fn weftctl(args: &[&str]) -> std::process::Output {
+pub(crate) async fn weftctl(args: &[&str]) -> std::process::Output {
     let bin_dir = weft_e2e::ensure_built().to_str().expect("utf-8 path").to_string();
     let mut cmd = tokio::process::Command::new(binary("weftctl"));
     cmd.args(args).args(["--bin-dir", &bin_dir]).current_dir(repo_root()).kill_on_drop(true);

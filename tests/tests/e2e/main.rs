@@ -19,6 +19,7 @@ mod metrics_cardinality;
 mod monitoring;
 mod overload;
 mod power_loss;
+mod processes;
 mod quarantine;
 mod read_committed;
 mod reconnect;

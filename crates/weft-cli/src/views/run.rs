@@ -70,6 +70,8 @@ pub struct TaskView {
     /// declared, history, hint, kind_history or default.
     pub cost_seconds: Option<f64>,
     pub cost_source: Option<String>,
+    /// Why it waits though ready, at a limit: `limit bank-api 5/5`.
+    pub waiting: Option<String>,
     pub result: serde_json::Value,
     pub error: Option<TaskErrorView>,
 }
@@ -130,6 +132,7 @@ impl TaskView {
             duration_ms: span_ms(t.started_at_ms, t.finished_at_ms),
             cost_seconds: (t.cost_source != pb::CostSource::Unspecified as i32).then_some(t.cost_seconds),
             cost_source: (t.cost_source != pb::CostSource::Unspecified as i32).then(|| cost_source_name(t.cost_source)),
+            waiting: non_empty(&t.waiting),
             result: json_value(&t.result_json),
             error: t.error.as_ref().map(|e| TaskErrorView { message: e.message.clone(), retryable: e.retryable }),
         }
@@ -230,7 +233,11 @@ pub fn task_table(run: &pb::Run, names: &WorkerNames) -> Table {
                 span_ms(t.started_at_ms, t.finished_at_ms).map(duration).unwrap_or_default(),
                 cost_cell(t),
                 truncate(&result_summary(&t.result_json), RESULT_WIDTH),
-                t.error.as_ref().map(|e| truncate(&e.message, ERROR_WIDTH)).unwrap_or_default(),
+                match (&t.error, t.waiting.is_empty()) {
+                    (_, false) => format!("waiting: {}", t.waiting),
+                    (Some(e), true) => truncate(&e.message, ERROR_WIDTH),
+                    (None, true) => String::new(),
+                },
             ]);
         }
     }
@@ -377,6 +384,21 @@ pub(crate) mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_task_waiting_at_a_limit_says_so_in_its_row_and_its_json() {
+        let mut run = sample_run();
+        let t = &mut run.workflows[0].tasks[1];
+        t.state = pb::TaskState::Ready as i32;
+        t.error = None;
+        t.waiting = "limit bank-api 5/5".into();
+        let table = task_table(&run, &names()).render();
+        let row = table.lines().find(|l| l.contains("charge")).unwrap();
+        assert!(row.ends_with("waiting: limit bank-api 5/5"), "{row}");
+        let json = serde_json::to_value(RunView::new(&run, &names())).unwrap();
+        assert_eq!(json["workflows"][0]["tasks"][1]["waiting"], "limit bank-api 5/5");
+        assert_eq!(json["workflows"][0]["tasks"][0]["waiting"], serde_json::Value::Null);
     }
 
     #[test]

@@ -423,10 +423,12 @@ impl Driver {
                     for w in &mut run.workflows {
                         for t in &mut w.tasks {
                             let Some(task) = plan.find(&w.name, &t.name) else { continue };
-                            let (cost, source) =
-                                self.engine.cost_of(weft_engine::types::TaskRef { run: id, task }, default_cost);
+                            let r = weft_engine::types::TaskRef { run: id, task };
+                            let (cost, source) = self.engine.cost_of(r, default_cost);
                             t.cost_seconds = cost;
                             t.cost_source = convert::cost_source_to_pb(source) as i32;
+                            // Why it waits at a limit, if it does.
+                            t.waiting = self.engine.waiting_reason(r, now).unwrap_or_default();
                         }
                     }
                     run

@@ -263,7 +263,7 @@ async function runView(id) {
       <td class="hide-narrow">${t.started_at_ms ? "+" + ms(t.started_at_ms - run.created_at_ms) : ""}</td>
       <td>${t.finished_at_ms && t.started_at_ms ? ms(t.finished_at_ms - t.started_at_ms) : ""}</td>
       <td class="wrap result">${esc((t.result_json || "").slice(0, 300))}</td>
-      <td class="wrap task-error error">${t.error ? esc(t.error.message) : ""}</td></tr>`)).join("");
+      <td class="wrap task-error error">${t.waiting ? "waiting: " + esc(t.waiting) : t.error ? esc(t.error.message) : ""}</td></tr>`)).join("");
   const events = (history.events || []).map(e => `<tr><td>${e.seq}</td><td>${time(e.at_ms)}</td><td>${esc(EVENT_KIND[e.kind] || e.kind)}</td>
       <td>${esc(e.workflow ? e.workflow + "/" + e.task : "")}</td><td>${e.attempt || ""}</td><td class="wrap">${esc(e.detail)}</td></tr>`).join("");
   // The same judgement as the deadline_at_risk anomaly: a running run predicted past it.

@@ -1,0 +1,137 @@
+//! Processes as businesses write them: limits on something outside the cluster, and
+//! concurrency keys, with real binaries.
+use crate::support::{assert_succeeded, wait, weftctl_at};
+use weft_client::{RunSource, StartOptions, load_spec_file, pb};
+use weft_e2e::{Cluster, WorkerSpec, repo_root};
+
+/// Most of a run's tasks named `prefix*` holding a slot at any one time, and most started
+/// within any `window_ms`, from their recorded start and finish.
+fn overlap_and_burst(run: &pb::Run, prefix: &str, window_ms: i64) -> (usize, usize) {
+    let spans: Vec<(i64, i64)> = run
+        .workflows
+        .iter()
+        .flat_map(|w| &w.tasks)
+        .filter(|t| t.name.starts_with(prefix))
+        .map(|t| (t.started_at_ms, t.finished_at_ms))
+        .collect();
+    let overlap = spans.iter().map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count()).max().unwrap_or(0);
+    let burst = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, _)| *a >= *s && *a < s + window_ms).count())
+        .max()
+        .unwrap_or(0);
+    (overlap, burst)
+}
+
+/// examples/bank-charges.yaml on two workers of four slots: however many slots are free, two
+/// charges at most run at once and four at most start in a second; while they wait, the
+/// ready ones say why (GetRun, `weftctl run`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_of_two_concurrent_charges_holds_on_the_workers_and_the_waiting_say_why() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 4, ..Default::default() }).await;
+    cluster.add_worker(WorkerSpec { slots: 4, ..Default::default() }).await;
+    let client = cluster.client().await;
+    let example = load_spec_file(repo_root().join("examples/bank-charges.yaml")).unwrap();
+    let options = StartOptions { input: Some(serde_json::json!({"customer": "c-42"})), ..Default::default() };
+    let run = client.start_run(RunSource::Inline(&example), options).await.unwrap();
+    // Six charges ready at once, two handed out: the others wait at the limit.
+    let id = run.run_id.to_string();
+    let waiting = tokio::time::timeout(weft_e2e::WAIT, async {
+        loop {
+            let now = client.get_run(run.run_id).await.unwrap();
+            let reasons: Vec<String> = now
+                .workflows
+                .iter()
+                .flat_map(|w| &w.tasks)
+                .map(|t| t.waiting.clone())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if !reasons.is_empty() {
+                return reasons;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a charge waits at the limit");
+    assert!(waiting.iter().all(|w| w == "limit bank-api 2/2" || w == "limit bank-api rate 4/s"), "{waiting:?}");
+    let shown = weftctl_at(&cluster.grpc, &["run", &id]).await;
+    let out = String::from_utf8_lossy(&shown.stdout);
+    assert!(out.contains("waiting: limit bank-api"), "{out}");
+
+    let done = wait(&client, run.run_id).await;
+    assert_succeeded(&done);
+    let (overlap, burst) = overlap_and_burst(&done, "charge-", 1_000);
+    assert_eq!(overlap, 2, "two charges at once, never more, with eight free slots");
+    assert_eq!(burst, 4, "four starts a second, never more");
+}
+
+/// The example runs from `weftctl dev`, as its header says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bank_charges_example_runs_from_weftctl_dev() {
+    let out = crate::clients::weftctl(&[
+        "-o",
+        "json",
+        "dev",
+        "examples/bank-charges.yaml",
+        "--workers",
+        "2",
+        "--slots",
+        "4",
+        "--input",
+        r#"{"customer": "c-42"}"#,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON run");
+    assert_eq!(run["status"], "succeeded");
+    let starts: Vec<i64> = run["workflows"][0]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"].as_str().unwrap().starts_with("charge-"))
+        .map(|t| chrono_ms(t["started_at"].as_str().unwrap()))
+        .collect();
+    // The last two wait for the rate's next second.
+    let (first, last) = (starts.iter().min().unwrap(), starts.iter().max().unwrap());
+    assert!(last - first >= 1_000, "{starts:?}");
+}
+
+/// Milliseconds of an RFC 3339 time as weftctl prints it (`2026-12-02T10:00:00.123Z`).
+fn chrono_ms(text: &str) -> i64 {
+    let t = humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A concurrency key: two runs for the same customer take turns at `ledger`; a third for
+/// another customer goes alongside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_key_keeps_one_ledger_update_per_customer_across_runs() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 8, ..Default::default() }).await;
+    let client = cluster.client().await;
+    let spec = crate::support::spec(
+        "name: ledgers\ntasks:\n  - { name: ledger, kind: sleep, params: { duration: 400ms }, concurrency_key: \"customer-{{input.customer}}\" }\n",
+    );
+    let start = |customer: &'static str| {
+        let client = client.clone();
+        let spec = spec.clone();
+        async move {
+            let options =
+                StartOptions { input: Some(serde_json::json!({ "customer": customer })), ..Default::default() };
+            client.start_run(RunSource::Inline(&spec), options).await.unwrap().run_id
+        }
+    };
+    let (a1, a2, b) = (start("a").await, start("a").await, start("b").await);
+    let mut spans = Vec::new();
+    for id in [a1, a2, b] {
+        let run = wait(&client, id).await;
+        assert_succeeded(&run);
+        let t = &run.workflows[0].tasks[0];
+        spans.push((t.started_at_ms, t.finished_at_ms));
+    }
+    let overlaps = |x: (i64, i64), y: (i64, i64)| x.0 < y.1 && y.0 < x.1;
+    assert!(!overlaps(spans[0], spans[1]), "customer a's updates take turns: {spans:?}");
+    assert!(overlaps(spans[0], spans[2]) || overlaps(spans[1], spans[2]), "customer b's goes alongside: {spans:?}");
+}

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod json;
 pub mod limits;
 pub mod plan;
+pub mod schedule;
 pub mod secret;
 pub mod spec;
 pub mod state;

@@ -25,6 +25,7 @@ pub mod query;
 pub mod reports;
 pub mod restore;
 mod runs;
+pub mod schedules;
 pub mod stored;
 mod timers;
 pub mod types;
@@ -93,6 +94,8 @@ pub struct Engine {
     pub(crate) monitor: monitor::MonitorState,
     /// Concurrency and rate limits, and concurrency keys.
     pub(crate) gates: gates::Gates,
+    /// Runs started on cron patterns.
+    pub(crate) schedules: schedules::Schedules,
     /// When the monitor next checks for stuck tasks and growing backlogs.
     pub(crate) next_monitor: Millis,
     effects: Vec<Effect>,
@@ -114,6 +117,7 @@ impl Engine {
             running_runs: 0,
             monitor: Default::default(),
             gates: Default::default(),
+            schedules: Default::default(),
             next_monitor: 0,
             effects: Vec::new(),
             dirty: Default::default(),

@@ -543,5 +543,6 @@ impl Engine {
             (false, false) => format!("{reason} · {measured}"),
         };
         self.record(id, None, kind, detail, now);
+        self.schedule_run_ended(id, now);
     }
 }

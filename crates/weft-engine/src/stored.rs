@@ -140,6 +140,9 @@ pub struct ChangeSet {
     pub expired: Vec<RunId>,
     /// Learned durations, inserted or replaced by key (expiring runs leaves them).
     pub observations: Vec<StoredObservation>,
+    /// Schedules inserted or replaced by name, then ones deleted.
+    pub schedules: Vec<crate::schedules::StoredSchedule>,
+    pub deleted_schedules: Vec<Arc<str>>,
 }
 
 impl ChangeSet {
@@ -150,6 +153,8 @@ impl ChangeSet {
             && self.events.is_empty()
             && self.expired.is_empty()
             && self.observations.is_empty()
+            && self.schedules.is_empty()
+            && self.deleted_schedules.is_empty()
     }
 
     /// Number of records, for sizing commit groups.
@@ -160,6 +165,8 @@ impl ChangeSet {
             + self.events.len()
             + self.expired.len()
             + self.observations.len()
+            + self.schedules.len()
+            + self.deleted_schedules.len()
     }
 
     /// Appends `later`'s changes after these.
@@ -170,6 +177,17 @@ impl ChangeSet {
         self.events.extend(later.events);
         self.expired.extend(later.expired);
         self.observations.extend(later.observations);
+        // A later write of a schedule undoes an earlier delete, and a later delete an
+        // earlier write: applied in order (writes, then deletes), both stay right only if
+        // each side drops what the other later did.
+        for s in &later.schedules {
+            self.deleted_schedules.retain(|n| *n != s.name);
+        }
+        for n in &later.deleted_schedules {
+            self.schedules.retain(|s| s.name != *n);
+        }
+        self.schedules.extend(later.schedules);
+        self.deleted_schedules.extend(later.deleted_schedules);
     }
 }
 
@@ -182,9 +200,15 @@ pub(crate) struct Dirty {
     events: Vec<RunEvent>,
     expired: Vec<RunId>,
     observations: BTreeSet<ObservationKey>,
+    schedules: BTreeSet<Arc<str>>,
 }
 
 impl Dirty {
+    /// A schedule was added, changed or deleted.
+    pub(crate) fn mark_schedule(&mut self, name: Arc<str>) {
+        self.schedules.insert(name);
+    }
+
     /// A learned duration changed (called on the field, beside borrows of the runs).
     pub(crate) fn mark_observation(&mut self, key: ObservationKey) {
         self.observations.insert(key);
@@ -242,7 +266,23 @@ impl Engine {
             })
             .collect();
         let observations = dirty.observations.into_iter().filter_map(|key| self.observation(key)).collect();
-        ChangeSet { definitions, runs, tasks, events: dirty.events, expired: dirty.expired, observations }
+        let (mut schedules, mut deleted_schedules) = (Vec::new(), Vec::new());
+        for name in dirty.schedules {
+            match self.stored_schedule(&name) {
+                Some(s) => schedules.push(s),
+                None => deleted_schedules.push(name),
+            }
+        }
+        ChangeSet {
+            definitions,
+            runs,
+            tasks,
+            events: dirty.events,
+            expired: dirty.expired,
+            observations,
+            schedules,
+            deleted_schedules,
+        }
     }
 
     /// The durable projection of the whole engine: what a store that was given every
@@ -278,6 +318,9 @@ impl Engine {
         for o in self.observations() {
             view.observations.insert(o.key.clone(), o);
         }
+        for s in self.stored_schedules() {
+            view.schedules.insert(s.name.clone(), s);
+        }
         view
     }
 }
@@ -291,6 +334,7 @@ pub struct StoredView {
     pub tasks: BTreeMap<(RunId, u32), StoredTask>,
     pub events: BTreeMap<(RunId, u64), RunEvent>,
     pub observations: BTreeMap<ObservationKey, StoredObservation>,
+    pub schedules: BTreeMap<Arc<str>, crate::schedules::StoredSchedule>,
 }
 
 impl StoredView {
@@ -310,6 +354,12 @@ impl StoredView {
         }
         for o in &c.observations {
             self.observations.insert(o.key.clone(), o.clone());
+        }
+        for s in &c.schedules {
+            self.schedules.insert(s.name.clone(), s.clone());
+        }
+        for n in &c.deleted_schedules {
+            self.schedules.remove(n);
         }
         for id in &c.expired {
             self.runs.remove(id);

@@ -19,6 +19,8 @@ pub(crate) enum Timer {
     RunDeadline(RunId),
     /// A rate window of a gate the task waits at opens.
     GateOpens(TaskRef),
+    /// A schedule's next slot (by its number) is due.
+    ScheduleDue(u64, Millis),
 }
 
 /// A 0..1 value from an attempt's identity: retry jitter that is random-looking across tasks
@@ -52,6 +54,7 @@ impl Engine {
                 Timer::AttemptTimeout(r, attempt) => self.attempt_timeout(r, attempt, now),
                 Timer::RunDeadline(id) => self.run_deadline(id, now),
                 Timer::GateOpens(r) => self.gate_opens(r),
+                Timer::ScheduleDue(seq, slot) => self.schedule_due(seq, slot, now),
             }
         }
     }

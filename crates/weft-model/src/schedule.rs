@@ -42,7 +42,8 @@ pub enum Overlap {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "policy")]
 pub enum CatchUp {
-    /// Only slots at most [`ON_TIME_MS`] late start; the others are skipped (counted).
+    /// No catching up: the latest slot starts if it is at most [`ON_TIME_MS`] late; the
+    /// others are skipped (counted).
     None,
     /// The latest missed slot starts, once; the others are skipped (counted).
     #[default]
@@ -76,7 +77,10 @@ impl CronTimes {
             found.push(violation("cron", format!("is {} bytes, at most {MAX_CRON_LEN} allowed", cron.len())));
         }
         if timezone.len() > MAX_TIMEZONE_LEN {
-            found.push(violation("timezone", format!("is {} bytes, at most {MAX_TIMEZONE_LEN} allowed", timezone.len())));
+            found.push(violation(
+                "timezone",
+                format!("is {} bytes, at most {MAX_TIMEZONE_LEN} allowed", timezone.len()),
+            ));
         }
         if !found.is_empty() {
             return Err(found);
@@ -165,7 +169,10 @@ pub fn validate_schedule(spec: &ScheduleSpec) -> Result<CronTimes, ValidationErr
         });
     }
     if spec.version == Some(0) {
-        found.push(Violation { field: "version".into(), message: "is 0; versions start at 1 (leave it out for the latest)".into() });
+        found.push(Violation {
+            field: "version".into(),
+            message: "is 0; versions start at 1 (leave it out for the latest)".into(),
+        });
     }
     let times = CronTimes::parse(&spec.cron, &spec.timezone);
     match times {

@@ -6,6 +6,7 @@ mod faults;
 mod gates;
 mod hostile;
 mod monitoring;
+mod schedules;
 mod sessions;
 mod simulation;
 use crate::restore::RestoredRun;

@@ -5,7 +5,7 @@ use postgres::types::{FromSql, ToSql};
 use postgres::{Client, GenericClient, Row};
 use uuid::Uuid;
 use weft_store::rows::{self, Columns};
-use weft_store::{Error, ObservationKey, Quarantined, RecordKey, Snapshot, StoredObservation};
+use weft_store::{Error, ObservationKey, Quarantined, RecordKey, Snapshot, StoredObservation, StoredSchedule};
 
 /// A live table and its key columns.
 pub struct Table {
@@ -226,7 +226,17 @@ pub fn load_snapshot(client: &mut Client, shown: &str) -> Result<Snapshot, Error
             Some(StoredObservation { key, count, mean_ms: r.try_get(5).ok()? })
         })
         .collect();
-    Ok(Snapshot { definitions, runs, tasks, events, observations, quarantined })
+    // Schedules as text; the engine decodes them and names any it cannot.
+    let schedules = client
+        .query("SELECT name, spec, state FROM schedules ORDER BY name COLLATE \"C\"", &[])
+        .map_err(|e| Error::Backend(format!("{shown}: reading schedules: {}", crate::describe(&e))))?
+        .iter()
+        .filter_map(|r| {
+            let name: String = r.try_get(0).ok()?;
+            Some(StoredSchedule { name: name.into(), spec_json: r.try_get(1).ok()?, state_json: r.try_get(2).ok()? })
+        })
+        .collect();
+    Ok(Snapshot { definitions, runs, tasks, events, observations, schedules, quarantined })
 }
 
 fn now_ms() -> i64 {

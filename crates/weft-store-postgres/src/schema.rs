@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
         count bigint NOT NULL, mean_ms double precision NOT NULL,
         PRIMARY KEY (scope, a, b, c)
     );",
+    // 3: schedules (weft_engine::schedules::StoredSchedule): the spec and what it has done,
+    // as JSON text the engine reads back (and refuses, naming it, if it cannot).
+    "CREATE TABLE schedules (name text PRIMARY KEY, spec text NOT NULL, state text NOT NULL);",
 ];
 
 /// The schema version this build writes.

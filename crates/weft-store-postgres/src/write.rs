@@ -64,6 +64,10 @@ const EVENTS: &str = "INSERT INTO events (run, seq, at, kind, workflow, task, at
      ON CONFLICT (run, seq) DO UPDATE SET at = EXCLUDED.at, kind = EXCLUDED.kind, workflow = EXCLUDED.workflow, \
      task = EXCLUDED.task, attempt = EXCLUDED.attempt, worker = EXCLUDED.worker, detail = EXCLUDED.detail";
 
+const SCHEDULES: &str = "INSERT INTO schedules (name, spec, state) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
+     ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, state = EXCLUDED.state";
+
 const OBSERVATIONS: &str = "INSERT INTO observations (scope, a, b, c, count, mean_ms) \
      SELECT * FROM unnest($1::smallint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::float8[]) \
      ON CONFLICT (scope, a, b, c) DO UPDATE SET count = EXCLUDED.count, mean_ms = EXCLUDED.mean_ms";
@@ -146,6 +150,18 @@ pub fn batch(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::Er
         let count: Vec<i64> = os.iter().map(|o| i64::from(o.count)).collect();
         let mean: Vec<f64> = os.iter().map(|o| o.mean_ms).collect();
         tx.execute(OBSERVATIONS, &[&scope, &a, &b, &c, &count, &mean])?;
+    }
+    if !batch.schedules.is_empty() {
+        let last = last_of(&batch.schedules, |s| s.name.clone());
+        let ss: Vec<_> = last.iter().map(|&i| &batch.schedules[i]).collect();
+        let name: Vec<String> = ss.iter().map(|s| text(&s.name).into_owned()).collect();
+        let spec: Vec<String> = ss.iter().map(|s| text(&s.spec_json).into_owned()).collect();
+        let state: Vec<String> = ss.iter().map(|s| text(&s.state_json).into_owned()).collect();
+        tx.execute(SCHEDULES, &[&name, &spec, &state])?;
+    }
+    if !batch.deleted_schedules.is_empty() {
+        let names: Vec<String> = batch.deleted_schedules.iter().map(|n| text(n).into_owned()).collect();
+        tx.execute("DELETE FROM schedules WHERE name = ANY($1)", &[&names])?;
     }
     if !batch.expired.is_empty() {
         let ids: Vec<Uuid> = batch.expired.iter().map(|id| id.0).collect();

@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row};
 use uuid::Uuid;
 pub use weft_store::codes::{run_status_code, task_state_code};
 use weft_store::rows::{self, Columns};
-use weft_store::{Error, ObservationKey, Snapshot, StoredObservation};
+use weft_store::{Error, ObservationKey, Snapshot, StoredObservation, StoredSchedule};
 
 use crate::quarantine::{BadRow, DEFINITIONS, EVENTS, RUNS, TASKS, Table, list_quarantine, quarantine_rows};
 
@@ -79,7 +79,24 @@ pub fn load_snapshot(conn: &mut Connection) -> Result<Snapshot, Error> {
     }
     let quarantined = list_quarantine(conn)?;
     let observations = load_observations(conn)?;
-    Ok(Snapshot { definitions, runs, tasks, events, observations, quarantined })
+    let schedules = load_schedules(conn)?;
+    Ok(Snapshot { definitions, runs, tasks, events, observations, schedules, quarantined })
+}
+
+/// Schedules as text; the engine decodes them (and names any it cannot). A row whose
+/// columns are not text is skipped: nothing stored may keep the coordinator from starting.
+fn load_schedules(conn: &Connection) -> Result<Vec<StoredSchedule>, Error> {
+    let backend = |e: rusqlite::Error| Error::Backend(format!("reading schedules: {e}"));
+    let mut stmt = conn.prepare("SELECT name, spec, state FROM schedules ORDER BY name").map_err(backend)?;
+    let mut rows = stmt.query([]).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(backend)? {
+        let text = |i: usize| r.get::<_, String>(i).ok();
+        if let (Some(name), Some(spec_json), Some(state_json)) = (text(0), text(1), text(2)) {
+            out.push(StoredSchedule { name: name.into(), spec_json, state_json });
+        }
+    }
+    Ok(out)
 }
 
 /// An observation's key as its row's scope and text columns.

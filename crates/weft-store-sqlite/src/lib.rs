@@ -200,6 +200,16 @@ impl Store for SqliteStore {
                 let (scope, a, b, c) = observation_key(&o.key);
                 observation.execute(params![scope, a, b, c, o.count, o.mean_ms]).map_err(backend)?;
             }
+            let mut schedule = tx
+                .prepare_cached("INSERT OR REPLACE INTO schedules (name, spec, state) VALUES (?1, ?2, ?3)")
+                .map_err(backend)?;
+            for s in &batch.schedules {
+                schedule.execute(params![&*s.name, s.spec_json, s.state_json]).map_err(backend)?;
+            }
+            let mut unschedule = tx.prepare_cached("DELETE FROM schedules WHERE name = ?1").map_err(backend)?;
+            for name in &batch.deleted_schedules {
+                unschedule.execute(params![&**name]).map_err(backend)?;
+            }
             for id in &batch.expired {
                 for table in [
                     "DELETE FROM tasks WHERE run = ?1",

@@ -39,6 +39,11 @@ const MIGRATIONS: &[&str] = &[
         count INTEGER NOT NULL, mean_ms REAL NOT NULL,
         PRIMARY KEY (scope, a, b, c)
     ) WITHOUT ROWID;",
+    // 4: schedules (weft_engine::schedules::StoredSchedule): the spec and what it has done,
+    // as JSON text the engine reads back (and refuses, naming it, if it cannot).
+    "CREATE TABLE schedules (
+        name TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

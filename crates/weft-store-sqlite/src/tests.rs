@@ -194,7 +194,10 @@ fn a_version_1_store_is_migrated_to_have_a_quarantine() {
     let dir = tempfile::tempdir().unwrap();
     drop(SqliteStore::open(dir.path(), Durability::Full).unwrap());
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-    conn.execute_batch("DROP TABLE quarantine; DROP TABLE observations; PRAGMA user_version = 1;").unwrap();
+    conn.execute_batch(
+        "DROP TABLE quarantine; DROP TABLE observations; DROP TABLE schedules; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
     let mut store = SqliteStore::open(dir.path(), Durability::Full).unwrap();
     assert!(store.load().unwrap().quarantined.is_empty());

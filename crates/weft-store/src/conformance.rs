@@ -3,7 +3,7 @@
 //! again (for durable backends, as after a restart).
 use crate::{
     Batch, ObservationKey, Quarantine, RecordKey, RunEvent, Store, StoredDefinition, StoredObservation, StoredRun,
-    StoredTask,
+    StoredSchedule, StoredTask,
 };
 use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
@@ -20,6 +20,7 @@ pub fn run_all(open: Opener<'_>, durable: bool) {
     large_batches_commit(open);
     a_batch_holding_several_versions_of_a_record_keeps_the_last(open);
     observations_are_upserted_by_key_and_outlive_expired_runs(open);
+    schedules_are_upserted_and_deleted_by_name(open);
     quarantined_records_are_set_aside_kept_and_listed(open);
     if durable {
         survives_reopen(open);
@@ -99,6 +100,16 @@ pub fn sample_batch() -> Batch {
         events: vec![event(1, 1), RunEvent { worker: None, kind: EventKind::RunCompensating, ..event(1, 2) }],
         expired: vec![],
         observations: vec![observation("w/ünïcode", 3, 12.5), kind_observation("default", "sleep", 7, 0.25)],
+        schedules: vec![schedule("nightly-ünï", 1), schedule("hourly", 2)],
+        deleted_schedules: vec![],
+    }
+}
+
+fn schedule(name: &str, n: u32) -> StoredSchedule {
+    StoredSchedule {
+        name: name.into(),
+        spec_json: format!("{{\"name\":\"{name}\",\"n\":{n}}}"),
+        state_json: format!("{{\"fired\":{n}}}"),
     }
 }
 
@@ -114,6 +125,24 @@ fn records_round_trip(open: Opener<'_>) {
     let mut observations = batch.observations.clone();
     observations.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(snap.observations, observations, "in key order");
+    let mut schedules = batch.schedules.clone();
+    schedules.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(snap.schedules, schedules, "in name order");
+}
+
+/// A schedule is kept by name: a later write replaces it, a delete removes it, and expiring
+/// runs leaves it.
+fn schedules_are_upserted_and_deleted_by_name(open: Opener<'_>) {
+    let mut s = open(true);
+    s.commit(&sample_batch()).expect("commit");
+    let later = Batch {
+        schedules: vec![schedule("hourly", 5), schedule("weekly", 6)],
+        deleted_schedules: vec!["nightly-ünï".into(), "never-was".into()],
+        expired: vec![RunId::from_u128(1), RunId::from_u128(2)],
+        ..Default::default()
+    };
+    s.commit(&later).expect("commit");
+    assert_eq!(s.load().expect("load").schedules, [schedule("hourly", 5), schedule("weekly", 6)]);
 }
 
 fn upserts_replace(open: Opener<'_>) {
@@ -190,6 +219,7 @@ fn survives_reopen(open: Opener<'_>) {
         tasks: vec![task(1, 0)],
         events: vec![event(1, 1)],
         observations: learned.clone(),
+        schedules: vec![schedule("nightly", 1)],
         ..Default::default()
     })
     .unwrap();
@@ -200,6 +230,7 @@ fn survives_reopen(open: Opener<'_>) {
     assert_eq!(snap.tasks, vec![task(1, 0)]);
     assert_eq!(snap.events, vec![event(1, 1)]);
     assert_eq!(snap.observations, learned, "what the cost model learned outlives a restart");
+    assert_eq!(snap.schedules, [schedule("nightly", 1)], "schedules outlive a restart");
 }
 
 fn definition(version: u32, spec: &str) -> StoredDefinition {

@@ -53,6 +53,7 @@ impl Store for MemoryStore {
             tasks: r.tasks.values().cloned().collect(),
             events: r.events.values().cloned().collect(),
             observations: r.observations.values().cloned().collect(),
+            schedules: r.schedules.values().cloned().collect(),
             quarantined: self.quarantined.clone(),
         })
     }

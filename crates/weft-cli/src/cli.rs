@@ -143,6 +143,11 @@ pub enum Command {
     /// Measure the cluster with BENCH.md's scenarios: throughput (s1), round-trip latency
     /// (s2), chains (s3), fan-out (s4), worker loss (s5), memory with queued tasks, restart.
     Bench(BenchArgs),
+    /// Schedules: start runs of a registered definition on a cron pattern.
+    Schedule {
+        #[command(subcommand)]
+        what: ScheduleCommand,
+    },
     /// Operators' commands.
     Admin {
         #[command(subcommand)]
@@ -309,6 +314,73 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("must be between 100ms and 60s".to_string());
     }
     Ok(interval)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a schedule, or replace the one of that name (what it has done is kept: a slot it
+    /// handled is not handled again). Each slot starts one run, with the idempotency key
+    /// `schedule:NAME:SLOT_MS`, across restarts and failovers.
+    Add(ScheduleAddArgs),
+    /// List schedules with their next fire times, what they fired and skipped, and why.
+    List,
+    /// Stop starting runs (slots passed while paused are not caught up).
+    Pause { name: String },
+    /// Start runs again from the next slot.
+    Resume { name: String },
+    /// Delete a schedule; the runs it started stay.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleAddArgs {
+    /// The schedule's name.
+    pub name: String,
+    /// The registered definition it starts.
+    pub definition: String,
+    /// Cron pattern: five fields (minute hour day-of-month month day-of-week) or six
+    /// (seconds first): "0 2 * * *" is every day at 02:00.
+    #[arg(long)]
+    pub cron: String,
+    /// IANA time zone the pattern's times are in.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
+    /// Definition version; the latest when a slot fires if left out.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
+    /// Run input, a JSON value handed to every task.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub input: Option<serde_json::Value>,
+    /// While its previous run still runs, a slot is skipped, queued (one at a time), or
+    /// started anyway.
+    #[arg(long, value_enum, default_value_t = OverlapArg::Skip)]
+    pub overlap: OverlapArg,
+    /// Slots missed while no coordinator led: none (only the latest, if at most a minute
+    /// late), the latest once, or all within --catch-up-window.
+    #[arg(long, value_enum, default_value_t = CatchUpArg::Latest)]
+    pub catch_up: CatchUpArg,
+    /// With --catch-up all: how far back (1s to 30 days).
+    #[arg(long, value_parser = parse_window, default_value = "1h")]
+    pub catch_up_window: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OverlapArg {
+    Skip,
+    QueueOne,
+    Allow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatchUpArg {
+    None,
+    Latest,
+    All,
+}
+
+fn parse_window(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("not a duration ({e}): expected something like 10m or 1h"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,7 +55,7 @@ pub type AuthChannel = InterceptedService<Channel, Bearer>;
 #[derive(Clone, Debug)]
 pub struct Client {
     address: String,
-    workflow: WorkflowServiceClient<AuthChannel>,
+    pub(crate) workflow: WorkflowServiceClient<AuthChannel>,
     monitor: MonitorServiceClient<AuthChannel>,
     health: HealthClient<AuthChannel>,
 }

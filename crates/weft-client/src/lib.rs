@@ -39,6 +39,7 @@ pub mod client;
 pub mod error;
 mod leader;
 pub mod retry;
+mod schedules;
 pub mod spec_file;
 
 pub use address::{DEFAULT_PORT, parse_address, parse_address_with};

@@ -117,6 +117,28 @@ impl WorkflowService for Fake {
         let r = request.into_inner();
         Err(Status::failed_precondition(format!("run {} already finished", r.run_id)))
     }
+    // Schedules are tested against the real coordinator (tests/e2e/processes.rs).
+    async fn put_schedule(&self, _: Request<pb::PutScheduleRequest>) -> Result<Response<pb::Schedule>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn list_schedules(
+        &self,
+        _: Request<pb::ListSchedulesRequest>,
+    ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn set_schedule_paused(
+        &self,
+        _: Request<pb::SetSchedulePausedRequest>,
+    ) -> Result<Response<pb::Schedule>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn delete_schedule(
+        &self,
+        _: Request<pb::DeleteScheduleRequest>,
+    ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
     async fn get_run_history(
         &self,
         request: Request<pb::GetRunHistoryRequest>,

@@ -422,3 +422,71 @@ pub fn cluster_status(engine: &Engine, now: Millis, store: &pb::StoreStatus) -> 
             .collect(),
     }
 }
+
+/// A schedule for the API: its spec, state and next fire times.
+pub fn schedule_to_pb(s: &weft_engine::schedules::Schedule) -> pb::Schedule {
+    use weft_model::schedule::{CatchUp, Overlap};
+    let (catch_up, window) = match s.spec.catch_up {
+        CatchUp::None => (pb::ScheduleCatchUp::None, 0),
+        CatchUp::Latest => (pb::ScheduleCatchUp::Latest, 0),
+        CatchUp::All { window_ms } => (pb::ScheduleCatchUp::All, window_ms),
+    };
+    let overlap = match s.spec.overlap {
+        Overlap::Skip => pb::ScheduleOverlap::Skip,
+        Overlap::QueueOne => pb::ScheduleOverlap::QueueOne,
+        Overlap::Allow => pb::ScheduleOverlap::Allow,
+    };
+    pb::Schedule {
+        spec: Some(pb::ScheduleSpec {
+            name: s.spec.name.clone(),
+            cron: s.spec.cron.clone(),
+            timezone: s.spec.timezone.clone(),
+            definition: s.spec.definition.clone(),
+            version: s.spec.version.unwrap_or(0),
+            input_json: s.spec.input_json.clone(),
+            overlap: overlap as i32,
+            catch_up: catch_up as i32,
+            catch_up_window_ms: window,
+        }),
+        paused: s.state.paused,
+        next_fire_ms: s.upcoming(5),
+        last_slot_ms: s.state.last_slot.unwrap_or(0),
+        last_run_id: s.state.last_run.map(|r| r.to_string()).unwrap_or_default(),
+        fired: s.state.fired,
+        skipped: s.state.skipped,
+        last_error: s.state.last_error.clone(),
+        created_at_ms: s.state.created_at,
+        pending_slot_ms: s.state.pending_slot.unwrap_or(0),
+    }
+}
+
+/// A schedule from the API; unknown enum values are refused naming the field. The rest is
+/// checked by the engine (`validate_schedule`).
+pub fn schedule_from_pb(
+    spec: &pb::ScheduleSpec,
+) -> Result<weft_model::schedule::ScheduleSpec, weft_model::ValidationError> {
+    use weft_model::ValidationError;
+    use weft_model::schedule::{CatchUp, Overlap};
+    let overlap = match pb::ScheduleOverlap::try_from(spec.overlap) {
+        Ok(pb::ScheduleOverlap::Unspecified | pb::ScheduleOverlap::Skip) => Overlap::Skip,
+        Ok(pb::ScheduleOverlap::QueueOne) => Overlap::QueueOne,
+        Ok(pb::ScheduleOverlap::Allow) => Overlap::Allow,
+        Err(_) => return Err(ValidationError::single("spec.overlap", format!("unknown value {}", spec.overlap))),
+    };
+    let catch_up = match pb::ScheduleCatchUp::try_from(spec.catch_up) {
+        Ok(pb::ScheduleCatchUp::Unspecified | pb::ScheduleCatchUp::Latest) => CatchUp::Latest,
+        Ok(pb::ScheduleCatchUp::None) => CatchUp::None,
+        Ok(pb::ScheduleCatchUp::All) => CatchUp::All { window_ms: spec.catch_up_window_ms },
+        Err(_) => return Err(ValidationError::single("spec.catch_up", format!("unknown value {}", spec.catch_up))),
+    };
+    Ok(weft_model::schedule::ScheduleSpec {
+        name: spec.name.clone(),
+        cron: spec.cron.clone(),
+        timezone: if spec.timezone.is_empty() { "UTC".into() } else { spec.timezone.clone() },
+        definition: spec.definition.clone(),
+        version: (spec.version != 0).then_some(spec.version),
+        input_json: spec.input_json.clone(),
+        overlap,
+        catch_up,
+    })
+}

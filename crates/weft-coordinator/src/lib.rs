@@ -163,12 +163,16 @@ pub(crate) fn restore_state(cfg: &Config, mut store: Box<dyn weft_store::Store>)
         unfinished_runs = restored.unfinished_runs,
         tasks = restored.tasks,
         observations = restored.observations,
+        schedules = restored.schedules,
         skipped_orphans = restored.orphans,
         quarantined = quarantined.len(),
         took_ms = started.elapsed().as_millis() as u64,
         "state restored"
     );
     quarantine::report(&quarantined);
+    for (name, why) in &restored.refused_schedules {
+        tracing::warn!(schedule = %name, reason = %why, "a stored schedule cannot be read back; it stays stored and does not run");
+    }
     Ok(State { engine, store, clock, quarantined })
 }
 

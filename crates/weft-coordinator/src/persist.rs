@@ -38,6 +38,9 @@ pub struct Restored {
     pub tasks: usize,
     /// Durations the cost model had learned, put back.
     pub observations: usize,
+    pub schedules: usize,
+    /// Schedules that could not be read back (name, why): left in the store, not run.
+    pub refused_schedules: Vec<(String, String)>,
     /// Records skipped because they cannot be restored, to move into the quarantine.
     pub quarantine: Vec<Quarantine>,
     /// Tasks and events skipped because their run is not in the store (it was quarantined).
@@ -101,6 +104,10 @@ pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
     }
     counts.orphans += tasks.count() + events.count();
     counts.quarantine = quarantine;
+    // After the runs: a schedule whose last run still runs finds it.
+    let schedules = snap.schedules.len();
+    counts.refused_schedules = engine.restore_schedules(snap.schedules, now);
+    counts.schedules = schedules - counts.refused_schedules.len();
     counts
 }
 

@@ -157,7 +157,7 @@ pub fn validate_schedule(spec: &ScheduleSpec) -> Result<CronTimes, ValidationErr
     if let Err(e) = check_name(&spec.definition) {
         found.push(Violation { field: "definition".into(), message: e });
     }
-    if let Err(e) = check_json(&spec.input_json, MAX_INPUT_BYTES) {
+    if let Err(e) = check_json(&spec.input_json, MAX_PARAMS_BYTES) {
         found.push(Violation { field: "input_json".into(), message: e });
     }
     if let CatchUp::All { window_ms } = spec.catch_up

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod cluster;
 pub mod runs;
+pub mod schedules;
 pub mod top;
 
 use crate::cli::{Cli, Command};
@@ -57,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run { id } => runs::show(&ctx, id).await,
         Command::History { id } => runs::history(&ctx, id).await,
         Command::Cancel { id, reason } => runs::cancel(&ctx, id, &reason).await,
+        Command::Schedule { what } => schedules::run(&ctx, what).await,
         Command::Workers => cluster::workers(&ctx).await,
         Command::Health { service } => cluster::health(&ctx, &service).await,
         Command::Top(args) => top::top(&ctx, args).await,

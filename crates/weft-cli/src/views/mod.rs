@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod events;
 pub mod history;
 pub mod run;
+pub mod schedules;
 pub mod top;
 
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ wire_name!(task_state_name, pb::TaskState, "TASK_STATE_");
 wire_name!(event_kind_name, pb::EventKind, "EVENT_KIND_");
 wire_name!(liveness_name, pb::WorkerLiveness, "WORKER_LIVENESS_");
 wire_name!(cost_source_name, pb::CostSource, "COST_SOURCE_");
+wire_name!(overlap_name, pb::ScheduleOverlap, "SCHEDULE_OVERLAP_");
+wire_name!(catch_up_name, pb::ScheduleCatchUp, "SCHEDULE_CATCH_UP_");
 
 /// Worker ids to names, from a cluster status, so tables can say `w-1` rather than a UUID.
 /// UUID v7 prefixes are timestamps and collide between workers started together, so

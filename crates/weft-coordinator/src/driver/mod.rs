@@ -7,6 +7,7 @@
 //! once the changes applied before it are durable (read-committed).
 mod commit_order;
 mod effects;
+pub mod schedules;
 mod watchers;
 
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ pub type ClusterEventTx = mpsc::Sender<Result<pb::ClusterEvent, Status>>;
 pub type HeartbeatTx = mpsc::Sender<Result<pb::Heartbeat, Status>>;
 
 /// Where a command's answer goes: a domain result, mapped to a gRPC status by the handler.
-type Reply<T> = oneshot::Sender<Result<T, weft_engine::Error>>;
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, weft_engine::Error>>;
 /// The outcome of a backup: the copy made, or why not.
 pub type BackupReply = oneshot::Sender<Result<weft_store::BackupInfo, String>>;
 
@@ -89,6 +90,7 @@ pub enum Command {
         reason: String,
         reply: Reply<pb::Run>,
     },
+    Schedule(schedules::ScheduleCommand),
     /// History from `from_seq` now, live events into `tx` after; only kinds in the
     /// `kinds` bit mask (by `EventKind` value), final events always.
     WatchRun {
@@ -385,6 +387,7 @@ impl Driver {
                 let result = self.engine.register_plan(&name, plan, now);
                 self.answer(reply, result);
             }
+            Command::Schedule(cmd) => self.apply_schedule(cmd, now),
             Command::Backup { dest, reply } => {
                 self.commits.backup(dest, Box::new(move |outcome| drop(reply.send(outcome))));
             }

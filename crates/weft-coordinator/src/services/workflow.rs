@@ -15,9 +15,15 @@ use weft_proto::pb::workflow_service_server::WorkflowService;
 use super::{Services, WATCH_BUFFER, metered, page_size};
 use crate::convert::parse_run_id;
 use crate::driver::Command;
+use crate::driver::schedules::ScheduleCommand;
 use crate::status::invalid;
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RunEvent, Status>> + Send>>;
+
+/// A schedule's name from a request: bounded and well formed before the driver sees it.
+fn schedule_name(name: &str) -> Result<(), Status> {
+    weft_model::validate::check_name(name).map_err(|e| invalid(&ValidationError::single("name", e)))
+}
 
 fn spec_from(spec: Option<&pb::ProcessSpec>, field: &str) -> Result<weft_model::ProcessSpec, Status> {
     let spec = spec.ok_or_else(|| invalid(&ValidationError::single(field, "is missing")))?;
@@ -80,6 +86,31 @@ impl WorkflowService for Services {
         metered("GetRunHistory", self.get_run_history_inner(req).await)
     }
 
+    async fn put_schedule(&self, req: Request<pb::PutScheduleRequest>) -> Result<Response<pb::Schedule>, Status> {
+        metered("PutSchedule", self.put_schedule_inner(req).await)
+    }
+
+    async fn list_schedules(
+        &self,
+        req: Request<pb::ListSchedulesRequest>,
+    ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        metered("ListSchedules", self.list_schedules_inner(req).await)
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        req: Request<pb::SetSchedulePausedRequest>,
+    ) -> Result<Response<pb::Schedule>, Status> {
+        metered("SetSchedulePaused", self.set_schedule_paused_inner(req).await)
+    }
+
+    async fn delete_schedule(
+        &self,
+        req: Request<pb::DeleteScheduleRequest>,
+    ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
+        metered("DeleteSchedule", self.delete_schedule_inner(req).await)
+    }
+
     type WatchRunStream = EventStream;
 
     async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
@@ -88,6 +119,52 @@ impl WorkflowService for Services {
 }
 
 impl Services {
+    async fn put_schedule_inner(&self, req: Request<pb::PutScheduleRequest>) -> Result<Response<pb::Schedule>, Status> {
+        let spec = req.into_inner().spec.ok_or_else(|| invalid(&ValidationError::single("spec", "is missing")))?;
+        let spec = crate::convert::schedule_from_pb(&spec).map_err(|e| invalid(&e))?;
+        // Checked here too (the engine checks again): a bad pattern costs the driver nothing.
+        weft_model::schedule::validate_schedule(&spec).map_err(|e| invalid(&e.prefixed("spec")))?;
+        let cmd = |reply| Command::Schedule(ScheduleCommand::Put { spec, reply });
+        self.handle()?.ask(cmd).await.map(Response::new)
+    }
+
+    async fn list_schedules_inner(
+        &self,
+        req: Request<pb::ListSchedulesRequest>,
+    ) -> Result<Response<pb::ListSchedulesResponse>, Status> {
+        let req = req.into_inner();
+        let after = match req.page_token.as_str() {
+            "" => None,
+            t if weft_model::validate::check_name(t).is_ok() => Some(t.to_string()),
+            _ => return Err(invalid(&ValidationError::single("page_token", "is not a token this server gave out"))),
+        };
+        let limit = page_size(req.page_size);
+        let cmd = |reply| Command::Schedule(ScheduleCommand::List { after, limit, reply });
+        let (schedules, next_page_token) = self.handle()?.ask(cmd).await?;
+        Ok(Response::new(pb::ListSchedulesResponse { schedules, next_page_token }))
+    }
+
+    async fn set_schedule_paused_inner(
+        &self,
+        req: Request<pb::SetSchedulePausedRequest>,
+    ) -> Result<Response<pb::Schedule>, Status> {
+        let pb::SetSchedulePausedRequest { name, paused } = req.into_inner();
+        schedule_name(&name)?;
+        let cmd = |reply| Command::Schedule(ScheduleCommand::SetPaused { name, paused, reply });
+        self.handle()?.ask(cmd).await.map(Response::new)
+    }
+
+    async fn delete_schedule_inner(
+        &self,
+        req: Request<pb::DeleteScheduleRequest>,
+    ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
+        let name = req.into_inner().name;
+        schedule_name(&name)?;
+        let cmd = |reply| Command::Schedule(ScheduleCommand::Delete { name, reply });
+        self.handle()?.ask(cmd).await?;
+        Ok(Response::new(pb::DeleteScheduleResponse {}))
+    }
+
     async fn register_definition_inner(
         &self,
         req: Request<pb::RegisterDefinitionRequest>,

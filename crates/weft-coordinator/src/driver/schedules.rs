@@ -1,0 +1,72 @@
+//! Schedule commands, applied by the driver to the engine like every other change: the
+//! answer leaves once the change it describes is durable.
+use weft_model::Millis;
+use weft_model::schedule::ScheduleSpec;
+use weft_proto::pb;
+
+use super::{Driver, Reply};
+use crate::convert::schedule_to_pb;
+
+pub enum ScheduleCommand {
+    Put {
+        spec: ScheduleSpec,
+        reply: Reply<pb::Schedule>,
+    },
+    /// Schedules by name after `after`, at most `limit`: (page, next page token).
+    List {
+        after: Option<String>,
+        limit: usize,
+        reply: Reply<(Vec<pb::Schedule>, String)>,
+    },
+    SetPaused {
+        name: String,
+        paused: bool,
+        reply: Reply<pb::Schedule>,
+    },
+    Delete {
+        name: String,
+        reply: Reply<()>,
+    },
+}
+
+impl Driver {
+    pub(super) fn apply_schedule(&mut self, cmd: ScheduleCommand, now: Millis) {
+        match cmd {
+            ScheduleCommand::Put { spec, reply } => {
+                let result = self.engine.put_schedule(spec, now).map(schedule_to_pb);
+                if let Ok(s) = &result {
+                    let spec = s.spec.as_ref();
+                    tracing::info!(
+                        schedule = %spec.map_or("", |s| s.name.as_str()),
+                        cron = %spec.map_or("", |s| s.cron.as_str()),
+                        "schedule put"
+                    );
+                }
+                self.answer(reply, result);
+            }
+            ScheduleCommand::List { after, limit, reply } => {
+                let page: Vec<_> = self
+                    .engine
+                    .schedules()
+                    .filter(|s| after.as_deref().is_none_or(|a| s.spec.name.as_str() > a))
+                    .take(limit + 1)
+                    .collect();
+                let more = page.len() > limit;
+                let page: Vec<pb::Schedule> = page.into_iter().take(limit).map(schedule_to_pb).collect();
+                let token = match (more, page.last().and_then(|s| s.spec.as_ref())) {
+                    (true, Some(spec)) => spec.name.clone(),
+                    _ => String::new(),
+                };
+                self.answer(reply, Ok((page, token)));
+            }
+            ScheduleCommand::SetPaused { name, paused, reply } => {
+                let result = self.engine.set_schedule_paused(&name, paused, now).map(schedule_to_pb);
+                self.answer(reply, result);
+            }
+            ScheduleCommand::Delete { name, reply } => {
+                let result = self.engine.delete_schedule(&name);
+                self.answer(reply, result);
+            }
+        }
+    }
+}

@@ -104,6 +104,8 @@ impl Engine {
     /// slot it handled is not handled again).
     pub fn put_schedule(&mut self, spec: ScheduleSpec, now: Millis) -> Result<&Schedule, Error> {
         let times = validate_schedule(&spec)?;
+        // What it starts must exist now (it may be deleted later: then its slots say so).
+        self.definition(&spec.definition, spec.version)?;
         let name: Arc<str> = Arc::from(spec.name.as_str());
         let state = match self.schedules.by_name.get(&name) {
             Some(old) => old.state.clone(),

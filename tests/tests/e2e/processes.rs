@@ -135,3 +135,104 @@ async fn a_concurrency_key_keeps_one_ledger_update_per_customer_across_runs() {
     assert!(!overlaps(spans[0], spans[1]), "customer a's updates take turns: {spans:?}");
     assert!(overlaps(spans[0], spans[2]) || overlaps(spans[1], spans[2]), "customer b's goes alongside: {spans:?}");
 }
+
+/// Runs of `process` that a schedule started: their slots (from the idempotency keys
+/// `schedule:NAME:SLOT_MS`), in order, and how many runs there are.
+async fn scheduled_slots(client: &weft_client::Client, process: &str) -> (Vec<i64>, usize) {
+    let query = weft_client::client::RunQuery {
+        process_name: Some(process.into()),
+        page_size: Some(1000),
+        ..Default::default()
+    };
+    let runs = client.list_runs(&query).await.unwrap().runs;
+    let mut slots: Vec<i64> =
+        runs.iter().filter_map(|r| r.idempotency_key.strip_prefix("schedule:tick:")?.parse().ok()).collect();
+    slots.sort();
+    (slots, runs.len())
+}
+
+/// Waits for `n` more runs of the cluster to succeed, from its event stream.
+async fn runs_succeed(events: &mut weft_client::Subscription<pb::ClusterEvent>, n: usize) {
+    let mut seen = 0;
+    tokio::time::timeout(weft_e2e::WAIT, async {
+        while seen < n {
+            let event = events.next().await.expect("the stream stays open").expect("an event");
+            if let Some(pb::cluster_event::Event::Run(e)) = event.event
+                && e.kind == pb::EventKind::RunSucceeded as i32
+            {
+                seen += 1;
+            }
+        }
+    })
+    .await
+    .expect("scheduled runs succeed in time");
+}
+
+/// A schedule firing every second, with real binaries: each slot starts one run (keyed by
+/// its slot), and after the coordinator is killed and restarted the slots missed meanwhile
+/// are caught up (catch-up all) and none starts twice: every second from the first slot to
+/// the last, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_every_second_fires_each_slot_once_across_a_coordinator_crash() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec::default()).await;
+    let client = cluster.client().await;
+    let billing = load_spec_file(repo_root().join("examples/nightly-billing.yaml")).unwrap();
+    client.register_definition(&billing).await.unwrap();
+    let added = weftctl_at(
+        &cluster.grpc,
+        &[
+            "schedule",
+            "add",
+            "tick",
+            "nightly-billing",
+            "--cron",
+            "* * * * * *",
+            "--input",
+            r#"{"night": true}"#,
+            "--catch-up",
+            "all",
+            "--catch-up-window",
+            "1m",
+        ],
+    )
+    .await;
+    let said = String::from_utf8_lossy(&added.stdout);
+    assert_eq!(added.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&added.stderr));
+    assert!(said.contains("nightly-billing (latest)") && said.contains("next "), "{said}");
+
+    let mut events = client.watch_events(None).await.unwrap();
+    runs_succeed(&mut events, 3).await;
+    cluster.crash_and_restart_coordinator(&[]).await;
+    let client = cluster.client().await;
+    let mut events = client.watch_events(None).await.unwrap();
+    runs_succeed(&mut events, 3).await;
+    // Stop it, then look: nothing more starts while we count.
+    client.set_schedule_paused("tick", true).await.unwrap();
+
+    let (slots, runs) = scheduled_slots(&client, "nightly-billing").await;
+    assert_eq!(runs, slots.len(), "every run is a slot's: {slots:?}");
+    let every_second: Vec<i64> =
+        (0..).map(|i| slots[0] + i * 1_000).take_while(|s| s <= slots.last().unwrap()).collect();
+    assert_eq!(slots, every_second, "each second once, the ones missed while down caught up");
+    let listed = client.list_schedules().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].fired as usize, listed[0].skipped), (runs, 0), "{:?}", listed[0]);
+    assert!(listed[0].paused && listed[0].next_fire_ms.is_empty());
+    let run = client.get_run(listed[0].last_run_id.parse().unwrap()).await.unwrap();
+    assert_eq!(run.input_json, r#"{"night": true}"#.replace(' ', ""), "{run:?}");
+
+    // Refused naming the field; deleted, gone.
+    let bad = weftctl_at(&cluster.grpc, &["schedule", "add", "x", "nightly-billing", "--cron", "61 * * * *"]).await;
+    assert_eq!(bad.status.code(), Some(1), "refused by the coordinator: {}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("spec.cron"), "{}", String::from_utf8_lossy(&bad.stderr));
+    let unknown = weftctl_at(&cluster.grpc, &["schedule", "add", "x", "nobody", "--cron", "0 2 * * *"]).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("nobody"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    client.delete_schedule("tick").await.unwrap();
+    assert!(client.list_schedules().await.unwrap().is_empty());
+}

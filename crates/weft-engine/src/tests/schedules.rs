@@ -145,7 +145,12 @@ fn overlapping_slots_are_skipped_or_queued_by_the_overlap_policy() {
 #[test]
 fn a_definition_gone_or_a_bad_stored_schedule_is_said_not_fatal() {
     let mut env = Env::new();
+    let refused = env.engine.put_schedule(every_second(CatchUp::Latest, Overlap::Allow), env.now).unwrap_err();
+    assert!(refused.to_string().contains("definition `billing` not found"), "{refused}");
+    // Registered when put, gone by its slot (a store restored without it): said, counted.
+    let mut env = engine_with_billing(1_000_000, false);
     env.engine.put_schedule(every_second(CatchUp::Latest, Overlap::Allow), env.now).unwrap();
+    env.engine.definitions.clear();
     env.advance(1_000);
     let s = state(&env);
     assert_eq!((s.fired, s.skipped), (0, 1));

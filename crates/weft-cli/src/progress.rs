@@ -153,7 +153,9 @@ impl RunProgress {
                 self.outcome = Some(status);
                 return Change::Finished(status);
             }
-            K::RunStarted | K::RunCompensating | K::RunEstimate | K::Unspecified => return Change::None,
+            K::RunStarted | K::RunCompensating | K::RunEstimate | K::TaskExpanded | K::Unspecified => {
+                return Change::None;
+            }
         };
         if event.task.is_empty() {
             return Change::None;

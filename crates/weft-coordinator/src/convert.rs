@@ -108,6 +108,7 @@ fn event_kind_to_pb(k: EventKind) -> pb::EventKind {
         EventKind::RunCancelled => pb::EventKind::RunCancelled,
         EventKind::RunCompensating => pb::EventKind::RunCompensating,
         EventKind::RunEstimate => pb::EventKind::RunEstimate,
+        EventKind::TaskExpanded => pb::EventKind::TaskExpanded,
     }
 }
 

@@ -80,7 +80,13 @@ pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
         }
         let run_tasks: Vec<_> = std::iter::from_fn(|| tasks.next_if(|t| t.run == r.id)).collect();
         let history: Vec<_> = std::iter::from_fn(|| events.next_if(|e| e.run == r.id)).collect();
-        let plan = match plan_of(&r.spec_json) {
+        // The for_each expansions its history records, replayed in order.
+        let plan = plan_of(&r.spec_json).and_then(|mut plan| {
+            weft_engine::fanout::replay_expansions(&mut plan, &history, &run_tasks, &r.input_json)
+                .map_err(|e| format!("replaying its for_each expansions: {e}"))?;
+            Ok(plan)
+        });
+        let plan = match plan {
             Ok(plan) => Arc::new(plan),
             Err(reason) => {
                 // Its tasks and events stay in the store with it, under its id.

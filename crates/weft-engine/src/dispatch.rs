@@ -88,6 +88,11 @@ impl Engine {
                 let result = run.tasks[d as usize].result.clone().unwrap_or_else(|| Arc::from("null"));
                 (plan.tasks[d as usize].name.clone(), result)
             })
+            // An instance of a `for_each` task also gets its element.
+            .chain(match tp.fan.as_deref() {
+                Some(weft_model::plan::Fan::Item { element, .. }) => Some((Arc::from("item"), element.clone())),
+                _ => None,
+            })
             .collect::<Vec<_>>();
         let run_input_json = run.input_json.clone();
         let bytes = input_bytes(&tp.params_json, &run_input_json, &inputs);

@@ -42,10 +42,12 @@ pub enum EventKind {
     RunCompensating,
     /// The run's predicted finish moved by more than a margin since last said.
     RunEstimate,
+    /// A `for_each` task expanded into its instances (the detail says how many).
+    TaskExpanded,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 13] = [
+    const ALL: [EventKind; 14] = [
         EventKind::RunStarted,
         EventKind::TaskReady,
         EventKind::TaskAssigned,
@@ -59,6 +61,7 @@ impl EventKind {
         EventKind::RunCancelled,
         EventKind::RunCompensating,
         EventKind::RunEstimate,
+        EventKind::TaskExpanded,
     ];
 
     /// A stable number for storage (1-based, in declaration order; never reorder).

@@ -95,9 +95,10 @@ impl Gate {
 
 /// `limit bank-api 5/5`, `limit bank-api rate 100/min`, `concurrency key c-42 1/1`.
 pub fn describe(key: &GateKey, shut: &Shut) -> String {
-    let what = match key.1.strip_prefix("key:") {
-        Some(k) => format!("concurrency key {k}"),
-        None => format!("limit {}", key.1),
+    let what = match (key.1.strip_prefix("key:"), key.1.strip_prefix("map:")) {
+        (Some(k), _) => format!("concurrency key {k}"),
+        (_, Some(_)) => "max_parallel".to_string(),
+        _ => format!("limit {}", key.1),
     };
     match shut {
         Shut::Full { held, of } => format!("{what} {held}/{of}"),
@@ -113,7 +114,14 @@ impl Engine {
         }
         let run = self.runs.get(&r.run)?;
         let tp = &run.plan.tasks[r.task as usize];
-        if tp.uses.is_empty() && tp.concurrency_key.is_none() {
+        let map_parallel = match tp.fan.as_deref() {
+            Some(weft_model::plan::Fan::Item { map, .. }) => match run.plan.tasks[*map as usize].fan.as_deref() {
+                Some(weft_model::plan::Fan::Map { max_parallel: Some(p), .. }) => Some((*map, *p)),
+                _ => None,
+            },
+            _ => None,
+        };
+        if tp.uses.is_empty() && tp.concurrency_key.is_none() && map_parallel.is_none() {
             return None;
         }
         let process = run.plan.name.clone();
@@ -129,6 +137,11 @@ impl Engine {
             let rendered = render_key(&k.template, &input, MAX_CONCURRENCY_KEY_BYTES);
             let key = (process, Arc::from(format!("key:{rendered}").as_str()));
             gates.push(GateRef { key, concurrency: Some(k.max_per_key), rate: None });
+        }
+        if let Some((map, max_parallel)) = map_parallel {
+            // `max_parallel`: a gate of this run's instances of that task alone.
+            let key = (run.plan.name.clone(), Arc::from(format!("map:{}:{map}", r.run).as_str()));
+            gates.push(GateRef { key, concurrency: Some(max_parallel), rate: None });
         }
         let gates: Arc<[GateRef]> = Arc::from(gates);
         self.gates.of_task.insert(r, gates.clone());

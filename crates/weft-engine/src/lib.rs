@@ -17,6 +17,7 @@ mod dispatch;
 pub mod effects;
 mod error;
 pub mod estimate;
+pub mod fanout;
 pub mod forecast;
 pub mod gates;
 pub mod monitor;

@@ -80,7 +80,7 @@ impl Engine {
             .workflows
             .iter()
             .map(|w| {
-                let states: Vec<TaskState> = w.tasks.clone().map(|i| tasks[i as usize].state).collect();
+                let states: Vec<TaskState> = w.members().map(|i| tasks[i as usize].state).collect();
                 let unfinished = states.iter().filter(|s| **s != TaskState::Succeeded).count() as u32;
                 let status = if unfinished == 0 {
                     RunStatus::Succeeded
@@ -214,7 +214,7 @@ impl Engine {
             .collect();
         let mut pending: Vec<(Millis, u32)> = undone
             .iter()
-            .flat_map(|&w| plan.workflows[w].tasks.clone())
+            .flat_map(|&w| plan.workflows[w].members())
             .filter_map(|i| {
                 let comp = plan.tasks[i as usize].compensation?;
                 let (t, c) = (&run.tasks[i as usize], &run.tasks[comp as usize]);

@@ -158,24 +158,7 @@ impl Engine {
             }
         };
         let input_json: Arc<str> = Arc::from(if req.input_json.trim().is_empty() { "null" } else { &req.input_json });
-        let tasks = plan
-            .tasks
-            .iter()
-            .map(|t| TaskRun {
-                state: TaskState::Pending,
-                attempt: 0,
-                worker: None,
-                waiting_on: t.deps.len() as u32,
-                ready_at: None,
-                assigned_at: None,
-                started_at: None,
-                finished_at: None,
-                result: None,
-                error: None,
-                ticket: None,
-                retry_at: None,
-            })
-            .collect();
+        let tasks = plan.tasks.iter().map(|t| TaskRun::pending(t.deps.len() as u32)).collect();
         let workflows = plan
             .workflows
             .iter()
@@ -319,6 +302,11 @@ impl Engine {
     /// Pending -> Ready: into its queue.
     pub(crate) fn make_ready(&mut self, r: TaskRef, now: Millis) {
         let Some(run) = self.runs.get_mut(&r.run) else { return };
+        // A `for_each` task is never handed out: it expands, or collects (see `fanout`).
+        if matches!(run.plan.tasks[r.task as usize].fan.as_deref(), Some(weft_model::plan::Fan::Map { .. })) {
+            self.map_ready(r, now);
+            return;
+        }
         let t = &mut run.tasks[r.task as usize];
         t.state = TaskState::Ready;
         t.ready_at = Some(now);
@@ -388,7 +376,7 @@ impl Engine {
         let wf_name = plan.workflows[wi as usize].name.clone();
         let reason = format!("workflow `{wf_name}` failed: task `{}` attempt {attempt}: {}", tp.name, error.message);
         // The workflow's other tasks can no longer all succeed.
-        for task in plan.workflows[wi as usize].tasks.clone() {
+        for task in plan.workflows[wi as usize].members() {
             self.cancel_task(TaskRef { run: r.run, task }, &format!("workflow `{wf_name}` failed"), now);
         }
         let fail_fast = plan.failure_policy == FailurePolicy::FailFast;
@@ -405,7 +393,7 @@ impl Engine {
                 if other as u32 == wi || self.runs[&r.run].workflows[other].status != RunStatus::Running {
                     continue;
                 }
-                for task in w.tasks.clone() {
+                for task in w.members() {
                     self.cancel_task(TaskRef { run: r.run, task }, "a sibling workflow failed (fail fast)", now);
                 }
                 self.runs.get_mut(&r.run).expect("exists").workflows[other].status = RunStatus::Cancelled;
@@ -423,7 +411,7 @@ impl Engine {
         let plan = run.plan.clone();
         let mut done: Vec<(Millis, u32, u32)> = workflows
             .iter()
-            .flat_map(|&wi| plan.workflows[wi as usize].tasks.clone())
+            .flat_map(|&wi| plan.workflows[wi as usize].members())
             .filter_map(|i| {
                 let comp = plan.tasks[i as usize].compensation?;
                 let t = &run.tasks[i as usize];

@@ -58,6 +58,26 @@ pub struct TaskRun {
     pub retry_at: Option<Millis>,
 }
 
+impl TaskRun {
+    /// A task not yet ready, waiting for `waiting_on` dependencies.
+    pub fn pending(waiting_on: u32) -> Self {
+        TaskRun {
+            state: TaskState::Pending,
+            attempt: 0,
+            worker: None,
+            waiting_on,
+            ready_at: None,
+            assigned_at: None,
+            started_at: None,
+            finished_at: None,
+            result: None,
+            error: None,
+            ticket: None,
+            retry_at: None,
+        }
+    }
+}
+
 /// Runtime state of one workflow of a run.
 #[derive(Clone, Debug)]
 pub struct WorkflowRun {

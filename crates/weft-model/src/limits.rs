@@ -56,6 +56,8 @@ pub const MAX_LIMIT_COUNT: u32 = 1_000_000;
 /// A rate's window: 1 s to a day.
 pub const MIN_RATE_WINDOW_MS: u64 = 1_000;
 pub const MAX_RATE_WINDOW_MS: u64 = 24 * 3600 * 1000;
+/// Elements a `for_each` takes when its `max_items` is not given.
+pub const DEFAULT_MAX_ITEMS: u32 = 1_000;
 /// A concurrency key template, and the key it renders to (cut beyond).
 pub const MAX_CONCURRENCY_KEY_BYTES: usize = 256;
 /// Error messages recorded for a failed attempt.

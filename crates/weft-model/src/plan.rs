@@ -45,6 +45,16 @@ pub struct WorkflowPlan {
     pub tasks: Range<u32>,
     /// Task name -> index, for reports that name their task.
     pub by_name: HashMap<Arc<str>, u32>,
+    /// Instances of its `for_each` tasks, added to the plan when those ran (after every
+    /// workflow's own tasks and the compensations).
+    pub items: Vec<u32>,
+}
+
+impl WorkflowPlan {
+    /// Its own tasks, then the instances of its `for_each` tasks.
+    pub fn members(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tasks.clone().chain(self.items.iter().copied())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +88,75 @@ pub struct TaskPlan {
     /// Indices into [`ProcessPlan::limits`] of the limits it takes a share of.
     pub uses: Box<[u32]>,
     pub concurrency_key: Option<Arc<KeyPlan>>,
+    /// A `for_each` task, or one of its instances (boxed: most tasks are neither).
+    pub fan: Option<Box<Fan>>,
+}
+
+/// The dynamic side of a task: see [`ProcessPlan::expand`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fan {
+    /// A `for_each` task: when it is ready its list is read and it expands into one
+    /// instance per element; it then waits for them and succeeds with their results.
+    Map { source: ListSource, max_items: u32, max_parallel: Option<u32>, expanded: Option<u32> },
+    /// Instance `index` of the map task `map`, with its element (JSON text).
+    Item { map: u32, index: u32, element: Arc<str> },
+}
+
+/// Where a `for_each` list is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListSource {
+    /// A path into the run's input.
+    Input(Vec<String>),
+    /// A path into the result of `task` (one the map task depends on).
+    Task { task: u32, path: Vec<String> },
+}
+
+impl ListSource {
+    /// The list's elements as JSON texts, from the run's input or a finished task's result;
+    /// an error says what is wrong (not found, not a list, too long).
+    pub fn elements(
+        &self,
+        written: &str,
+        input_json: &str,
+        result_of: impl Fn(u32) -> Option<Arc<str>>,
+        max_items: u32,
+    ) -> Result<Vec<Arc<str>>, String> {
+        let (text, path) = match self {
+            ListSource::Input(path) => (Some(Arc::from(input_json)), path),
+            ListSource::Task { task, path } => (result_of(*task), path),
+        };
+        let text = text.ok_or_else(|| format!("for_each `{written}`: its task has no result"))?;
+        let value: serde_json::Value = serde_json::from_str(if text.trim().is_empty() { "null" } else { &text })
+            .map_err(|e| format!("for_each `{written}`: not JSON: {e}"))?;
+        let found = path.iter().try_fold(&value, |v, field| v.get(field.as_str()));
+        let Some(serde_json::Value::Array(items)) = found else {
+            let what = match found {
+                None => "nothing".to_string(),
+                Some(v) => format!("a {}", json_kind(v)),
+            };
+            return Err(format!("for_each `{written}`: found {what}, not a list"));
+        };
+        if items.len() > max_items as usize {
+            return Err(format!("for_each `{written}`: {} items, max_items is {max_items}", items.len()));
+        }
+        Ok(items.iter().map(|v| Arc::from(v.to_string().as_str())).collect())
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// Name of instance `index` of `task`. `[` cannot appear in user names.
+pub fn item_name(task: &str, index: u32) -> String {
+    format!("{task}[{index}]")
 }
 
 /// Name given to the compensation task of `task`. The `:` cannot appear in user names.
@@ -86,6 +165,38 @@ pub fn compensation_name(task: &str) -> String {
 }
 
 impl ProcessPlan {
+    /// Expands the `for_each` task `map` into one instance per element, appended to the
+    /// plan: each a copy of it (kind, params, retries, queue, limits) depending on what it
+    /// depends on, and `map` now depends on them. Returns the instances' indices. Pure and
+    /// deterministic: replaying the same expansions in the same order rebuilds the plan.
+    pub fn expand(&mut self, map: u32, elements: Vec<Arc<str>>) -> Range<u32> {
+        let start = self.tasks.len() as u32;
+        let Some(template) = self.tasks.get(map as usize).cloned() else { return start..start };
+        let wi = template.workflow as usize;
+        for (i, element) in elements.into_iter().enumerate() {
+            let index = start + i as u32;
+            let name: Arc<str> = Arc::from(item_name(&template.name, i as u32).as_str());
+            self.tasks.push(TaskPlan {
+                name: name.clone(),
+                dependents: vec![map],
+                fan: Some(Box::new(Fan::Item { map, index: i as u32, element })),
+                compensation: None,
+                ..template.clone()
+            });
+            if let Some(w) = self.workflows.get_mut(wi) {
+                w.items.push(index);
+                w.by_name.insert(name, index);
+            }
+        }
+        let end = self.tasks.len() as u32;
+        let m = &mut self.tasks[map as usize];
+        m.deps.extend(start..end);
+        if let Some(Fan::Map { expanded, .. }) = m.fan.as_deref_mut() {
+            *expanded = Some(end - start);
+        }
+        start..end
+    }
+
     /// The spec as submitted, parsed back from its JSON. A plan made by validation always
     /// parses back (its parameters nest at most `MAX_JSON_DEPTH` levels); the error is for
     /// plans built by hand or from a damaged store, which must not take the caller down.

@@ -128,6 +128,18 @@ pub struct TaskSpec {
     pub concurrency_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_key: Option<u32>,
+    /// Runs once per element of a list known only at run time: `input.orders` (a path into
+    /// the run's input) or `split.items` (a task it depends on, then a path into its
+    /// result). Each instance receives its element as the input `item`; the task's result
+    /// is the instances' results, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    /// Most elements `for_each` takes (default 1,000); a longer list fails the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<u32>,
+    /// Most instances running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
 }
 
 /// A compensating action: runs with the original task's result as its input
@@ -165,6 +177,9 @@ impl TaskSpec {
             uses: Vec::new(),
             concurrency_key: None,
             max_per_key: None,
+            for_each: None,
+            max_items: None,
+            max_parallel: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use crate::builtin;
 use crate::dag;
 use crate::gates::{LimitSpec, parse_key};
 use crate::limits::*;
-use crate::plan::{KeyPlan, LimitPlan, ProcessPlan, TaskPlan, WorkflowPlan};
+use crate::plan::{Fan, KeyPlan, LimitPlan, ListSource, ProcessPlan, TaskPlan, WorkflowPlan};
 use crate::spec::{ProcessSpec, RetrySpec};
 use std::collections::HashMap;
 use std::fmt;
@@ -277,6 +277,63 @@ impl Checker {
         }
     }
 
+    /// A task's `for_each` (with `max_items`, `max_parallel`): where its list is, by the
+    /// name of a task it depends on (global index `base + local`) or `input`.
+    fn for_each(
+        &mut self,
+        field: &str,
+        t: &crate::spec::TaskSpec,
+        names: &HashMap<&str, u32>,
+        deps: &[u32],
+        base: u32,
+    ) -> Option<Box<Fan>> {
+        let Some(text) = t.for_each.as_deref() else {
+            for (name, set) in [("max_items", t.max_items.is_some()), ("max_parallel", t.max_parallel.is_some())] {
+                if set {
+                    self.fail(format!("{field}.{name}"), "needs a `for_each`");
+                }
+            }
+            return None;
+        };
+        let f = format!("{field}.for_each");
+        if text.len() > MAX_CONCURRENCY_KEY_BYTES {
+            self.fail(f, format!("is {} bytes, at most {MAX_CONCURRENCY_KEY_BYTES} allowed", text.len()));
+            return None;
+        }
+        let mut parts = text.split('.');
+        let head = parts.next().unwrap_or("");
+        let path: Vec<String> = parts.map(str::to_string).collect();
+        if path.iter().any(String::is_empty) {
+            self.fail(f.clone(), format!("`{}`: an empty field name", echo(text)));
+        }
+        let source = match (head, names.get(head)) {
+            ("input", _) => Some(ListSource::Input(path)),
+            (_, Some(&j)) if deps.contains(&j) => Some(ListSource::Task { task: base + j, path }),
+            (_, Some(_)) => {
+                self.fail(f.clone(), format!("`{}` is read before it runs: add it to depends_on", echo(head)));
+                None
+            }
+            (_, None) => {
+                let message = format!("`{}`: write `input.PATH` or `TASK.PATH` with a task it depends on", echo(text));
+                self.fail(f.clone(), message);
+                None
+            }
+        };
+        let max_items = t.max_items.unwrap_or(DEFAULT_MAX_ITEMS);
+        if !(1..=MAX_TASKS as u32).contains(&max_items) {
+            self.fail(format!("{field}.max_items"), format!("is {max_items}, must be 1 to {MAX_TASKS}"));
+        }
+        if let Some(n) = t.max_parallel
+            && !(1..=MAX_LIMIT_COUNT).contains(&n)
+        {
+            self.fail(format!("{field}.max_parallel"), format!("is {n}, must be 1 to {MAX_LIMIT_COUNT}"));
+        }
+        if t.compensate.is_some() {
+            self.fail(format!("{field}.compensate"), "a `for_each` task cannot have a compensation (yet)");
+        }
+        source.map(|source| Box::new(Fan::Map { source, max_items, max_parallel: t.max_parallel, expanded: None }))
+    }
+
     fn retry(&mut self, field: &str, r: &RetrySpec) {
         if let Some(n) = r.max_attempts
             && !(1..=MAX_ATTEMPTS).contains(&n)
@@ -531,6 +588,7 @@ pub fn validate_process(
             let tf = format!("{wf}.tasks[{ti}]");
             let uses = c.uses(&tf, &t.uses, &limit_index);
             let concurrency_key = c.concurrency_key(&tf, t.concurrency_key.as_deref(), t.max_per_key);
+            let fan = c.for_each(&tf, t, &names, &deps, base);
             let hint = crate::builtin::duration_hint(&t.kind, &t.params);
             let at_most_ms = match (t.timeout, hint.at_most_ms) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -555,11 +613,12 @@ pub fn validate_process(
                 compensates: None,
                 uses,
                 concurrency_key,
+                fan,
             });
         }
         let range = base..tasks.len() as u32;
         let by_name = range.clone().map(|i| (tasks[i as usize].name.clone(), i)).collect();
-        workflows.push(WorkflowPlan { name: Arc::from(w.name.as_str()), tasks: range, by_name });
+        workflows.push(WorkflowPlan { name: Arc::from(w.name.as_str()), tasks: range, by_name, items: Vec::new() });
     }
     // Compensation tasks go after every workflow's own tasks, so the workflows' ranges stay whole.
     for (wi, w) in spec.workflows.iter().enumerate() {
@@ -590,6 +649,7 @@ pub fn validate_process(
                 // An undo runs however busy the thing it undoes against is.
                 uses: Box::default(),
                 concurrency_key: None,
+                fan: None,
             });
             tasks[original as usize].compensation = Some(index);
             workflows[wi].by_name.insert(name, index);

@@ -186,6 +186,9 @@ pub fn process_from_pb(p: &pb::ProcessSpec, prefix: &str) -> Result<ProcessSpec,
                 uses: t.uses.clone(),
                 concurrency_key: t.concurrency_key.clone(),
                 max_per_key: t.max_per_key,
+                for_each: t.for_each.clone(),
+                max_items: t.max_items,
+                max_parallel: t.max_parallel,
                 compensate: match &t.compensate {
                     None => None,
                     Some(c) => {
@@ -334,6 +337,9 @@ pub fn process_to_pb(p: &ProcessSpec) -> pb::ProcessSpec {
                         uses: t.uses.clone(),
                         concurrency_key: t.concurrency_key.clone(),
                         max_per_key: t.max_per_key,
+                        for_each: t.for_each.clone(),
+                        max_items: t.max_items,
+                        max_parallel: t.max_parallel,
                         compensate: t.compensate.as_ref().map(|c| pb::Compensation {
                             kind: c.kind.clone(),
                             params_json: params_to_pb(&c.params),

@@ -141,13 +141,15 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
                 (200usize..400).prop_map(|n| "k".repeat(n)),
             ]),
             prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
+            prop::option::of(prop_oneof![Just("input.items".to_string()), Just("a.x".to_string()), ".{0,20}"]),
+            prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
         ),
     )
         .prop_map(
             |(
                 (name, kind, params_json, priority, queue),
                 (depends_on, retry, timeout_ms, cost_seconds, queue_timeout_ms, compensate),
-                (uses, concurrency_key, max_per_key),
+                (uses, concurrency_key, max_per_key, for_each, max_items),
             )| {
                 pb::TaskSpec {
                     name,
@@ -164,6 +166,9 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
                     uses,
                     concurrency_key,
                     max_per_key,
+                    for_each,
+                    max_items,
+                    max_parallel: max_items,
                 }
             },
         )

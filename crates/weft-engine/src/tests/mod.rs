@@ -2,6 +2,7 @@
 use super::*;
 
 mod estimates;
+mod fanout;
 mod faults;
 mod gates;
 mod hostile;
@@ -508,14 +509,15 @@ fn finished_runs_expire_with_their_idempotency_keys() {
 
 #[test]
 fn event_kind_codes_round_trip() {
-    for code in 1..=13u8 {
+    for code in 1..=14u8 {
         assert_eq!(EventKind::from_code(code).unwrap().code(), code);
     }
     // Stored codes never move: the ones a store already holds keep their meaning.
     assert_eq!(EventKind::RunCompensating.code(), 12);
     assert_eq!(EventKind::RunEstimate.code(), 13);
+    assert_eq!(EventKind::TaskExpanded.code(), 14);
     assert_eq!(EventKind::from_code(0), None);
-    assert_eq!(EventKind::from_code(14), None);
+    assert_eq!(EventKind::from_code(15), None);
 }
 
 #[test]

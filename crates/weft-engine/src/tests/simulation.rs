@@ -194,9 +194,15 @@ impl Sim {
         let mut restored = Engine::new(self.env.engine.config().clone());
         for run in self.store.runs.values() {
             let spec: ProcessSpec = serde_json::from_str(&run.spec_json).unwrap();
-            let plan = Arc::new(weft_model::validate_process(&spec, &|_| true).unwrap());
-            let tasks = self.store.tasks.range((run.id, 0)..=(run.id, u32::MAX)).map(|(_, t)| t.clone()).collect();
-            let events = self.store.events.range((run.id, 0)..=(run.id, u64::MAX)).map(|(_, e)| e.clone()).collect();
+            let mut plan = weft_model::validate_process(&spec, &|_| true).unwrap();
+            let tasks: Vec<_> =
+                self.store.tasks.range((run.id, 0)..=(run.id, u32::MAX)).map(|(_, t)| t.clone()).collect();
+            let events: Vec<_> =
+                self.store.events.range((run.id, 0)..=(run.id, u64::MAX)).map(|(_, e)| e.clone()).collect();
+            if let Err(e) = crate::fanout::replay_expansions(&mut plan, &events, &tasks, &run.input_json) {
+                self.fail(format!("run {}: {e}", run.id));
+            }
+            let plan = Arc::new(plan);
             let restored_run = crate::restore::RestoredRun { run: run.clone(), plan, tasks, events };
             restored.restore_run(restored_run, self.env.now);
         }

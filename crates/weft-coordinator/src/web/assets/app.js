@@ -7,7 +7,7 @@ const RUN_STATUS = ["unspecified", "running", "succeeded", "failed", "cancelled"
 const TASK_STATE = ["unspecified", "pending", "ready", "assigned", "running", "succeeded", "failed", "cancelled"];
 const LIVENESS = ["unspecified", "live", "suspect", "dead", "draining"];
 const EVENT_KIND = ["", "run started", "task ready", "task assigned", "task running", "task succeeded",
-  "task failed", "task retrying", "task cancelled", "run succeeded", "run failed", "run cancelled", "run compensating", "run estimate"];
+  "task failed", "task retrying", "task cancelled", "run succeeded", "run failed", "run cancelled", "run compensating", "run estimate", "task expanded"];
 const ANOMALY_KIND = ["", "late_heartbeat", "stuck_task", "queue_backlog", "failing_worker", "recovered",
   "unservable_task", "deadline_at_risk"];
 

@@ -95,7 +95,14 @@ impl Engine {
             })
             .collect::<Vec<_>>();
         let run_input_json = run.input_json.clone();
-        let bytes = input_bytes(&tp.params_json, &run_input_json, &inputs);
+        // An instance's `{{item...}}` placeholders, filled (and counted in its size).
+        let params_json: Arc<str> = match tp.fan.as_deref() {
+            Some(weft_model::plan::Fan::Item { element, .. }) => {
+                Arc::from(weft_model::plan::render_item(&tp.params_json, element).as_str())
+            }
+            _ => tp.params_json.clone(),
+        };
+        let bytes = input_bytes(&params_json, &run_input_json, &inputs);
         if bytes > MAX_ASSIGNMENT_INPUT_BYTES {
             // It was taken off its queue by the placement.
             run.tasks[r.task as usize].ticket = None;
@@ -130,7 +137,7 @@ impl Engine {
         let assignment = Assignment {
             attempt,
             kind: tp.kind.clone(),
-            params_json: tp.params_json.clone(),
+            params_json,
             inputs,
             run_input_json,
             timeout_ms: tp.timeout_ms,

@@ -154,6 +154,57 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// An instance's parameters: every `{{item}}` (the element: its text if a string, else its
+/// JSON) and `{{item.FIELD.FIELD}}` in the template's strings replaced; other text kept.
+/// Built-in executors see their element this way (`echo shipping {{item.sku}}`).
+pub fn render_item(params_json: &str, element: &str) -> String {
+    if !params_json.contains("{{") {
+        return params_json.to_string();
+    }
+    let (Ok(mut params), Ok(item)) =
+        (serde_json::from_str::<serde_json::Value>(params_json), serde_json::from_str::<serde_json::Value>(element))
+    else {
+        return params_json.to_string();
+    };
+    fill(&mut params, &item);
+    params.to_string()
+}
+
+fn fill(value: &mut serde_json::Value, item: &serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = fill_text(s, item),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| fill(v, item)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| fill(v, item)),
+        _ => {}
+    }
+}
+
+fn fill_text(text: &str, item: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}").map(|c| open + c) else { break };
+        let inner = rest[open + 2..close].trim();
+        let path = match inner.strip_prefix("item") {
+            Some("") => Some(Vec::new()),
+            Some(p) if p.starts_with('.') => Some(p[1..].split('.').collect::<Vec<_>>()),
+            _ => None,
+        };
+        out.push_str(&rest[..open]);
+        match path {
+            Some(path) => match path.iter().try_fold(item, |v, f| v.get(*f)) {
+                Some(serde_json::Value::String(s)) => out.push_str(s),
+                Some(v) => out.push_str(&v.to_string()),
+                None => out.push_str("null"),
+            },
+            None => out.push_str(&rest[open..close + 2]),
+        }
+        rest = &rest[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Name of instance `index` of `task`. `[` cannot appear in user names.
 pub fn item_name(task: &str, index: u32) -> String {
     format!("{task}[{index}]")
@@ -212,5 +263,22 @@ impl ProcessPlan {
 
     pub fn workflow_name(&self, task: u32) -> &Arc<str> {
         &self.workflows[self.tasks[task as usize].workflow as usize].name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_sees_its_element_in_its_params() {
+        let params = r#"{"argv":["sh","-c","echo shipping {{item.sku}} x{{ item.qty }} {{item.none}} {{other}}"],"whole":"{{item}}"}"#;
+        let element = r#"{"sku":"A-1","qty":2}"#;
+        let filled: serde_json::Value = serde_json::from_str(&render_item(params, element)).unwrap();
+        assert_eq!(filled["argv"][2], "echo shipping A-1 x2 null {{other}}");
+        assert_eq!(filled["whole"], r#"{"qty":2,"sku":"A-1"}"#);
+        assert_eq!(render_item(r#"{"a":"{{item}}"}"#, r#""plain""#), r#"{"a":"plain"}"#);
+        assert_eq!(render_item(r#"{"a":1}"#, "2"), r#"{"a":1}"#, "untouched without placeholders");
+        assert_eq!(render_item(r#"{"a":"{{item"}"#, "2"), r#"{"a":"{{item"}"#, "an unclosed one is text");
     }
 }

@@ -236,3 +236,42 @@ async fn a_schedule_every_second_fires_each_slot_once_across_a_coordinator_crash
     client.delete_schedule("tick").await.unwrap();
     assert!(client.list_schedules().await.unwrap().is_empty());
 }
+
+/// examples/ship-order.yaml on real workers: an order of 25 items shipped by a fan-out with
+/// max_parallel 4: 25 instances, never more than four at once (four while the list lasts),
+/// each shipping its own item, and `invoice` gets the 25 results in the items' order. It
+/// also runs from `weftctl dev`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_of_25_items_ships_by_a_fan_out_four_at_a_time_and_results_come_in_order() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 8, extra: &["--allow-shell"], ..Default::default() }).await;
+    let client = cluster.client().await;
+    let example = load_spec_file(repo_root().join("examples/ship-order.yaml")).unwrap();
+    let run = client.start_run(RunSource::Inline(&example), StartOptions::default()).await.unwrap();
+    let done = wait(&client, run.run_id).await;
+    assert_succeeded(&done);
+    let tasks: Vec<&pb::TaskRun> = done.workflows.iter().flat_map(|w| &w.tasks).collect();
+    let instances: Vec<&&pb::TaskRun> = tasks.iter().filter(|t| t.name.starts_with("ship[")).collect();
+    assert_eq!(instances.len(), 25);
+    let (overlap, _) = overlap_and_burst(&done, "ship[", 1_000);
+    assert_eq!(overlap, 4, "four at a time, with eight free slots");
+    let invoice = tasks.iter().find(|t| t.name == "invoice").unwrap();
+    assert_eq!(invoice.state, pb::TaskState::Succeeded as i32);
+    let ship = tasks.iter().find(|t| t.name == "ship").unwrap();
+    let results: Vec<serde_json::Value> = serde_json::from_str(&ship.result_json).unwrap();
+    let said: Vec<&str> = results.iter().map(|r| r["stdout"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (1..=25).map(|i| format!("shipped A-{i}\n")).collect();
+    assert_eq!(said, expected, "each its own item, in order");
+    let history = client.run_history_all(run.run_id, 1000).await.unwrap();
+    let expanded =
+        history.iter().find(|e| e.kind == pb::EventKind::TaskExpanded as i32).expect("the expansion is in the history");
+    assert_eq!((expanded.task.as_str(), expanded.detail.as_str()), ("ship", "25 items"));
+
+    let out =
+        crate::clients::weftctl(&["-o", "json", "dev", "examples/ship-order.yaml", "--workers", "2", "--slots", "4"])
+            .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON run");
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["workflows"][0]["tasks"].as_array().unwrap().len(), 3 + 25);
+}

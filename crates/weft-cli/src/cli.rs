@@ -519,6 +519,9 @@ pub enum BenchScenario {
     /// different sizes; the error of its predictions at the start and at 25/50/75 %, cold
     /// (the first run) and warm (the others).
     Estimate,
+    /// S4's fan-out declared in the spec beside the same tasks as a `for_each`'s instances.
+    #[value(name = "fan-out")]
+    FanOut,
     All,
 }
 

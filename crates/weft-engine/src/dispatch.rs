@@ -78,10 +78,18 @@ impl Engine {
         let plan = run.plan.clone();
         let tp = &plan.tasks[r.task as usize];
         // A compensation gets the result of the task it undoes; others their dependencies'.
-        let sources: Vec<u32> = match tp.compensates {
+        let mut sources: Vec<u32> = match tp.compensates {
             Some(original) => vec![original],
             None => tp.deps.clone(),
         };
+        // An instance gets its element, not the whole list it came from: 10,000 instances
+        // must not each carry a 10,000-element result.
+        if let Some(weft_model::plan::Fan::Item { map, .. }) = tp.fan.as_deref()
+            && let Some(weft_model::plan::Fan::Map { source: weft_model::plan::ListSource::Task { task, .. }, .. }) =
+                plan.tasks[*map as usize].fan.as_deref()
+        {
+            sources.retain(|d| d != task);
+        }
         let inputs = sources
             .iter()
             .map(|&d| {

@@ -69,7 +69,7 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
         .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
         .collect();
-    for id in ["s1", "s1-runs", "s2", "s3", "s4", "s5", "memory", "restart", "estimate"] {
+    for id in ["s1", "s1-runs", "s2", "s3", "s4", "s5", "memory", "restart", "estimate", "fan-out"] {
         let s = scenarios.get(id).unwrap_or_else(|| panic!("no JSON object for {id}; stderr:\n{stderr}"));
         assert!(s["skipped"].is_null() && s["errors"].as_array().unwrap().is_empty(), "{s}");
         assert_eq!(s["repeats"].as_array().unwrap().len(), 1, "{s}");
@@ -88,6 +88,8 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
     let (p50, p99, max) = (median(s("s2"), "p50_ms"), median(s("s2"), "p99_ms"), median(s("s2"), "max_ms"));
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{}", s("s2"));
     assert!(median(s("s3"), "tasks_per_s") > 0.0 && median(s("s4"), "wall_s") > 0.0);
+    assert!(median(s("fan-out"), "declared_wall_s") > 0.0 && median(s("fan-out"), "dynamic_wall_s") > 0.0);
+    assert_eq!(s("fan-out")["params"]["width"], 100);
 
     let s5 = &s("s5")["repeats"][0];
     assert_eq!(s5["outcome"], "succeeded", "{s5}");

@@ -1,7 +1,7 @@
 //! S3 (many short chains at once) and S4 (one wide fan-out and join): how fast the
 //! coordinator moves work along dependencies.
 use super::report::Trial;
-use super::workload::{chain, check, fan_out, follow, start};
+use super::workload::{chain, check, fan_out, follow, for_each_fan_out, start};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -42,5 +42,32 @@ pub async fn s4(client: &Client, width: usize) -> anyhow::Result<Trial> {
     let wall = (followed.ended - begun).as_secs_f64();
     let mut trial = Trial::default();
     trial.metric("wall_s", wall, "s").metric("tasks_per_s", (width + 2) as f64 / wall, "tasks/s");
+    Ok(trial)
+}
+
+/// `fan-out`: S4's shape twice, in the same session: `width` no-op tasks declared in the
+/// spec, then the same tasks as the instances of one `for_each` task over the list of
+/// `width` elements the first task returns. What a dynamic fan-out costs beside a static one.
+pub async fn dynamic_fan_out(client: &Client, width: usize) -> anyhow::Result<Trial> {
+    let spec = fan_out("bench-fan-out-static", width);
+    let begun = Instant::now();
+    let run_id = start(client, &spec).await?;
+    let followed = follow(client, run_id, |_, _| {}).await?;
+    check(&followed, run_id, width + 2)?;
+    let declared = (followed.ended - begun).as_secs_f64();
+
+    let spec = for_each_fan_out("bench-fan-out-dynamic", width);
+    let begun = Instant::now();
+    let run_id = start(client, &spec).await?;
+    let followed = follow(client, run_id, |_, _| {}).await?;
+    // first, the instances, the for_each task itself, join.
+    check(&followed, run_id, width + 3)?;
+    let dynamic = (followed.ended - begun).as_secs_f64();
+    let mut trial = Trial::default();
+    trial.metric("declared_wall_s", declared, "s").metric("dynamic_wall_s", dynamic, "s").metric(
+        "dynamic_over_declared_pct",
+        (dynamic / declared - 1.0) * 100.0,
+        "%",
+    );
     Ok(trial)
 }

@@ -57,6 +57,8 @@ struct Sizes {
     s3_chains: usize,
     s3_len: usize,
     s4_width: usize,
+    /// `fan-out`: tasks in the fan, declared and dynamic.
+    fan_out_width: usize,
     s5_sleep: Duration,
     s5_kill_after: Duration,
     memory_tasks: usize,
@@ -77,6 +79,7 @@ impl Sizes {
                 s3_chains: 200,
                 s3_len: 10,
                 s4_width: 1_000,
+                fan_out_width: 10_000,
                 s5_sleep: Duration::from_secs(5),
                 s5_kill_after: Duration::from_secs(1),
                 memory_tasks: 1_000_000,
@@ -91,6 +94,7 @@ impl Sizes {
                 s3_chains: 20,
                 s3_len: 10,
                 s4_width: 100,
+                fan_out_width: 100,
                 s5_sleep: Duration::from_secs(2),
                 s5_kill_after: Duration::from_millis(500),
                 memory_tasks: 20_000,
@@ -108,8 +112,11 @@ fn selected(asked: &[BenchScenario]) -> Vec<BenchScenario> {
     use BenchScenario::*;
     let mut out = Vec::new();
     for s in asked {
-        let expanded: &[BenchScenario] =
-            if *s == All { &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate] } else { std::slice::from_ref(s) };
+        let expanded: &[BenchScenario] = if *s == All {
+            &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate, FanOut]
+        } else {
+            std::slice::from_ref(s)
+        };
         for s in expanded {
             if !out.contains(s) {
                 out.push(*s);
@@ -399,6 +406,11 @@ fn describe(scenario: BenchScenario, args: &BenchArgs, s: &Sizes) -> (&'static s
             "restart a coordinator whose store holds unfinished tasks",
             json!({"tasks": s.restart_tasks, "tasks_per_run": BULK_RUN_SIZE.min(s.restart_tasks)}),
         ),
+        BenchScenario::FanOut => (
+            "fan-out",
+            "one wide fan-out and join, declared in the spec, then as the instances of one for_each task",
+            json!({"width": s.fan_out_width}),
+        ),
         BenchScenario::Estimate => (
             "estimate",
             "predicted finish against actual: a mixed process run again and again, cold then warm",
@@ -440,6 +452,7 @@ async fn trial(
         BenchScenario::S2 => latency::s2(&client, s.s2_trips, S2_WARMUP).await,
         BenchScenario::S3 => dags::s3(&client, s.s3_chains, s.s3_len).await,
         BenchScenario::S4 => dags::s4(&client, s.s4_width).await,
+        BenchScenario::FanOut => dags::dynamic_fan_out(&client, s.fan_out_width).await,
         _ => unreachable!("handled above"),
     };
     match result {
@@ -462,8 +475,8 @@ mod tests {
 
     #[test]
     fn all_expands_in_order_without_repeats() {
-        assert_eq!(selected(&[All]), [S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate]);
-        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S1Runs, S3, S4, S5, Memory, Restart, Estimate]);
+        assert_eq!(selected(&[All]), [S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate, FanOut]);
+        assert_eq!(selected(&[S2, All, S2]), [S2, S1, S1Runs, S3, S4, S5, Memory, Restart, Estimate, FanOut]);
         assert_eq!(selected(&[Restart, S1]), [Restart, S1]);
     }
 

@@ -52,6 +52,23 @@ pub fn fan_out(name: &str, width: usize) -> ProcessSpec {
     process(name, vec![WorkflowSpec { name: "fan".into(), tasks, chain: false, default_retry: None }])
 }
 
+/// One workflow: `first` (returning `width` items) → one `for_each` task over them (no-op
+/// instances) → `join`.
+pub fn for_each_fan_out(name: &str, width: usize) -> ProcessSpec {
+    let mut first = noop("first".into());
+    first.params = serde_json::json!({ "result": { "items": (0..width).collect::<Vec<_>>() } });
+    let mut each = noop("each".into());
+    each.depends_on = vec!["first".into()];
+    each.for_each = Some("first.items".into());
+    each.max_items = Some(weft_model::limits::MAX_TASKS as u32);
+    let mut join = noop("join".into());
+    join.depends_on = vec!["each".into()];
+    process(
+        name,
+        vec![WorkflowSpec { name: "fan".into(), tasks: vec![first, each, join], chain: false, default_retry: None }],
+    )
+}
+
 /// One `sleep` task of `ms` milliseconds, with the default retry policy (3 attempts).
 pub fn sleeper(name: &str, ms: u64) -> ProcessSpec {
     let mut task = TaskSpec::new("nap", weft_model::builtin::SLEEP);

@@ -40,7 +40,10 @@ fn work(env: &mut Env, w: WorkerId) -> usize {
         let result = match &*a.attempt.task {
             "split" => serde_json::from_str::<serde_json::Value>(&a.params_json).unwrap()["result"].to_string(),
             "report" => input(&a, "ship").unwrap().to_string(),
-            _ => format!("{{\"shipped\":{}}}", input(&a, "item").expect("an instance gets its item")),
+            _ => {
+                assert_eq!(input(&a, "split"), None, "an instance gets its element, not the whole list");
+                format!("{{\"shipped\":{}}}", input(&a, "item").expect("an instance gets its item"))
+            }
         };
         env.now += 1;
         assert_eq!(env.succeed(w, &a, &result), AckOutcome::Accepted);

@@ -13,6 +13,7 @@
 //! - `dispatch`: ready tasks onto free slots through `weft-sched`.
 //! - [`query`]: read-only views for the API.
 
+pub mod children;
 mod dispatch;
 pub mod effects;
 mod error;
@@ -97,6 +98,8 @@ pub struct Engine {
     pub(crate) gates: gates::Gates,
     /// Runs started on cron patterns.
     pub(crate) schedules: schedules::Schedules,
+    /// Child runs of `process` tasks.
+    pub(crate) children: children::Children,
     /// When the monitor next checks for stuck tasks and growing backlogs.
     pub(crate) next_monitor: Millis,
     effects: Vec<Effect>,
@@ -119,6 +122,7 @@ impl Engine {
             monitor: Default::default(),
             gates: Default::default(),
             schedules: Default::default(),
+            children: Default::default(),
             next_monitor: 0,
             effects: Vec::new(),
             dirty: Default::default(),

@@ -155,6 +155,8 @@ impl Engine {
             self.restore_timers_and_compensations(id, now);
             self.restore_gates(id, now);
         }
+        // A child run (restored after its parent: ids are time-ordered) finds its task.
+        self.restore_child_link(id, now);
         // Oldest first, so waiting tasks keep their place among equals.
         ready.sort();
         for (_, i) in ready {
@@ -172,7 +174,13 @@ impl Engine {
             .tasks
             .iter()
             .enumerate()
-            .filter(|(_, t)| running && t.state.is_active() && t.worker.is_none())
+            // A `process` task runs with no worker: its child run finds it (`children`).
+            .filter(|(i, t)| {
+                running
+                    && t.state.is_active()
+                    && t.worker.is_none()
+                    && &*plan.tasks[*i].kind != weft_model::builtin::PROCESS
+            })
             .map(|(i, _)| i as u32)
             .collect();
         for i in orphans {

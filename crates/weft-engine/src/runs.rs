@@ -199,7 +199,8 @@ impl Engine {
             self.idempotency.insert(key, id);
         }
         self.running_runs += 1;
-        self.record(id, None, EventKind::RunStarted, String::new(), now);
+        let note = self.children.note.take().unwrap_or_default();
+        self.record(id, None, EventKind::RunStarted, note, now);
         for task in roots {
             self.make_ready(TaskRef { run: id, task }, now);
         }
@@ -307,6 +308,11 @@ impl Engine {
             self.map_ready(r, now);
             return;
         }
+        // Nor is a `process` task: its child run starts (see `children`).
+        if &*run.plan.tasks[r.task as usize].kind == weft_model::builtin::PROCESS {
+            self.start_child(r, now);
+            return;
+        }
         let t = &mut run.tasks[r.task as usize];
         t.state = TaskState::Ready;
         t.ready_at = Some(now);
@@ -340,12 +346,17 @@ impl Engine {
         let was_active = t.state.is_active();
         t.state = TaskState::Cancelled;
         t.finished_at = Some(now);
-        if was_active && let Some(worker) = t.worker {
+        let holder = t.worker;
+        if was_active && let Some(worker) = holder {
             let attempt = self.attempt_id(r);
             if let Some(w) = self.workers.get_mut(&worker) {
                 w.attempts.remove(&r);
             }
             self.emit(Effect::Cancel { worker, attempt, reason: reason.to_string() });
+        }
+        if was_active && holder.is_none() {
+            // A `process` task: its child run ends too.
+            self.cancel_child(r, now);
         }
         self.record(r.run, Some(r.task), EventKind::TaskCancelled, reason.to_string(), now);
     }
@@ -532,5 +543,6 @@ impl Engine {
         };
         self.record(id, None, kind, detail, now);
         self.schedule_run_ended(id, now);
+        self.child_run_ended(id, now);
     }
 }

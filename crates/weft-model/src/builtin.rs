@@ -12,6 +12,9 @@ pub const NOOP: &str = "noop";
 pub const SLEEP: &str = "sleep";
 pub const SHELL: &str = "shell";
 pub const HTTP: &str = "http";
+/// Not run by a worker: the coordinator starts a registered definition as a child run and
+/// the task ends with it (see the engine's `children`).
+pub const PROCESS: &str = "process";
 
 /// Every built-in kind.
 pub const KINDS: [&str; 4] = [NOOP, SLEEP, SHELL, HTTP];
@@ -69,6 +72,19 @@ pub struct HttpParams {
     /// Bytes of the response body kept (default 64 KiB, at most [`MAX_CAPTURE_BYTES`]); 0 keeps none.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+}
+
+/// `process`: starts `definition` (its `version`, or the latest) as a child run, with
+/// `input` (when given) or else the task's inputs (its dependencies' results by name), and
+/// succeeds with `{"run_id", "results"}` (the child's last tasks' results) or fails with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessParams {
+    pub definition: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
 }
 
 fn default_method() -> String {
@@ -159,6 +175,14 @@ pub fn check_params(kind: &str, params: &serde_json::Value) -> Result<(), String
                 return Err(format!("`timeout` is {ms} ms, must be 1 ms to {MAX_HTTP_TIMEOUT_MS} ms"));
             }
             at_most("max_body_bytes", p.max_body_bytes.unwrap_or(0), MAX_CAPTURE_BYTES)
+        }
+        PROCESS => {
+            let p: ProcessParams = decode(params)?;
+            crate::validate::check_name(&p.definition).map_err(|e| format!("`definition` {e}"))?;
+            match p.version {
+                Some(0) => Err("`version` is 0; versions start at 1 (leave it out for the latest)".into()),
+                _ => Ok(()),
+            }
         }
         _ => Ok(()),
     }

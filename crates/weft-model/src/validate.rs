@@ -367,7 +367,7 @@ impl Checker {
     fn kind(&mut self, field: String, kind: &str, is_known_kind: &dyn Fn(&str) -> bool) {
         if let Err(e) = check_name(kind) {
             self.fail(field, e);
-        } else if !(builtin::KINDS.contains(&kind) || is_known_kind(kind)) {
+        } else if !(builtin::KINDS.contains(&kind) || kind == builtin::PROCESS || is_known_kind(kind)) {
             self.fail(
                 field,
                 format!("unknown kind `{}`: no built-in executor or connected worker serves it", echo(kind)),
@@ -409,7 +409,7 @@ impl Checker {
 pub fn check_plan_kinds(plan: &ProcessPlan, is_known_kind: &dyn Fn(&str) -> bool) -> Result<(), ValidationError> {
     let mut c = Checker { violations: Vec::new(), omitted: 0 };
     for (i, t) in plan.tasks.iter().enumerate() {
-        let known = builtin::KINDS.contains(&&*t.kind) || is_known_kind(&t.kind);
+        let known = builtin::KINDS.contains(&&*t.kind) || &*t.kind == builtin::PROCESS || is_known_kind(&t.kind);
         if known {
             continue;
         }

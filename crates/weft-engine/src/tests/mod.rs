@@ -1,6 +1,7 @@
 //! Engine tests: feed inputs, assert on effects and state.
 use super::*;
 
+mod children;
 mod estimates;
 mod fanout;
 mod faults;

@@ -423,6 +423,10 @@ pub struct DevArgs {
     /// Run input, a JSON value handed to every task.
     #[arg(long, value_name = "JSON", value_parser = parse_json)]
     pub input: Option<serde_json::Value>,
+    /// Process files to register as definitions before the run (repeatable): the ones its
+    /// `process` tasks start as child runs.
+    #[arg(long, value_name = "FILE")]
+    pub register: Vec<PathBuf>,
     /// Where the coordinators keep state: `sqlite`, one coordinator with its store in the
     /// temporary directory; or `postgres`, a throwaway PostgreSQL server (its server
     /// programs must be installed) shared by two coordinators, one leading and one standing

@@ -275,3 +275,60 @@ async fn an_order_of_25_items_ships_by_a_fan_out_four_at_a_time_and_results_come
     assert_eq!(run["status"], "succeeded");
     assert_eq!(run["workflows"][0]["tasks"].as_array().unwrap().len(), 3 + 25);
 }
+
+/// examples/checkout.yaml: its `pay` task starts the registered `payment` as a child run
+/// and succeeds with it; the histories name each other; cancelling a parent cancels its
+/// child. The example runs from `weftctl dev --register`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_task_runs_a_child_run_linked_both_ways_and_cancelled_with_its_parent() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 4, ..Default::default() }).await;
+    let client = cluster.client().await;
+    let payment = load_spec_file(repo_root().join("examples/payment.yaml")).unwrap();
+    client.register_definition(&payment).await.unwrap();
+    let checkout = load_spec_file(repo_root().join("examples/checkout.yaml")).unwrap();
+    let run = client.start_run(RunSource::Inline(&checkout), StartOptions::default()).await.unwrap();
+    let done = wait(&client, run.run_id).await;
+    assert_succeeded(&done);
+    let pay = done.workflows[0].tasks.iter().find(|t| t.name == "pay").unwrap();
+    assert!(pay.worker_id.is_empty(), "no worker ran it: {pay:?}");
+    let result: serde_json::Value = serde_json::from_str(&pay.result_json).unwrap();
+    assert_eq!(result["results"]["payment/receipt"]["receipt"], "R-1", "{result}");
+    let child_id: weft_client::RunId = result["run_id"].as_str().unwrap().parse().unwrap();
+    let child = client.get_run(child_id).await.unwrap();
+    assert_succeeded(&child);
+    assert_eq!(child.input_json, r#"{"cart":{"total":42}}"#);
+    assert_eq!(child.idempotency_key, format!("child:{}:1:1", run.run_id));
+    let child_history = client.run_history_all(child_id, 100).await.unwrap();
+    assert_eq!(child_history[0].detail, format!("child of run {} (task checkout/pay)", run.run_id));
+    let parent_history = client.run_history_all(run.run_id, 100).await.unwrap();
+    assert!(parent_history.iter().any(|e| e.detail == format!("child run {child_id}")), "{parent_history:?}");
+
+    // A child that takes an hour, its parent cancelled: the child is cancelled with it.
+    let slow =
+        crate::support::spec("name: slow-pay\nsteps:\n  - { name: wait, kind: sleep, params: { duration: 1h } }\n");
+    client.register_definition(&slow).await.unwrap();
+    let parent = crate::support::spec(
+        "name: waits\nsteps:\n  - { name: pay, kind: process, params: { definition: slow-pay } }\n",
+    );
+    let started = client.start_run(RunSource::Inline(&parent), StartOptions::default()).await.unwrap();
+    let key = format!("child:{}:0:1", started.run_id);
+    let query = weft_client::RunQuery { idempotency_key: Some(key), ..Default::default() };
+    let child = client.list_runs(&query).await.unwrap().runs.pop().expect("the child started with its parent");
+    client.cancel_run(started.run_id, "changed my mind").await.unwrap();
+    let child = wait(&client, child.run_id.parse().unwrap()).await;
+    assert_eq!(child.status, pb::RunStatus::Cancelled as i32, "{child:?}");
+
+    let out = crate::clients::weftctl(&[
+        "-o",
+        "json",
+        "dev",
+        "examples/checkout.yaml",
+        "--register",
+        "examples/payment.yaml",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON run");
+    assert_eq!(run["status"], "succeeded");
+}

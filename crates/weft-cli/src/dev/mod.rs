@@ -24,6 +24,7 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
     // Everything that can fail without starting anything is checked first.
     let spec = resolve_spec(args.file.as_deref())?;
+    let definitions = args.register.iter().map(load_spec_file).collect::<Result<Vec<_>, _>>()?;
     let binaries = Binaries::locate(args.bin_dir.as_deref())?;
     let dir = tempfile::Builder::new().prefix("weft-dev-").tempdir().context("creating a temporary directory")?;
     eprintln!("logs and data in {}", dir.path().display());
@@ -33,7 +34,7 @@ pub async fn run(args: DevArgs, output: OutputFormat) -> anyhow::Result<u8> {
     // The throwaway PostgreSQL of `--store postgres`: stopped after the coordinators.
     let mut postgres = None;
     let result = tokio::select! {
-        result = session(&mut procs, &mut postgres, &binaries, dir.path(), &args, &spec, output, &mut started) => result,
+        result = session(&mut procs, &mut postgres, &binaries, dir.path(), &args, (&definitions, &spec), output, &mut started) => result,
         () = interrupted() => {
             eprintln!("\ninterrupted");
             // Cancel the run first: draining workers would otherwise finish its tasks
@@ -82,7 +83,7 @@ async fn session(
     binaries: &Binaries,
     dir: &Path,
     args: &DevArgs,
-    spec: &ProcessSpec,
+    (definitions, spec): (&[ProcessSpec], &ProcessSpec),
     output: OutputFormat,
     started: &mut Option<(Client, RunId)>,
 ) -> anyhow::Result<(u8, String)> {
@@ -148,6 +149,10 @@ async fn session(
         eprintln!("  {name} log: {}", log.display());
     }
 
+    for d in definitions {
+        let registered = client.register_definition(d).await?;
+        eprintln!("registered definition `{}` v{}", registered.name, registered.version);
+    }
     let options = StartOptions { idempotency_key: None, input: args.input.clone() };
     let run_id = client.start_run(RunSource::Inline(spec), options).await?.run_id;
     eprintln!("submitted `{}`: run {run_id}", spec.name);

@@ -421,6 +421,15 @@ pub fn cluster_status(engine: &Engine, now: Millis, store: &pb::StoreStatus) -> 
                 task: u.task.to_string(),
             })
             .collect(),
+        at_limits: engine
+            .gates_waited_at(now, 100)
+            .into_iter()
+            .map(|(process, reason, waiting)| pb::LimitWait {
+                process: process.to_string(),
+                reason,
+                waiting: waiting as u32,
+            })
+            .collect(),
     }
 }
 

@@ -270,6 +270,37 @@ impl Engine {
         run.tasks[r.task as usize].ticket = Some(ticket);
     }
 
+    /// The gates tasks wait at now: (process, why, how many), most waiting first, at most
+    /// `limit`.
+    pub fn gates_waited_at(&self, now: Millis, limit: usize) -> Vec<(Arc<str>, String, usize)> {
+        let parked = |r: &TaskRef| {
+            self.runs.get(&r.run).is_some_and(|run| {
+                let t = &run.tasks[r.task as usize];
+                t.state == TaskState::Ready && t.ticket.is_none() && t.retry_at.is_none()
+            })
+        };
+        let mut out: Vec<(Arc<str>, String, usize)> = self
+            .gates
+            .gates
+            .iter()
+            .filter_map(|(key, gate)| {
+                let waiting = gate.waiting.iter().filter(|(_, _, r)| parked(r)).count();
+                if waiting == 0 {
+                    return None;
+                }
+                let held = gate.holders.iter().filter(|h| self.holds_a_slot(**h)).count() as u32;
+                let mut fresh = Gate { concurrency: gate.concurrency, rate: gate.rate, ..Gate::default() };
+                fresh.starts = gate.starts.clone();
+                fresh.prune(|_| true, now);
+                let why = fresh.shut(held, now).map(|shut| describe(key, &shut))?;
+                Some((key.0.clone(), why, waiting))
+            })
+            .collect();
+        out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+        out.truncate(limit);
+        out
+    }
+
     /// Why a ready task waits at a gate, if it does.
     pub fn waiting_reason(&self, r: TaskRef, now: Millis) -> Option<String> {
         let run = self.runs.get(&r.run)?;

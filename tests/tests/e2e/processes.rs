@@ -56,6 +56,10 @@ async fn a_limit_of_two_concurrent_charges_holds_on_the_workers_and_the_waiting_
     .await
     .expect("a charge waits at the limit");
     assert!(waiting.iter().all(|w| w == "limit bank-api 2/2" || w == "limit bank-api rate 4/s"), "{waiting:?}");
+    // The cluster's status says it too (what `top` and the dashboard show).
+    let status = client.cluster_status().await.unwrap();
+    let at = status.at_limits.iter().find(|l| l.process == "bank-charges");
+    assert!(at.is_some_and(|l| l.reason.starts_with("limit bank-api") && l.waiting >= 1), "{:?}", status.at_limits);
     let shown = weftctl_at(&cluster.grpc, &["run", &id]).await;
     let out = String::from_utf8_lossy(&shown.stdout);
     assert!(out.contains("waiting: limit bank-api"), "{out}");

@@ -342,6 +342,7 @@ pub(crate) mod tests {
             now_ms: t0 + 400,
             store: None,
             unserved: vec![],
+            at_limits: vec![],
         }
     }
 

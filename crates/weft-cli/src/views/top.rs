@@ -116,6 +116,9 @@ pub fn top_text(s: &pb::ClusterStatus, address: &str, events: Option<&EventLog>)
             u.kind, u.queue, u.workflow, u.task
         ));
     }
+    for l in &s.at_limits {
+        text.push_str(&format!("waiting: {} task(s) of {} at {}\n", l.waiting, l.process, l.reason));
+    }
     if let Some(events) = events {
         text.push_str("\nANOMALIES AND LIVENESS CHANGES\n");
         if events.lines.is_empty() {
@@ -175,6 +178,20 @@ gpu      0                   1
             "{text}"
         );
         assert!(!top_text(&pb::ClusterStatus::default(), "h:1", None).contains("waiting:"));
+    }
+
+    #[test]
+    fn tasks_waiting_at_a_limit_are_said_under_the_queues() {
+        let status = pb::ClusterStatus {
+            at_limits: vec![pb::LimitWait {
+                process: "bank-charges".into(),
+                reason: "limit bank-api 2/2".into(),
+                waiting: 4,
+            }],
+            ..Default::default()
+        };
+        let text = top_text(&status, "h:1", None);
+        assert!(text.contains("waiting: 4 task(s) of bank-charges at limit bank-api 2/2\n"), "{text}");
     }
 
     #[test]

@@ -146,6 +146,7 @@ async function overview() {
     </div>
     ${(c.unserved || []).map(u => `<p class="error unserved">waiting: no live worker serves kind ${esc(u.kind)} on queue
       ${esc(u.queue)} (<a href="#/runs/${esc(u.run_id)}">${esc(u.workflow)}/${esc(u.task)}</a>${u.waiting > 1 ? ` and ${u.waiting - 1} more` : ""})</p>`).join("")}
+    ${(c.at_limits || []).map(l => `<p class="at-limit">waiting: ${l.waiting} task(s) of ${esc(l.process)} at ${esc(l.reason)}</p>`).join("")}
     <h2>Workers</h2>
     <div class="scroll"><table id="workers"><tr><th>name</th><th>liveness</th><th>load</th><th class="hide-narrow">queues</th>
       <th>CPU</th><th class="hide-narrow">memory</th><th>heartbeat age</th><th>penalty</th></tr>${workers ||

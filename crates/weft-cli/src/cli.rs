@@ -143,6 +143,12 @@ pub enum Command {
     /// Measure the cluster with BENCH.md's scenarios: throughput (s1), round-trip latency
     /// (s2), chains (s3), fan-out (s4), worker loss (s5), memory with queued tasks, restart.
     Bench(BenchArgs),
+    /// Limits for the whole cluster: tasks of any process that `uses` a name it does not
+    /// declare take a share of the cluster's limit of that name.
+    Limit {
+        #[command(subcommand)]
+        what: LimitCommand,
+    },
     /// Schedules: start runs of a registered definition on a cron pattern.
     Schedule {
         #[command(subcommand)]
@@ -314,6 +320,23 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("must be between 100ms and 60s".to_string());
     }
     Ok(interval)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitCommand {
+    /// Set (or change) a limit: at most --concurrency tasks holding a slot at once, at most
+    /// --rate starting per window ("100/min", "5/s", "3/10s").
+    Set {
+        name: String,
+        #[arg(long)]
+        concurrency: Option<u32>,
+        #[arg(long, default_value = "")]
+        rate: String,
+    },
+    /// List the cluster's limits.
+    List,
+    /// Delete a limit: tasks using it then run without it.
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,5 @@
-//! Schedules over WorkflowService: put, list, pause or resume, delete.
+//! Schedules over WorkflowService (put, list, pause or resume, delete), and cluster-wide
+//! limits (set, list, delete).
 use weft_proto::pb;
 
 use crate::{Client, Error};
@@ -38,6 +39,25 @@ impl Client {
     pub async fn delete_schedule(&self, name: &str) -> Result<(), Error> {
         let request = pb::DeleteScheduleRequest { name: name.to_string() };
         self.workflow.clone().delete_schedule(request).await?;
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Sets a cluster-wide limit (`rate` like "100/min", empty for none).
+    pub async fn set_limit(&self, name: &str, concurrency: Option<u32>, rate: &str) -> Result<pb::ClusterLimit, Error> {
+        let limit =
+            pb::ClusterLimit { name: name.to_string(), limit: Some(pb::Limit { concurrency, rate: rate.to_string() }) };
+        let request = pb::SetLimitRequest { limit: Some(limit) };
+        Ok(self.workflow.clone().set_limit(request).await?.into_inner())
+    }
+
+    pub async fn list_limits(&self) -> Result<Vec<pb::ClusterLimit>, Error> {
+        Ok(self.workflow.clone().list_limits(pb::ListLimitsRequest {}).await?.into_inner().limits)
+    }
+
+    pub async fn delete_limit(&self, name: &str) -> Result<(), Error> {
+        self.workflow.clone().delete_limit(pb::DeleteLimitRequest { name: name.to_string() }).await?;
         Ok(())
     }
 }

@@ -139,6 +139,18 @@ impl WorkflowService for Fake {
     ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
         Err(Status::unimplemented("not in this fake"))
     }
+    async fn set_limit(&self, _: Request<pb::SetLimitRequest>) -> Result<Response<pb::ClusterLimit>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn list_limits(&self, _: Request<pb::ListLimitsRequest>) -> Result<Response<pb::ListLimitsResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
+    async fn delete_limit(
+        &self,
+        _: Request<pb::DeleteLimitRequest>,
+    ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
+        Err(Status::unimplemented("not in this fake"))
+    }
     async fn get_run_history(
         &self,
         request: Request<pb::GetRunHistoryRequest>,

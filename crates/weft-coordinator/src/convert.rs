@@ -425,7 +425,8 @@ pub fn cluster_status(engine: &Engine, now: Millis, store: &pb::StoreStatus) -> 
             .gates_waited_at(now, 100)
             .into_iter()
             .map(|(process, reason, waiting)| pb::LimitWait {
-                process: process.to_string(),
+                // A cluster-wide limit belongs to no one process.
+                process: if process.is_empty() { "any process".to_string() } else { process.to_string() },
                 reason,
                 waiting: waiting as u32,
             })

@@ -171,7 +171,7 @@ pub(crate) fn restore_state(cfg: &Config, mut store: Box<dyn weft_store::Store>)
     );
     quarantine::report(&quarantined);
     for (name, why) in &restored.refused_schedules {
-        tracing::warn!(schedule = %name, reason = %why, "a stored schedule cannot be read back; it stays stored and does not run");
+        tracing::warn!(name = %name, reason = %why, "a stored schedule or limit cannot be read back; it stays stored and is not used");
     }
     Ok(State { engine, store, clock, quarantined })
 }

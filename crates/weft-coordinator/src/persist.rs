@@ -39,7 +39,8 @@ pub struct Restored {
     /// Durations the cost model had learned, put back.
     pub observations: usize,
     pub schedules: usize,
-    /// Schedules that could not be read back (name, why): left in the store, not run.
+    /// Schedules and cluster-wide limits that could not be read back (name, why): left in
+    /// the store, not used.
     pub refused_schedules: Vec<(String, String)>,
     /// Records skipped because they cannot be restored, to move into the quarantine.
     pub quarantine: Vec<Quarantine>,
@@ -50,6 +51,8 @@ pub struct Restored {
 /// Puts a snapshot back into a fresh engine, skipping (and naming) what cannot be.
 pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
     let mut counts = Restored { observations: engine.restore_observations(snap.observations), ..Default::default() };
+    // Cluster-wide limits first: restored attempts take their shares of them.
+    let refused_limits = engine.restore_limits(snap.limits);
     let set_aside = |key: RecordKey, reason: String| Quarantine { key, reason, at: now };
     let mut quarantine = Vec::new();
     for d in snap.definitions {
@@ -113,6 +116,8 @@ pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
     // After the runs: a schedule whose last run still runs finds it.
     let schedules = snap.schedules.len();
     counts.refused_schedules = engine.restore_schedules(snap.schedules, now);
+    counts.refused_schedules.extend(refused_limits);
+
     counts.schedules = schedules - counts.refused_schedules.len();
     counts
 }

@@ -28,6 +28,9 @@ pub(crate) struct GateRef {
     key: GateKey,
     concurrency: Option<u32>,
     rate: Option<Rate>,
+    /// A cluster-wide limit: its bounds are the cluster's as they are now (set, changed or
+    /// deleted through the API), not the ones seen when the task first became ready.
+    cluster: bool,
 }
 
 #[derive(Debug, Default)]
@@ -128,20 +131,22 @@ impl Engine {
         let mut gates = Vec::new();
         for &l in tp.uses.iter() {
             let Some(limit) = run.plan.limits.get(l as usize) else { continue };
-            let key = (process.clone(), limit.name.clone());
-            gates.push(GateRef { key, concurrency: limit.concurrency, rate: limit.rate });
+            // The cluster's limits are shared by every process: no process in their key.
+            let owner = if limit.cluster { Arc::from("") } else { process.clone() };
+            let key = (owner, limit.name.clone());
+            gates.push(GateRef { key, concurrency: limit.concurrency, rate: limit.rate, cluster: limit.cluster });
         }
         if let Some(k) = &tp.concurrency_key {
             // Bounded on the way in; a stored input that no longer parses keys as null.
             let input: serde_json::Value = serde_json::from_str(&run.input_json).unwrap_or(serde_json::Value::Null);
             let rendered = render_key(&k.template, &input, MAX_CONCURRENCY_KEY_BYTES);
             let key = (process, Arc::from(format!("key:{rendered}").as_str()));
-            gates.push(GateRef { key, concurrency: Some(k.max_per_key), rate: None });
+            gates.push(GateRef { key, concurrency: Some(k.max_per_key), rate: None, cluster: false });
         }
         if let Some((map, max_parallel)) = map_parallel {
             // `max_parallel`: a gate of this run's instances of that task alone.
             let key = (run.plan.name.clone(), Arc::from(format!("map:{}:{map}", r.run).as_str()));
-            gates.push(GateRef { key, concurrency: Some(max_parallel), rate: None });
+            gates.push(GateRef { key, concurrency: Some(max_parallel), rate: None, cluster: false });
         }
         let gates: Arc<[GateRef]> = Arc::from(gates);
         self.gates.of_task.insert(r, gates.clone());
@@ -150,10 +155,26 @@ impl Engine {
 
     /// The gate of `g`, made if it was forgotten; the latest bounds seen win.
     fn gate(&mut self, g: &GateRef) -> &mut Gate {
+        let (concurrency, rate) = match g.cluster {
+            // Deleted since: no bound.
+            true => self.cluster_limits.by_name.get(&g.key.1).map_or((None, None), |l| (l.concurrency, l.rate)),
+            false => (g.concurrency, g.rate),
+        };
         let gate = self.gates.gates.entry(g.key.clone()).or_default();
-        gate.concurrency = g.concurrency;
-        gate.rate = g.rate;
+        gate.concurrency = concurrency;
+        gate.rate = rate;
         gate
+    }
+
+    /// A cluster-wide limit changed: its gate takes the new bounds, and the tasks waiting
+    /// there are looked at again.
+    pub(crate) fn gates_changed(&mut self, name: &Arc<str>) {
+        let key: GateKey = (Arc::from(""), name.clone());
+        if let Some(gate) = self.gates.gates.get_mut(&key) {
+            let bounds = self.cluster_limits.by_name.get(name).map_or((None, None), |l| (l.concurrency, l.rate));
+            (gate.concurrency, gate.rate) = bounds;
+            self.gates.to_wake.insert(key);
+        }
     }
 
     fn holds_a_slot(&self, r: TaskRef) -> bool {

@@ -14,6 +14,7 @@
 //! - [`query`]: read-only views for the API.
 
 pub mod children;
+pub mod cluster_limits;
 mod dispatch;
 pub mod effects;
 mod error;
@@ -100,6 +101,8 @@ pub struct Engine {
     pub(crate) schedules: schedules::Schedules,
     /// Child runs of `process` tasks.
     pub(crate) children: children::Children,
+    /// Limits set for the whole cluster.
+    pub(crate) cluster_limits: cluster_limits::ClusterLimits,
     /// When the monitor next checks for stuck tasks and growing backlogs.
     pub(crate) next_monitor: Millis,
     effects: Vec<Effect>,
@@ -123,6 +126,7 @@ impl Engine {
             gates: Default::default(),
             schedules: Default::default(),
             children: Default::default(),
+            cluster_limits: Default::default(),
             next_monitor: 0,
             effects: Vec::new(),
             dirty: Default::default(),

@@ -157,6 +157,12 @@ impl Engine {
                 (def.plan.clone(), Some((def.name.clone(), def.version)))
             }
         };
+        if let Err(e) = self.check_cluster_uses(&plan) {
+            return Err(match (&definition, e) {
+                (None, Error::Invalid(v)) => Error::Invalid(v.prefixed("spec")),
+                (_, e) => e,
+            });
+        }
         let input_json: Arc<str> = Arc::from(if req.input_json.trim().is_empty() { "null" } else { &req.input_json });
         let tasks = plan.tasks.iter().map(|t| TaskRun::pending(t.deps.len() as u32)).collect();
         let workflows = plan

@@ -143,6 +143,9 @@ pub struct ChangeSet {
     /// Schedules inserted or replaced by name, then ones deleted.
     pub schedules: Vec<crate::schedules::StoredSchedule>,
     pub deleted_schedules: Vec<Arc<str>>,
+    /// Cluster-wide limits inserted or replaced by name, then ones deleted.
+    pub limits: Vec<crate::cluster_limits::StoredLimit>,
+    pub deleted_limits: Vec<Arc<str>>,
 }
 
 impl ChangeSet {
@@ -155,6 +158,8 @@ impl ChangeSet {
             && self.observations.is_empty()
             && self.schedules.is_empty()
             && self.deleted_schedules.is_empty()
+            && self.limits.is_empty()
+            && self.deleted_limits.is_empty()
     }
 
     /// Number of records, for sizing commit groups.
@@ -167,6 +172,8 @@ impl ChangeSet {
             + self.observations.len()
             + self.schedules.len()
             + self.deleted_schedules.len()
+            + self.limits.len()
+            + self.deleted_limits.len()
     }
 
     /// Appends `later`'s changes after these.
@@ -188,6 +195,14 @@ impl ChangeSet {
         }
         self.schedules.extend(later.schedules);
         self.deleted_schedules.extend(later.deleted_schedules);
+        for l in &later.limits {
+            self.deleted_limits.retain(|n| *n != l.name);
+        }
+        for n in &later.deleted_limits {
+            self.limits.retain(|l| l.name != *n);
+        }
+        self.limits.extend(later.limits);
+        self.deleted_limits.extend(later.deleted_limits);
     }
 }
 
@@ -201,9 +216,15 @@ pub(crate) struct Dirty {
     expired: Vec<RunId>,
     observations: BTreeSet<ObservationKey>,
     schedules: BTreeSet<Arc<str>>,
+    limits: BTreeSet<Arc<str>>,
 }
 
 impl Dirty {
+    /// A cluster-wide limit was set or deleted.
+    pub(crate) fn mark_limit(&mut self, name: Arc<str>) {
+        self.limits.insert(name);
+    }
+
     /// A schedule was added, changed or deleted.
     pub(crate) fn mark_schedule(&mut self, name: Arc<str>) {
         self.schedules.insert(name);
@@ -273,6 +294,13 @@ impl Engine {
                 None => deleted_schedules.push(name),
             }
         }
+        let (mut limits, mut deleted_limits) = (Vec::new(), Vec::new());
+        for name in dirty.limits {
+            match self.stored_limit(&name) {
+                Some(l) => limits.push(l),
+                None => deleted_limits.push(name),
+            }
+        }
         ChangeSet {
             definitions,
             runs,
@@ -282,6 +310,8 @@ impl Engine {
             observations,
             schedules,
             deleted_schedules,
+            limits,
+            deleted_limits,
         }
     }
 
@@ -321,6 +351,9 @@ impl Engine {
         for s in self.stored_schedules() {
             view.schedules.insert(s.name.clone(), s);
         }
+        for l in self.stored_limits() {
+            view.limits.insert(l.name.clone(), l);
+        }
         view
     }
 }
@@ -335,6 +368,7 @@ pub struct StoredView {
     pub events: BTreeMap<(RunId, u64), RunEvent>,
     pub observations: BTreeMap<ObservationKey, StoredObservation>,
     pub schedules: BTreeMap<Arc<str>, crate::schedules::StoredSchedule>,
+    pub limits: BTreeMap<Arc<str>, crate::cluster_limits::StoredLimit>,
 }
 
 impl StoredView {
@@ -360,6 +394,12 @@ impl StoredView {
         }
         for n in &c.deleted_schedules {
             self.schedules.remove(n);
+        }
+        for l in &c.limits {
+            self.limits.insert(l.name.clone(), l.clone());
+        }
+        for n in &c.deleted_limits {
+            self.limits.remove(n);
         }
         for id in &c.expired {
             self.runs.remove(id);

@@ -29,6 +29,9 @@ pub struct LimitPlan {
     pub name: Arc<str>,
     pub concurrency: Option<u32>,
     pub rate: Option<crate::gates::Rate>,
+    /// Not declared by the process: the cluster's limit of this name (its bounds are the
+    /// cluster's, shared by every process that uses it).
+    pub cluster: bool,
 }
 
 /// A task's concurrency key: its template and how many may run per key.

@@ -223,25 +223,51 @@ impl Checker {
                 }
             }
             index.insert(name.clone(), plans.len() as u32);
-            plans.push(LimitPlan { name: Arc::from(name.as_str()), concurrency: l.concurrency, rate: l.rate });
+            plans.push(LimitPlan {
+                name: Arc::from(name.as_str()),
+                concurrency: l.concurrency,
+                rate: l.rate,
+                cluster: false,
+            });
         }
         (plans, index)
     }
 
-    /// A task's `uses`: each a limit the process declares, once.
-    fn uses(&mut self, field: &str, uses: &[String], index: &HashMap<String, u32>) -> Box<[u32]> {
+    /// A task's `uses`: each once; a limit the process does not declare is the cluster's
+    /// of that name (set through the API; the coordinator checks it exists at submission).
+    fn uses(
+        &mut self,
+        field: &str,
+        uses: &[String],
+        (plans, index): (&mut Vec<LimitPlan>, &mut HashMap<String, u32>),
+    ) -> Box<[u32]> {
         if uses.len() > MAX_USES {
             self.fail(format!("{field}.uses"), format!("names {} limits, at most {MAX_USES} allowed", uses.len()));
         }
         let mut out: Vec<u32> = Vec::new();
         for (i, name) in uses.iter().enumerate().take(MAX_USES) {
-            match index.get(name) {
-                None => self
-                    .fail(format!("{field}.uses[{i}]"), format!("no limit `{}` in the process's `limits`", echo(name))),
-                Some(&l) if out.contains(&l) => {
-                    self.fail(format!("{field}.uses[{i}]"), format!("`{}` is listed twice", echo(name)))
+            let l = match index.get(name) {
+                Some(&l) => l,
+                None => {
+                    if let Err(e) = check_name(name) {
+                        self.fail(format!("{field}.uses[{i}]"), e);
+                        continue;
+                    }
+                    let l = plans.len() as u32;
+                    plans.push(LimitPlan {
+                        name: Arc::from(name.as_str()),
+                        concurrency: None,
+                        rate: None,
+                        cluster: true,
+                    });
+                    index.insert(name.clone(), l);
+                    l
                 }
-                Some(&l) => out.push(l),
+            };
+            if out.contains(&l) {
+                self.fail(format!("{field}.uses[{i}]"), format!("`{}` is listed twice", echo(name)));
+            } else {
+                out.push(l);
             }
         }
         out.into_boxed_slice()
@@ -426,6 +452,14 @@ pub fn check_plan_kinds(plan: &ProcessPlan, is_known_kind: &dyn Fn(&str) -> bool
     }
 }
 
+/// Checks one cluster-wide limit (set through the API), naming each bad field.
+pub fn validate_limit(name: &str, limit: &LimitSpec) -> Result<(), ValidationError> {
+    let mut c = Checker { violations: Vec::new(), omitted: 0 };
+    let one = std::collections::BTreeMap::from([(name.to_string(), limit.clone())]);
+    c.limits(&one);
+    if c.failed() { Err(c.error()) } else { Ok(()) }
+}
+
 /// `workflows[w].tasks[i]` of a task of the plan (not a compensation).
 fn task_field(plan: &ProcessPlan, task: u32) -> String {
     let w = plan.tasks[task as usize].workflow;
@@ -462,7 +496,7 @@ pub fn validate_process(
     if c.failed() {
         return Err(c.error());
     }
-    let (limits, limit_index) = c.limits(&spec.limits);
+    let (mut limits, mut limit_index) = c.limits(&spec.limits);
 
     let default_retry = spec.default_retry.clone().unwrap_or_default();
     let mut spec_bytes = 0usize;
@@ -586,7 +620,7 @@ pub fn validate_process(
                 );
             }
             let tf = format!("{wf}.tasks[{ti}]");
-            let uses = c.uses(&tf, &t.uses, &limit_index);
+            let uses = c.uses(&tf, &t.uses, (&mut limits, &mut limit_index));
             let concurrency_key = c.concurrency_key(&tf, t.concurrency_key.as_deref(), t.max_per_key);
             let fan = c.for_each(&tf, t, &names, &deps, base);
             let hint = crate::builtin::duration_hint(&t.kind, &t.params);

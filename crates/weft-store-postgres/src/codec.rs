@@ -5,7 +5,9 @@ use postgres::types::{FromSql, ToSql};
 use postgres::{Client, GenericClient, Row};
 use uuid::Uuid;
 use weft_store::rows::{self, Columns};
-use weft_store::{Error, ObservationKey, Quarantined, RecordKey, Snapshot, StoredObservation, StoredSchedule};
+use weft_store::{
+    Error, ObservationKey, Quarantined, RecordKey, Snapshot, StoredLimit, StoredObservation, StoredSchedule,
+};
 
 /// A live table and its key columns.
 pub struct Table {
@@ -236,7 +238,16 @@ pub fn load_snapshot(client: &mut Client, shown: &str) -> Result<Snapshot, Error
             Some(StoredSchedule { name: name.into(), spec_json: r.try_get(1).ok()?, state_json: r.try_get(2).ok()? })
         })
         .collect();
-    Ok(Snapshot { definitions, runs, tasks, events, observations, schedules, quarantined })
+    let limits = client
+        .query("SELECT name, spec FROM limits ORDER BY name COLLATE \"C\"", &[])
+        .map_err(|e| Error::Backend(format!("{shown}: reading limits: {}", crate::describe(&e))))?
+        .iter()
+        .filter_map(|r| {
+            let name: String = r.try_get(0).ok()?;
+            Some(StoredLimit { name: name.into(), spec_json: r.try_get(1).ok()? })
+        })
+        .collect();
+    Ok(Snapshot { definitions, runs, tasks, events, observations, schedules, limits, quarantined })
 }
 
 fn now_ms() -> i64 {

@@ -46,6 +46,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: schedules (weft_engine::schedules::StoredSchedule): the spec and what it has done,
     // as JSON text the engine reads back (and refuses, naming it, if it cannot).
     "CREATE TABLE schedules (name text PRIMARY KEY, spec text NOT NULL, state text NOT NULL);",
+    // 4: limits set for the whole cluster (weft_engine::cluster_limits::StoredLimit).
+    "CREATE TABLE limits (name text PRIMARY KEY, spec text NOT NULL);",
 ];
 
 /// The schema version this build writes.

@@ -163,6 +163,20 @@ pub fn batch(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::Er
         let names: Vec<String> = batch.deleted_schedules.iter().map(|n| text(n).into_owned()).collect();
         tx.execute("DELETE FROM schedules WHERE name = ANY($1)", &[&names])?;
     }
+    if !batch.limits.is_empty() {
+        let last = last_of(&batch.limits, |l| l.name.clone());
+        let name: Vec<String> = last.iter().map(|&i| text(&batch.limits[i].name).into_owned()).collect();
+        let spec: Vec<String> = last.iter().map(|&i| text(&batch.limits[i].spec_json).into_owned()).collect();
+        tx.execute(
+            "INSERT INTO limits (name, spec) SELECT * FROM unnest($1::text[], $2::text[]) \
+             ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec",
+            &[&name, &spec],
+        )?;
+    }
+    if !batch.deleted_limits.is_empty() {
+        let names: Vec<String> = batch.deleted_limits.iter().map(|n| text(n).into_owned()).collect();
+        tx.execute("DELETE FROM limits WHERE name = ANY($1)", &[&names])?;
+    }
     if !batch.expired.is_empty() {
         let ids: Vec<Uuid> = batch.expired.iter().map(|id| id.0).collect();
         tx.execute("DELETE FROM tasks WHERE run = ANY($1)", &[&ids])?;

@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row};
 use uuid::Uuid;
 pub use weft_store::codes::{run_status_code, task_state_code};
 use weft_store::rows::{self, Columns};
-use weft_store::{Error, ObservationKey, Snapshot, StoredObservation, StoredSchedule};
+use weft_store::{Error, ObservationKey, Snapshot, StoredLimit, StoredObservation, StoredSchedule};
 
 use crate::quarantine::{BadRow, DEFINITIONS, EVENTS, RUNS, TASKS, Table, list_quarantine, quarantine_rows};
 
@@ -80,7 +80,22 @@ pub fn load_snapshot(conn: &mut Connection) -> Result<Snapshot, Error> {
     let quarantined = list_quarantine(conn)?;
     let observations = load_observations(conn)?;
     let schedules = load_schedules(conn)?;
-    Ok(Snapshot { definitions, runs, tasks, events, observations, schedules, quarantined })
+    let limits = load_limits(conn)?;
+    Ok(Snapshot { definitions, runs, tasks, events, observations, schedules, limits, quarantined })
+}
+
+/// Cluster-wide limits as text; the engine decodes them (and names any it cannot).
+fn load_limits(conn: &Connection) -> Result<Vec<StoredLimit>, Error> {
+    let backend = |e: rusqlite::Error| Error::Backend(format!("reading limits: {e}"));
+    let mut stmt = conn.prepare("SELECT name, spec FROM limits ORDER BY name").map_err(backend)?;
+    let mut rows = stmt.query([]).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(backend)? {
+        if let (Ok(name), Ok(spec_json)) = (r.get::<_, String>(0), r.get::<_, String>(1)) {
+            out.push(StoredLimit { name: name.into(), spec_json });
+        }
+    }
+    Ok(out)
 }
 
 /// Schedules as text; the engine decodes them (and names any it cannot). A row whose

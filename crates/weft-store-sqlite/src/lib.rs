@@ -210,6 +210,15 @@ impl Store for SqliteStore {
             for name in &batch.deleted_schedules {
                 unschedule.execute(params![&**name]).map_err(backend)?;
             }
+            let mut limit =
+                tx.prepare_cached("INSERT OR REPLACE INTO limits (name, spec) VALUES (?1, ?2)").map_err(backend)?;
+            for l in &batch.limits {
+                limit.execute(params![&*l.name, l.spec_json]).map_err(backend)?;
+            }
+            let mut unlimit = tx.prepare_cached("DELETE FROM limits WHERE name = ?1").map_err(backend)?;
+            for name in &batch.deleted_limits {
+                unlimit.execute(params![&**name]).map_err(backend)?;
+            }
             for id in &batch.expired {
                 for table in [
                     "DELETE FROM tasks WHERE run = ?1",

@@ -44,6 +44,9 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE schedules (
         name TEXT PRIMARY KEY, spec TEXT NOT NULL, state TEXT NOT NULL
     ) WITHOUT ROWID;",
+    // 5: limits set for the whole cluster (weft_engine::cluster_limits::StoredLimit): their
+    // bounds as JSON text.
+    "CREATE TABLE limits (name TEXT PRIMARY KEY, spec TEXT NOT NULL) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

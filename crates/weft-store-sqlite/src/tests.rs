@@ -195,7 +195,7 @@ fn a_version_1_store_is_migrated_to_have_a_quarantine() {
     drop(SqliteStore::open(dir.path(), Durability::Full).unwrap());
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
     conn.execute_batch(
-        "DROP TABLE quarantine; DROP TABLE observations; DROP TABLE schedules; PRAGMA user_version = 1;",
+        "DROP TABLE quarantine; DROP TABLE observations; DROP TABLE schedules; DROP TABLE limits; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);

@@ -2,8 +2,8 @@
 //! function that opens a store: `open(true)` a new, empty one; `open(false)` the same one
 //! again (for durable backends, as after a restart).
 use crate::{
-    Batch, ObservationKey, Quarantine, RecordKey, RunEvent, Store, StoredDefinition, StoredObservation, StoredRun,
-    StoredSchedule, StoredTask,
+    Batch, ObservationKey, Quarantine, RecordKey, RunEvent, Store, StoredDefinition, StoredLimit, StoredObservation,
+    StoredRun, StoredSchedule, StoredTask,
 };
 use weft_engine::{EventKind, TaskError};
 use weft_model::{RunId, RunStatus, TaskState, WorkerId};
@@ -102,7 +102,13 @@ pub fn sample_batch() -> Batch {
         observations: vec![observation("w/ünïcode", 3, 12.5), kind_observation("default", "sleep", 7, 0.25)],
         schedules: vec![schedule("nightly-ünï", 1), schedule("hourly", 2)],
         deleted_schedules: vec![],
+        limits: vec![limit("bank-api", 5)],
+        deleted_limits: vec![],
     }
+}
+
+fn limit(name: &str, n: u32) -> StoredLimit {
+    StoredLimit { name: name.into(), spec_json: format!("{{\"concurrency\":{n}}}") }
 }
 
 fn schedule(name: &str, n: u32) -> StoredSchedule {
@@ -128,6 +134,7 @@ fn records_round_trip(open: Opener<'_>) {
     let mut schedules = batch.schedules.clone();
     schedules.sort_by(|a, b| a.name.cmp(&b.name));
     assert_eq!(snap.schedules, schedules, "in name order");
+    assert_eq!(snap.limits, batch.limits);
 }
 
 /// A schedule is kept by name: a later write replaces it, a delete removes it, and expiring
@@ -143,6 +150,14 @@ fn schedules_are_upserted_and_deleted_by_name(open: Opener<'_>) {
     };
     s.commit(&later).expect("commit");
     assert_eq!(s.load().expect("load").schedules, [schedule("hourly", 5), schedule("weekly", 6)]);
+    // Cluster-wide limits the same way.
+    let limits = Batch {
+        limits: vec![limit("bank-api", 2), limit("partner", 3)],
+        deleted_limits: vec!["partner".into()],
+        ..Default::default()
+    };
+    s.commit(&limits).expect("commit");
+    assert_eq!(s.load().expect("load").limits, [limit("bank-api", 2)]);
 }
 
 fn upserts_replace(open: Opener<'_>) {
@@ -220,6 +235,7 @@ fn survives_reopen(open: Opener<'_>) {
         events: vec![event(1, 1)],
         observations: learned.clone(),
         schedules: vec![schedule("nightly", 1)],
+        limits: vec![limit("bank-api", 1)],
         ..Default::default()
     })
     .unwrap();
@@ -231,6 +247,7 @@ fn survives_reopen(open: Opener<'_>) {
     assert_eq!(snap.events, vec![event(1, 1)]);
     assert_eq!(snap.observations, learned, "what the cost model learned outlives a restart");
     assert_eq!(snap.schedules, [schedule("nightly", 1)], "schedules outlive a restart");
+    assert_eq!(snap.limits, [limit("bank-api", 1)], "limits outlive a restart");
 }
 
 fn definition(version: u32, spec: &str) -> StoredDefinition {

@@ -23,6 +23,7 @@ pub use group_commit::{BackupDone, CommitStats, GroupCommitConfig, GroupCommitte
 pub use memory::MemoryStore;
 pub use quarantine::{Quarantine, Quarantined, RecordKey};
 
+pub use weft_engine::cluster_limits::StoredLimit;
 pub use weft_engine::schedules::StoredSchedule;
 pub use weft_engine::{
     ChangeSet, ObservationKey, RunEvent, StoredDefinition, StoredObservation, StoredRun, StoredTask,
@@ -43,6 +44,8 @@ pub struct Snapshot {
     pub observations: Vec<StoredObservation>,
     /// Schedules, in name order.
     pub schedules: Vec<StoredSchedule>,
+    /// Cluster-wide limits, in name order.
+    pub limits: Vec<StoredLimit>,
     /// Everything in the quarantine, oldest first: records set aside at earlier starts, and
     /// those this load could not decode (a backend moves them there instead of failing).
     pub quarantined: Vec<Quarantined>,

@@ -54,6 +54,7 @@ impl Store for MemoryStore {
             events: r.events.values().cloned().collect(),
             observations: r.observations.values().cloned().collect(),
             schedules: r.schedules.values().cloned().collect(),
+            limits: r.limits.values().cloned().collect(),
             quarantined: self.quarantined.clone(),
         })
     }

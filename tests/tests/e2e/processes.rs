@@ -336,3 +336,41 @@ async fn a_process_task_runs_a_child_run_linked_both_ways_and_cancelled_with_its
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON run");
     assert_eq!(run["status"], "succeeded");
 }
+
+/// A limit set for the whole cluster with `weftctl limit set`: two processes that use it
+/// share it (one at a time between them), it outlives a coordinator restart, and a process
+/// using a limit nobody set is refused naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_limit_is_shared_across_processes_and_outlives_a_restart() {
+    let mut cluster = Cluster::start(&[]).await;
+    cluster.add_worker(WorkerSpec { slots: 8, ..Default::default() }).await;
+    let set = weftctl_at(&cluster.grpc, &["limit", "set", "partner-api", "--concurrency", "1"]).await;
+    assert_eq!(set.status.code(), Some(0), "{}", String::from_utf8_lossy(&set.stderr));
+    cluster.crash_and_restart_coordinator(&[]).await;
+    let listed = weftctl_at(&cluster.grpc, &["limit", "list"]).await;
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("partner-api  1"),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+    let client = cluster.client().await;
+    let spec = |name: &str| {
+        crate::support::spec(&format!(
+            "name: {name}\ntasks:\n  - {{ name: call, kind: sleep, uses: [partner-api], params: {{ duration: 300ms }} }}\n  - {{ name: again, kind: sleep, uses: [partner-api], params: {{ duration: 300ms }} }}\n"
+        ))
+    };
+    let a = client.start_run(RunSource::Inline(&spec("a")), StartOptions::default()).await.unwrap();
+    let b = client.start_run(RunSource::Inline(&spec("b")), StartOptions::default()).await.unwrap();
+    let mut spans = Vec::new();
+    for id in [a.run_id, b.run_id] {
+        let run = wait(&client, id).await;
+        assert_succeeded(&run);
+        spans.extend(run.workflows[0].tasks.iter().map(|t| (t.started_at_ms, t.finished_at_ms)));
+    }
+    let overlap = spans.iter().map(|(s, _)| spans.iter().filter(|(x, y)| x <= s && s < y).count()).max().unwrap();
+    assert_eq!(overlap, 1, "one at a time across both processes: {spans:?}");
+
+    let unknown = crate::support::spec("name: c\nsteps:\n  - { name: call, kind: noop, uses: [nobody-set-this] }\n");
+    let e = client.start_run(RunSource::Inline(&unknown), StartOptions::default()).await.unwrap_err().to_string();
+    assert!(e.contains("spec.workflows[0].tasks[0].uses") && e.contains("nobody-set-this"), "{e}");
+}

@@ -59,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::History { id } => runs::history(&ctx, id).await,
         Command::Cancel { id, reason } => runs::cancel(&ctx, id, &reason).await,
         Command::Schedule { what } => schedules::run(&ctx, what).await,
+        Command::Limit { what } => schedules::limits(&ctx, what).await,
         Command::Workers => cluster::workers(&ctx).await,
         Command::Health { service } => cluster::health(&ctx, &service).await,
         Command::Top(args) => top::top(&ctx, args).await,

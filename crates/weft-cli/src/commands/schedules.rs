@@ -1,6 +1,6 @@
 //! `weftctl schedule add|list|pause|resume|delete`.
 use super::Context;
-use crate::cli::{CatchUpArg, OverlapArg, ScheduleAddArgs, ScheduleCommand};
+use crate::cli::{CatchUpArg, LimitCommand, OverlapArg, ScheduleAddArgs, ScheduleCommand};
 use crate::exit;
 use crate::output::{OutputFormat, out, print_json};
 use crate::views::schedules::{ScheduleView, schedule_line, schedules_table};
@@ -57,4 +57,39 @@ fn spec_of(args: ScheduleAddArgs) -> pb::ScheduleSpec {
         catch_up: catch_up as i32,
         catch_up_window_ms: args.catch_up_window.as_millis().min(u128::from(u64::MAX)) as u64,
     }
+}
+
+/// `weftctl limit set|list|delete`.
+pub async fn limits(ctx: &Context, what: LimitCommand) -> anyhow::Result<u8> {
+    let client = ctx.connect().await?;
+    let shown = match what {
+        LimitCommand::Set { name, concurrency, rate } => vec![client.set_limit(&name, concurrency, &rate).await?],
+        LimitCommand::List => client.list_limits().await?,
+        LimitCommand::Delete { name } => {
+            client.delete_limit(&name).await?;
+            eprintln!("limit {name} deleted");
+            return Ok(exit::OK);
+        }
+    };
+    let view = |l: &pb::ClusterLimit| {
+        let limit = l.limit.clone().unwrap_or_default();
+        serde_json::json!({ "name": l.name, "concurrency": limit.concurrency, "rate": (!limit.rate.is_empty()).then_some(limit.rate) })
+    };
+    match ctx.output {
+        OutputFormat::Json => print_json(&shown.iter().map(view).collect::<Vec<_>>())?,
+        OutputFormat::Table if shown.is_empty() => eprintln!("no limits"),
+        OutputFormat::Table => {
+            let mut table = crate::output::Table::new(&["name", "concurrency", "rate"]);
+            for l in &shown {
+                let limit = l.limit.clone().unwrap_or_default();
+                table.row(vec![
+                    l.name.clone(),
+                    limit.concurrency.map(|c| c.to_string()).unwrap_or_default(),
+                    limit.rate,
+                ]);
+            }
+            out(&table.render())?;
+        }
+    }
+    Ok(exit::OK)
 }

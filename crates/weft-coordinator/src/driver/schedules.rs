@@ -1,4 +1,4 @@
-//! Schedule commands, applied by the driver to the engine like every other change: the
+//! Schedule and cluster-wide limit commands, applied by the driver to the engine like every other change: the
 //! answer leaves once the change it describes is durable.
 use weft_model::Millis;
 use weft_model::schedule::ScheduleSpec;
@@ -27,6 +27,25 @@ pub enum ScheduleCommand {
         name: String,
         reply: Reply<()>,
     },
+    SetLimit {
+        name: String,
+        limit: weft_model::gates::LimitSpec,
+        reply: Reply<pb::ClusterLimit>,
+    },
+    ListLimits {
+        reply: Reply<Vec<pb::ClusterLimit>>,
+    },
+    DeleteLimit {
+        name: String,
+        reply: Reply<()>,
+    },
+}
+
+fn limit_to_pb(name: &str, l: &weft_model::gates::LimitSpec) -> pb::ClusterLimit {
+    pb::ClusterLimit {
+        name: name.to_string(),
+        limit: Some(pb::Limit { concurrency: l.concurrency, rate: l.rate.map(|r| r.to_string()).unwrap_or_default() }),
+    }
 }
 
 impl Driver {
@@ -65,6 +84,18 @@ impl Driver {
             }
             ScheduleCommand::Delete { name, reply } => {
                 let result = self.engine.delete_schedule(&name);
+                self.answer(reply, result);
+            }
+            ScheduleCommand::SetLimit { name, limit, reply } => {
+                let result = self.engine.set_limit(&name, limit.clone()).map(|()| limit_to_pb(&name, &limit));
+                self.answer(reply, result);
+            }
+            ScheduleCommand::ListLimits { reply } => {
+                let all = self.engine.cluster_limits().map(|(n, l)| limit_to_pb(n, l)).collect();
+                self.answer(reply, Ok(all));
+            }
+            ScheduleCommand::DeleteLimit { name, reply } => {
+                let result = self.engine.delete_limit(&name);
                 self.answer(reply, result);
             }
         }

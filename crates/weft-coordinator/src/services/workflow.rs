@@ -111,6 +111,23 @@ impl WorkflowService for Services {
         metered("DeleteSchedule", self.delete_schedule_inner(req).await)
     }
 
+    async fn set_limit(&self, req: Request<pb::SetLimitRequest>) -> Result<Response<pb::ClusterLimit>, Status> {
+        metered("SetLimit", self.set_limit_inner(req).await)
+    }
+
+    async fn list_limits(&self, _: Request<pb::ListLimitsRequest>) -> Result<Response<pb::ListLimitsResponse>, Status> {
+        let cmd = |reply| Command::Schedule(ScheduleCommand::ListLimits { reply });
+        let limits = metered("ListLimits", self.handle()?.ask(cmd).await.map(Response::new))?.into_inner();
+        Ok(Response::new(pb::ListLimitsResponse { limits }))
+    }
+
+    async fn delete_limit(
+        &self,
+        req: Request<pb::DeleteLimitRequest>,
+    ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
+        metered("DeleteLimit", self.delete_limit_inner(req).await)
+    }
+
     type WatchRunStream = EventStream;
 
     async fn watch_run(&self, req: Request<pb::WatchRunRequest>) -> Result<Response<Self::WatchRunStream>, Status> {
@@ -119,6 +136,34 @@ impl WorkflowService for Services {
 }
 
 impl Services {
+    async fn set_limit_inner(&self, req: Request<pb::SetLimitRequest>) -> Result<Response<pb::ClusterLimit>, Status> {
+        let missing = || invalid(&ValidationError::single("limit", "is missing"));
+        let pb::ClusterLimit { name, limit } = req.into_inner().limit.ok_or_else(missing)?;
+        let limit = limit.ok_or_else(|| invalid(&ValidationError::single("limit.limit", "is missing")))?;
+        let rate = match limit.rate.trim() {
+            "" => None,
+            text => Some(
+                weft_model::gates::Rate::parse(text)
+                    .map_err(|e| invalid(&ValidationError::single("limit.limit.rate", e)))?,
+            ),
+        };
+        let limit = weft_model::gates::LimitSpec { concurrency: limit.concurrency, rate };
+        weft_model::validate::validate_limit(&name, &limit).map_err(|e| invalid(&e))?;
+        let cmd = |reply| Command::Schedule(ScheduleCommand::SetLimit { name, limit, reply });
+        self.handle()?.ask(cmd).await.map(Response::new)
+    }
+
+    async fn delete_limit_inner(
+        &self,
+        req: Request<pb::DeleteLimitRequest>,
+    ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
+        let name = req.into_inner().name;
+        schedule_name(&name)?;
+        let cmd = |reply| Command::Schedule(ScheduleCommand::DeleteLimit { name, reply });
+        self.handle()?.ask(cmd).await?;
+        Ok(Response::new(pb::DeleteLimitResponse {}))
+    }
+
     async fn put_schedule_inner(&self, req: Request<pb::PutScheduleRequest>) -> Result<Response<pb::Schedule>, Status> {
         let spec = req.into_inner().spec.ok_or_else(|| invalid(&ValidationError::single("spec", "is missing")))?;
         let spec = crate::convert::schedule_from_pb(&spec).map_err(|e| invalid(&e))?;

@@ -136,3 +136,38 @@ fn a_restored_engine_counts_the_attempts_it_restored_against_their_limits() {
     let other = TaskRef { run, task: 1 - out[0].1.attempt.task.strip_prefix('c').unwrap().parse::<u32>().unwrap() };
     assert_eq!(restored.waiting_reason(other, env.now).as_deref(), Some("limit bank 1/1"));
 }
+
+#[test]
+fn a_cluster_limit_is_shared_by_every_process_using_it_and_must_exist_at_start() {
+    let mut env = Env::new();
+    env.worker(1, 8, &["default"], &["noop"]);
+    let using = |name: &str| {
+        let tasks = (0..3).map(|i| TaskSpec { uses: vec!["bank".into()], ..TaskSpec::new(format!("t{i}"), "noop") });
+        ProcessSpec {
+            name: name.into(),
+            ..process(vec![WorkflowSpec {
+                name: "w".into(),
+                tasks: tasks.collect(),
+                chain: false,
+                default_retry: None,
+            }])
+        }
+    };
+    // Not set yet: refused, naming the field.
+    let e = env.start(using("a"), None).unwrap_err().to_string();
+    assert!(e.contains("spec.workflows[0].tasks[0].uses") && e.contains("no limit `bank`"), "{e}");
+    env.engine.set_limit("bank", LimitSpec { concurrency: Some(2), rate: None }).unwrap();
+    env.start(using("a"), None).unwrap();
+    env.start(using("b"), None).unwrap();
+    assert_eq!(env.assignments().len(), 2, "two across both processes");
+    assert_eq!(active(&env), 2);
+    // Raised: the waiting go at once.
+    env.engine.set_limit("bank", LimitSpec { concurrency: Some(5), rate: None }).unwrap();
+    env.advance(1);
+    assert_eq!(env.assignments().len(), 3);
+    // Deleted: no bound.
+    env.engine.delete_limit("bank").unwrap();
+    env.advance(1);
+    assert_eq!(env.assignments().len(), 1, "the last one");
+    assert!(env.engine.set_limit("bad name", LimitSpec { concurrency: Some(1), rate: None }).is_err());
+}

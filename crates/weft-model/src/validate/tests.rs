@@ -496,13 +496,18 @@ tasks:
         "limits.zero.concurrency: is 0, must be 1 to 1000000",
         "limits.zero.rate: a window of 10 ms, must be 1000 ms to 86400000 ms",
         "limits.bad name: `bad name` contains ' '",
-        "workflows[0].tasks[1].uses[0]: no limit `nowhere` in the process's `limits`",
         "workflows[0].tasks[1].uses[2]: `bank-api` is listed twice",
         "workflows[0].tasks[1].max_per_key: needs a `concurrency_key`",
         "workflows[0].tasks[0].concurrency_key: `{{run.id}}`: only `{{input}}`",
     ] {
         assert!(errs.iter().any(|e| e.starts_with(field)), "{field} not in {errs:?}");
     }
+    // A name the process does not declare is the cluster's limit of that name.
+    let mut shared = spec.clone();
+    shared.workflows[0].tasks[1].uses = vec!["partner-api".into()];
+    let plan = validate_process(&shared, &known).unwrap();
+    let l = &plan.limits[plan.tasks[1].uses[0] as usize];
+    assert!(l.cluster && &*l.name == "partner-api");
     // A rate that does not parse fails the file with the reason.
     let e = serde_saphyr::from_str::<ProcessSpec>(
         "name: p\nlimits: { x: { rate: lots } }\ntasks: [{ name: a, kind: noop }]\n",

@@ -36,7 +36,8 @@ pub type BackupDone = Box<dyn FnOnce(Result<crate::BackupInfo, String>) + Send>;
 
 enum Job {
     Commit {
-        batch: Batch,
+        // Boxed: a change set is a few hundred bytes of vectors, a backup a path.
+        batch: Box<Batch>,
         done: Done,
     },
     /// Taken between groups: the copy holds every batch submitted before it.
@@ -78,7 +79,7 @@ impl GroupCommitter {
             let mut held: Option<Job> = None;
             while let Some(first) = held.take().or_else(|| rx.recv().ok()) {
                 let (mut group, first_done) = match first {
-                    Job::Commit { batch, done } => (batch, done),
+                    Job::Commit { batch, done } => (*batch, done),
                     Job::Backup { dest, done } => {
                         done(match &failed {
                             Some(reason) => Err(format!("an earlier commit failed: {reason}")),
@@ -97,7 +98,7 @@ impl GroupCommitter {
                     };
                     match next {
                         Some(Job::Commit { batch, done }) => {
-                            group.extend(batch);
+                            group.extend(*batch);
                             dones.push(done);
                             batches += 1;
                         }
@@ -135,7 +136,7 @@ impl GroupCommitter {
     /// Queues a batch; `done` runs when it is durable.
     pub fn submit(&self, batch: Batch, done: Done) {
         if let Some(tx) = &self.tx
-            && let Err(mpsc::SendError(Job::Commit { done, .. })) = tx.send(Job::Commit { batch, done })
+            && let Err(mpsc::SendError(Job::Commit { done, .. })) = tx.send(Job::Commit { batch: Box::new(batch), done })
         {
             done(Err("the store's commit thread has stopped".into()));
         }

@@ -53,20 +53,11 @@ fn parse_child_key(key: &str) -> Option<(RunId, u32, u32)> {
     parts.next().is_none().then_some((parent, task, attempt))
 }
 
-/// A child's id: time-ordered like a v7 id (so it sorts after its parent, and a restore
-/// that goes in id order meets the parent first), unique per (parent, task, attempt), the
-/// same on every replay.
+/// A child's id: time-ordered (so it sorts after its parent, and a restore that goes in id
+/// order meets the parent first), unique per (parent, task, attempt), the same on every
+/// replay.
 fn child_id(parent: RunId, task: u32, attempt: u32, now: Millis) -> RunId {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in parent.0.as_bytes().iter().chain(&task.to_be_bytes()).chain(&attempt.to_be_bytes()) {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&(now.max(0) as u64).to_be_bytes()[2..]);
-    bytes[8..].copy_from_slice(&h.to_be_bytes());
-    bytes[6] = 0x70 | (bytes[6] & 0x0f);
-    bytes[8] = 0x80 | (bytes[8] & 0x3f);
-    RunId(uuid::Uuid::from_bytes(bytes))
+    RunId::derived(now, &[parent.0.as_bytes(), &task.to_be_bytes(), &attempt.to_be_bytes()])
 }
 
 impl Engine {

@@ -75,20 +75,10 @@ pub(crate) struct Schedules {
     running: HashMap<RunId, Arc<str>>,
 }
 
-/// A run id for a slot: time-ordered like the v7 ids the driver makes (the slot's
-/// milliseconds first), unique per (schedule, slot), and the same on every replay.
+/// A run id for a slot: time-ordered (the slot's time), unique per (schedule, slot), the
+/// same on every replay.
 fn slot_run_id(name: &str, slot: Millis) -> RunId {
-    // FNV-1a over the name: 64 bits beside the 48 of the slot.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&(slot as u64).to_be_bytes()[2..]);
-    bytes[8..].copy_from_slice(&h.to_be_bytes());
-    bytes[6] = 0x70 | (bytes[6] & 0x0f);
-    bytes[8] = 0x80 | (bytes[8] & 0x3f);
-    RunId(uuid::Uuid::from_bytes(bytes))
+    RunId::derived(slot, &[name.as_bytes()])
 }
 
 impl Engine {

@@ -39,4 +39,22 @@ macro_rules! uuid_id {
 }
 
 uuid_id!(RunId, "run");
+
+impl RunId {
+    /// An id the engine makes for a run it starts itself (a schedule's slot, a child run):
+    /// shaped like a v7 id whose time is `at_ms` (so it sorts with the driver's), the rest a
+    /// hash of `parts` (FNV-1a): the same on every replay, distinct for distinct parts.
+    pub fn derived(at_ms: i64, parts: &[&[u8]]) -> RunId {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in parts.iter().flat_map(|p| p.iter()) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&(at_ms.max(0) as u64).to_be_bytes()[2..]);
+        bytes[8..].copy_from_slice(&h.to_be_bytes());
+        bytes[6] = 0x70 | (bytes[6] & 0x0f);
+        bytes[8] = 0x80 | (bytes[8] & 0x3f);
+        RunId(Uuid::from_bytes(bytes))
+    }
+}
 uuid_id!(WorkerId, "worker process");

@@ -41,10 +41,7 @@ enum Job {
         done: Done,
     },
     /// Taken between groups: the copy holds every batch submitted before it.
-    Backup {
-        dest: std::path::PathBuf,
-        done: BackupDone,
-    },
+    Backup { dest: std::path::PathBuf, done: BackupDone },
 }
 
 /// Statistics of one commit, for metrics.
@@ -136,7 +133,8 @@ impl GroupCommitter {
     /// Queues a batch; `done` runs when it is durable.
     pub fn submit(&self, batch: Batch, done: Done) {
         if let Some(tx) = &self.tx
-            && let Err(mpsc::SendError(Job::Commit { done, .. })) = tx.send(Job::Commit { batch: Box::new(batch), done })
+            && let Err(mpsc::SendError(Job::Commit { done, .. })) =
+                tx.send(Job::Commit { batch: Box::new(batch), done })
         {
             done(Err("the store's commit thread has stopped".into()));
         }

@@ -225,14 +225,13 @@ impl Engine {
     fn fire_slot(&mut self, name: &Arc<str>, slot: Millis, now: Millis) {
         let Some(s) = self.schedules.by_name.get(name) else { return };
         let busy = s.state.last_run.is_some_and(|r| self.runs.get(&r).is_some_and(|run| !run.status.is_final()));
-        match (busy, s.spec.overlap) {
-            (true, Overlap::Skip) => {
-                let s = self.schedules.by_name.get_mut(name).expect("looked up");
+        let overlap = s.spec.overlap;
+        match (busy, overlap, self.schedules.by_name.get_mut(name)) {
+            (true, Overlap::Skip, Some(s)) => {
                 s.state.skipped += 1;
                 s.state.last_error = format!("slot {slot} skipped: the previous run was still running");
             }
-            (true, Overlap::QueueOne) => {
-                let s = self.schedules.by_name.get_mut(name).expect("looked up");
+            (true, Overlap::QueueOne, Some(s)) => {
                 if s.state.pending_slot.replace(slot).is_some() {
                     s.state.skipped += 1;
                     s.state.last_error = "a queued slot was replaced by a later one".into();

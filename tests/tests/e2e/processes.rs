@@ -239,6 +239,12 @@ async fn a_schedule_every_second_fires_each_slot_once_across_a_coordinator_crash
     );
     client.delete_schedule("tick").await.unwrap();
     assert!(client.list_schedules().await.unwrap().is_empty());
+
+    // The scheduled process also runs from `weftctl dev`, once.
+    let out = crate::clients::weftctl(&["-o", "json", "dev", "examples/nightly-billing.yaml"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON run");
+    assert_eq!(run["status"], "succeeded");
 }
 
 /// examples/ship-order.yaml on real workers: an order of 25 items shipped by a fan-out with

@@ -118,33 +118,38 @@ fn retry() -> impl Strategy<Value = Option<pb::RetryPolicy>> {
     prop::option::of(policy)
 }
 
-fn task() -> impl Strategy<Value = pb::TaskSpec> {
+/// Built from three boxed parts: as one strategy of nested tuples its value tree takes more
+/// stack than a test thread has in a debug build.
+fn task() -> BoxedStrategy<pb::TaskSpec> {
     let compensation =
         (kind(), json_text(), name(), retry(), opt_u64()).prop_map(|(kind, params_json, queue, retry, timeout_ms)| {
             pb::Compensation { kind, params_json, queue, retry, timeout_ms }
         });
-    (
-        (
-            name(),
-            kind(),
-            json_text(),
-            prop_oneof![-2000i32..2000, any::<i32>()],
-            prop_oneof![Just(String::new()), name()],
-        ),
-        (prop::collection::vec(name(), 0..4), retry(), opt_u64(), opt_f64(), opt_u64(), prop::option::of(compensation)),
-        (
-            prop::collection::vec(name(), 0..10),
-            prop::option::of(prop_oneof![
-                Just("{{input.customer}}".to_string()),
-                Just("{{input".to_string()),
-                ".{0,20}",
-                (200usize..400).prop_map(|n| "k".repeat(n)),
-            ]),
-            prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
-            prop::option::of(prop_oneof![Just("input.items".to_string()), Just("a.x".to_string()), ".{0,20}"]),
-            prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
-        ),
+    let head = (
+        name(),
+        kind(),
+        json_text(),
+        prop_oneof![-2000i32..2000, any::<i32>()],
+        prop_oneof![Just(String::new()), name()],
     )
+        .boxed();
+    let order =
+        (prop::collection::vec(name(), 0..4), retry(), opt_u64(), opt_f64(), opt_u64(), prop::option::of(compensation))
+            .boxed();
+    let gates = (
+        prop::collection::vec(name(), 0..10),
+        prop::option::of(prop_oneof![
+            Just("{{input.customer}}".to_string()),
+            Just("{{input".to_string()),
+            ".{0,20}",
+            (200usize..400).prop_map(|n| "k".repeat(n)),
+        ]),
+        prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
+        prop::option::of(prop_oneof![Just("input.items".to_string()), Just("a.x".to_string()), ".{0,20}"]),
+        prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]),
+    )
+        .boxed();
+    (head, order, gates)
         .prop_map(
             |(
                 (name, kind, params_json, priority, queue),
@@ -172,9 +177,10 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
                 }
             },
         )
+        .boxed()
 }
 
-fn limits() -> impl Strategy<Value = std::collections::HashMap<String, pb::Limit>> {
+fn limits() -> BoxedStrategy<std::collections::HashMap<String, pb::Limit>> {
     let rate = prop_oneof![
         Just(String::new()),
         Just("100/min".to_string()),
@@ -185,7 +191,7 @@ fn limits() -> impl Strategy<Value = std::collections::HashMap<String, pb::Limit
     ];
     let limit = (prop::option::of(prop_oneof![Just(0u32), 1u32..10, any::<u32>()]), rate)
         .prop_map(|(concurrency, rate)| pb::Limit { concurrency, rate });
-    prop::collection::hash_map(name(), limit, 0..40)
+    prop::collection::hash_map(name(), limit, 0..40).boxed()
 }
 
 fn process() -> impl Strategy<Value = pb::ProcessSpec> {

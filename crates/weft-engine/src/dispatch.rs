@@ -74,7 +74,7 @@ impl Engine {
             }
             return false;
         }
-        let run = self.runs.get_mut(&r.run).expect("queued tasks belong to live runs");
+        let Some(run) = self.runs.get_mut(&r.run) else { return false };
         let plan = run.plan.clone();
         let tp = &plan.tasks[r.task as usize];
         // A compensation gets the result of the task it undoes; others their dependencies'.

@@ -135,7 +135,8 @@ impl Engine {
             .saturating_sub(run.tasks.iter().filter(|t| t.state == TaskState::Ready).count());
         let wait = ahead as f64 * default_cost / capacity.max(1.0);
         let seconds = self.finish_in(run, &costs, &left, step, wait, default_cost, now);
-        e.predicted_finish = now + (seconds * 1000.0) as Millis;
+        // Saturating: costs come from stored observations, which may be absurd.
+        e.predicted_finish = now.saturating_add((seconds * 1000.0) as Millis);
         Ok(e)
     }
 

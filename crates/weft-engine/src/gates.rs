@@ -73,19 +73,19 @@ impl Gate {
         }
     }
 
+    /// Whether it is shut with `held` holders, counting only the starts inside the rate
+    /// window at `now` (so it needs no pruning first, and can be asked without changing it).
     fn shut(&self, held: u32, now: Millis) -> Option<Shut> {
         if let Some(of) = self.concurrency
             && held >= of
         {
             return Some(Shut::Full { held, of });
         }
-        if let Some(rate) = self.rate
-            && self.starts.len() as u64 >= u64::from(rate.count)
-        {
-            let oldest = self.starts.front().copied().unwrap_or(now);
-            return Some(Shut::Rate { rate, opens_at: oldest + rate.per_ms as Millis });
-        }
-        None
+        let rate = self.rate?;
+        let window = rate.per_ms as Millis;
+        let mut live = self.starts.iter().filter(|at| **at + window > now);
+        let oldest = *live.next()?;
+        (live.count() as u64 + 1 >= u64::from(rate.count)).then_some(Shut::Rate { rate, opens_at: oldest + window })
     }
 
     /// How many more may be handed out now.
@@ -255,22 +255,17 @@ impl Engine {
                 && let Some(entry) = gate.waiting.pop_first()
             {
                 let r = entry.2;
-                let parked = self.runs.get(&r.run).is_some_and(|run| {
-                    let t = &run.tasks[r.task as usize];
-                    t.state == TaskState::Ready && t.ticket.is_none() && t.retry_at.is_none()
-                });
-                if parked {
+                if self.is_parked(r) {
                     back.push(r);
                     room -= 1;
                 }
             }
             // Still some waiting and the rate used up: look again when its window opens (a
             // holder ending would not help them).
-            if let (Some(rate), Some(&(_, _, first))) = (gate.rate, gate.waiting.first())
-                && gate.starts.len() as u64 >= u64::from(rate.count)
-                && let Some(&oldest) = gate.starts.front()
+            if let Some(&(_, _, first)) = gate.waiting.first()
+                && let Some(Shut::Rate { opens_at, .. }) = gate.shut(0, now)
             {
-                self.set_timer((oldest + rate.per_ms as Millis).max(now + 1), Timer::GateOpens(first));
+                self.set_timer(opens_at.max(now + 1), Timer::GateOpens(first));
             }
             if gate.waiting.is_empty() && gate.holders.is_empty() && gate.starts.is_empty() {
                 // Nothing to remember: a concurrency key of a customer seen once costs nothing.
@@ -294,27 +289,16 @@ impl Engine {
     /// The gates tasks wait at now: (process, why, how many), most waiting first, at most
     /// `limit`.
     pub fn gates_waited_at(&self, now: Millis, limit: usize) -> Vec<(Arc<str>, String, usize)> {
-        let parked = |r: &TaskRef| {
-            self.runs.get(&r.run).is_some_and(|run| {
-                let t = &run.tasks[r.task as usize];
-                t.state == TaskState::Ready && t.ticket.is_none() && t.retry_at.is_none()
-            })
-        };
         let mut out: Vec<(Arc<str>, String, usize)> = self
             .gates
             .gates
             .iter()
             .filter_map(|(key, gate)| {
-                let waiting = gate.waiting.iter().filter(|(_, _, r)| parked(r)).count();
+                let waiting = gate.waiting.iter().filter(|(_, _, r)| self.is_parked(*r)).count();
                 if waiting == 0 {
                     return None;
                 }
-                let held = gate.holders.iter().filter(|h| self.holds_a_slot(**h)).count() as u32;
-                let mut fresh = Gate { concurrency: gate.concurrency, rate: gate.rate, ..Gate::default() };
-                fresh.starts = gate.starts.clone();
-                fresh.prune(|_| true, now);
-                let why = fresh.shut(held, now).map(|shut| describe(key, &shut))?;
-                Some((key.0.clone(), why, waiting))
+                Some((key.0.clone(), self.why_shut(key, gate, now)?, waiting))
             })
             .collect();
         out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
@@ -324,21 +308,25 @@ impl Engine {
 
     /// Why a ready task waits at a gate, if it does.
     pub fn waiting_reason(&self, r: TaskRef, now: Millis) -> Option<String> {
-        let run = self.runs.get(&r.run)?;
-        let t = &run.tasks[r.task as usize];
-        if t.state != TaskState::Ready || t.ticket.is_some() || t.retry_at.is_some() {
+        if !self.is_parked(r) {
             return None;
         }
         let gates = self.gates.of_task.get(&r)?;
-        gates.iter().find_map(|g| {
-            let key = &g.key;
-            let gate = self.gates.gates.get(key)?;
-            let held = gate.holders.iter().filter(|h| self.holds_a_slot(**h)).count() as u32;
-            let mut fresh = Gate { concurrency: gate.concurrency, rate: gate.rate, ..Gate::default() };
-            fresh.starts = gate.starts.clone();
-            fresh.prune(|_| true, now);
-            fresh.shut(held, now).map(|shut| describe(key, &shut))
-        })
+        gates.iter().find_map(|g| self.why_shut(&g.key, self.gates.gates.get(&g.key)?, now))
+    }
+
+    /// A ready task waiting off its queue (at a gate), not out on a retry's backoff.
+    fn is_parked(&self, r: TaskRef) -> bool {
+        self.runs
+            .get(&r.run)
+            .and_then(|run| run.tasks.get(r.task as usize))
+            .is_some_and(|t| t.state == TaskState::Ready && t.ticket.is_none() && t.retry_at.is_none())
+    }
+
+    /// Why `gate` is shut now, as a person reads it; `None` if it has room.
+    fn why_shut(&self, key: &GateKey, gate: &Gate, now: Millis) -> Option<String> {
+        let held = gate.holders.iter().filter(|h| self.holds_a_slot(**h)).count() as u32;
+        gate.shut(held, now).map(|shut| describe(key, &shut))
     }
 
     /// After a restore: the restored attempts hold their gates' shares, and the ones started

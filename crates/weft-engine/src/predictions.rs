@@ -78,13 +78,13 @@ impl Engine {
             run.predictions.push(Prediction { checkpoint, made_at: now, predicted_finish: finish });
         }
         let Some(last) = run.published_finish.replace(finish) else { return };
-        let span = (last - run.created_at).max(0);
+        let span = last.saturating_sub(run.created_at).max(0);
         let margin = ((span as f64 * MOVE_SHARE) as Millis).max(MOVE_AT_LEAST_MS);
-        if (finish - last).abs() <= margin {
+        if finish.saturating_sub(last).saturating_abs() <= margin {
             run.published_finish = Some(last);
             return;
         }
-        let detail = moved(finish - run.created_at, last - run.created_at);
+        let detail = moved(finish.saturating_sub(run.created_at), last.saturating_sub(run.created_at));
         self.record(id, None, crate::EventKind::RunEstimate, detail, now);
     }
 }
@@ -92,8 +92,11 @@ impl Engine {
 /// `predicted to take 2.10s, 1.80s longer than said before (0.30s)`.
 fn moved(took_ms: Millis, before_ms: Millis) -> String {
     let seconds = |ms: Millis| format!("{:.2}s", ms as f64 / 1000.0);
-    let (by, way) =
-        if took_ms >= before_ms { (took_ms - before_ms, "longer") } else { (before_ms - took_ms, "shorter") };
+    let (by, way) = if took_ms >= before_ms {
+        (took_ms.saturating_sub(before_ms), "longer")
+    } else {
+        (before_ms.saturating_sub(took_ms), "shorter")
+    };
     format!("predicted to take {}, {} {way} than said before ({})", seconds(took_ms), seconds(by), seconds(before_ms))
 }
 

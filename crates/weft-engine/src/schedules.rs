@@ -209,7 +209,7 @@ impl Engine {
         let missed = due.len() + dropped - chosen.len();
         if let Some(s) = self.schedules.by_name.get_mut(&name) {
             if missed > 0 {
-                s.state.skipped += missed as u64;
+                s.state.skipped = s.state.skipped.saturating_add(missed as u64);
                 s.state.last_error = format!("{missed} slot(s) missed while no coordinator led (catch-up policy)");
             }
             s.state.last_slot = Some(latest);
@@ -228,12 +228,12 @@ impl Engine {
         let overlap = s.spec.overlap;
         match (busy, overlap, self.schedules.by_name.get_mut(name)) {
             (true, Overlap::Skip, Some(s)) => {
-                s.state.skipped += 1;
+                s.state.skipped = s.state.skipped.saturating_add(1);
                 s.state.last_error = format!("slot {slot} skipped: the previous run was still running");
             }
             (true, Overlap::QueueOne, Some(s)) => {
                 if s.state.pending_slot.replace(slot).is_some() {
-                    s.state.skipped += 1;
+                    s.state.skipped = s.state.skipped.saturating_add(1);
                     s.state.last_error = "a queued slot was replaced by a later one".into();
                 }
             }
@@ -253,12 +253,12 @@ impl Engine {
         let Some(s) = self.schedules.by_name.get_mut(name) else { return };
         match started {
             Ok((id, _)) => {
-                s.state.fired += 1;
+                s.state.fired = s.state.fired.saturating_add(1);
                 s.state.last_run = Some(id);
                 self.schedules.running.insert(id, name.clone());
             }
             Err(e) => {
-                s.state.skipped += 1;
+                s.state.skipped = s.state.skipped.saturating_add(1);
                 s.state.last_error = format!("slot {slot} not started: {e}");
             }
         }

@@ -14,6 +14,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Longest rate text accepted.
+pub const MAX_RATE_TEXT: usize = 64;
+
 /// A named limit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +38,10 @@ pub struct Rate {
 
 impl Rate {
     pub fn parse(text: &str) -> Result<Rate, String> {
+        // Bounded before any work: `1000000/86400000ms` is 18 bytes.
+        if text.len() > MAX_RATE_TEXT {
+            return Err(format!("is {} bytes, at most {MAX_RATE_TEXT} allowed", text.len()));
+        }
         let (count, per) = text
             .split_once('/')
             .ok_or_else(|| format!("`{}` is not a rate; write COUNT/WINDOW, e.g. 100/min", cut(text)))?;
@@ -160,6 +167,7 @@ mod tests {
         assert!(Rate::parse("100").unwrap_err().contains("write COUNT/WINDOW"));
         assert!(Rate::parse("x/min").unwrap_err().contains("whole number"));
         assert!(Rate::parse("1/fortnight").is_err());
+        assert!(Rate::parse(&"9".repeat(1_000_000)).unwrap_err().contains("at most 64 allowed"));
     }
 
     #[test]

@@ -350,14 +350,7 @@ mod tests {
             })
             .collect();
         let workflow = WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None };
-        let spec = ProcessSpec {
-            name: "p".into(),
-            workflows: vec![workflow],
-            failure_policy: Default::default(),
-            default_retry: None,
-            deadline: None,
-            limits: Default::default(),
-        };
+        let spec = ProcessSpec::new("p", vec![workflow]);
         let id = RunId::from_u128(7);
         let start = StartRun { id, source: RunSource::Spec(spec), idempotency_key: None, input_json: String::new() };
         engine.start_run(start, 1).unwrap();

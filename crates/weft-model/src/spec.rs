@@ -256,6 +256,21 @@ pub struct ProcessSpec {
     pub limits: std::collections::BTreeMap<String, crate::gates::LimitSpec>,
 }
 
+impl ProcessSpec {
+    /// A process of `workflows` with every other field at its default (fail fast, no
+    /// default retry, no deadline, no limits).
+    pub fn new(name: impl Into<String>, workflows: Vec<WorkflowSpec>) -> Self {
+        ProcessSpec {
+            name: name.into(),
+            workflows,
+            failure_policy: FailurePolicy::FailFast,
+            default_retry: None,
+            deadline: None,
+            limits: Default::default(),
+        }
+    }
+}
+
 /// The file form of a process: `workflows`, or a single workflow's `steps` or `tasks`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

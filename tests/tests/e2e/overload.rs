@@ -34,14 +34,7 @@ const FLOOD_FOR: Duration = Duration::from_secs(4);
 
 fn independent(name: &str, tasks: usize) -> ProcessSpec {
     let tasks = (0..tasks).map(|i| TaskSpec::new(format!("t{i}"), "noop")).collect();
-    ProcessSpec {
-        name: name.into(),
-        workflows: vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }],
-        failure_policy: Default::default(),
-        default_retry: None,
-        deadline: None,
-        limits: Default::default(),
-    }
+    ProcessSpec::new(name, vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }])
 }
 
 /// Parameters nested `depth` arrays deep.

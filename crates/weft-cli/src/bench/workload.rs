@@ -4,20 +4,13 @@ use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use std::time::Instant;
 use weft_client::{Client, ProcessSpec, RunId, RunSource, StartOptions, Subscription, is_final_event, pb};
-use weft_model::{FailurePolicy, TaskSpec, WorkflowSpec};
+use weft_model::{TaskSpec, WorkflowSpec};
 
 /// How often a run's watch may close early and be opened again before we give up.
 const MAX_RESUBSCRIBES: u32 = 100;
 
 fn process(name: &str, workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec {
-        name: name.to_string(),
-        workflows,
-        failure_policy: FailurePolicy::FailFast,
-        default_retry: None,
-        deadline: None,
-        limits: Default::default(),
-    }
+    ProcessSpec::new(name, workflows)
 }
 
 fn noop(name: String) -> TaskSpec {

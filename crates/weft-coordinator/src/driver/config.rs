@@ -7,7 +7,7 @@ use weft_proto::pb;
 use super::{Driver, Reply};
 use crate::convert::schedule_to_pb;
 
-pub enum ScheduleCommand {
+pub enum ConfigCommand {
     Put {
         spec: ScheduleSpec,
         reply: Reply<pb::Schedule>,
@@ -49,9 +49,9 @@ fn limit_to_pb(name: &str, l: &weft_model::gates::LimitSpec) -> pb::ClusterLimit
 }
 
 impl Driver {
-    pub(super) fn apply_schedule(&mut self, cmd: ScheduleCommand, now: Millis) {
+    pub(super) fn apply_config(&mut self, cmd: ConfigCommand, now: Millis) {
         match cmd {
-            ScheduleCommand::Put { spec, reply } => {
+            ConfigCommand::Put { spec, reply } => {
                 let result = self.engine.put_schedule(spec, now).map(schedule_to_pb);
                 if let Ok(s) = &result {
                     let spec = s.spec.as_ref();
@@ -63,7 +63,7 @@ impl Driver {
                 }
                 self.answer(reply, result);
             }
-            ScheduleCommand::List { after, limit, reply } => {
+            ConfigCommand::List { after, limit, reply } => {
                 let page: Vec<_> = self
                     .engine
                     .schedules()
@@ -78,23 +78,23 @@ impl Driver {
                 };
                 self.answer(reply, Ok((page, token)));
             }
-            ScheduleCommand::SetPaused { name, paused, reply } => {
+            ConfigCommand::SetPaused { name, paused, reply } => {
                 let result = self.engine.set_schedule_paused(&name, paused, now).map(schedule_to_pb);
                 self.answer(reply, result);
             }
-            ScheduleCommand::Delete { name, reply } => {
+            ConfigCommand::Delete { name, reply } => {
                 let result = self.engine.delete_schedule(&name);
                 self.answer(reply, result);
             }
-            ScheduleCommand::SetLimit { name, limit, reply } => {
+            ConfigCommand::SetLimit { name, limit, reply } => {
                 let result = self.engine.set_limit(&name, limit.clone()).map(|()| limit_to_pb(&name, &limit));
                 self.answer(reply, result);
             }
-            ScheduleCommand::ListLimits { reply } => {
+            ConfigCommand::ListLimits { reply } => {
                 let all = self.engine.cluster_limits().map(|(n, l)| limit_to_pb(n, l)).collect();
                 self.answer(reply, Ok(all));
             }
-            ScheduleCommand::DeleteLimit { name, reply } => {
+            ConfigCommand::DeleteLimit { name, reply } => {
                 let result = self.engine.delete_limit(&name);
                 self.answer(reply, result);
             }

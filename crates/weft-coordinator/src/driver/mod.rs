@@ -6,8 +6,8 @@
 //! Every answer, reads included, and every event leaves through [`commit_order`]: only
 //! once the changes applied before it are durable (read-committed).
 mod commit_order;
+pub mod config;
 mod effects;
-pub mod schedules;
 mod watchers;
 
 use std::collections::HashMap;
@@ -90,7 +90,8 @@ pub enum Command {
         reason: String,
         reply: Reply<pb::Run>,
     },
-    Schedule(schedules::ScheduleCommand),
+    /// Schedules and cluster-wide limits.
+    Config(config::ConfigCommand),
     /// History from `from_seq` now, live events into `tx` after; only kinds in the
     /// `kinds` bit mask (by `EventKind` value), final events always.
     WatchRun {
@@ -387,7 +388,7 @@ impl Driver {
                 let result = self.engine.register_plan(&name, plan, now);
                 self.answer(reply, result);
             }
-            Command::Schedule(cmd) => self.apply_schedule(cmd, now),
+            Command::Config(cmd) => self.apply_config(cmd, now),
             Command::Backup { dest, reply } => {
                 self.commits.backup(dest, Box::new(move |outcome| drop(reply.send(outcome))));
             }

@@ -15,13 +15,14 @@ use weft_proto::pb::workflow_service_server::WorkflowService;
 use super::{Services, WATCH_BUFFER, metered, page_size};
 use crate::convert::parse_run_id;
 use crate::driver::Command;
-use crate::driver::schedules::ScheduleCommand;
+use crate::driver::config::ConfigCommand;
 use crate::status::invalid;
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RunEvent, Status>> + Send>>;
 
-/// A schedule's name from a request: bounded and well formed before the driver sees it.
-fn schedule_name(name: &str) -> Result<(), Status> {
+/// A schedule's or limit's name from a request: bounded and well formed before the driver
+/// sees it.
+fn checked_name(name: &str) -> Result<(), Status> {
     weft_model::validate::check_name(name).map_err(|e| invalid(&ValidationError::single("name", e)))
 }
 
@@ -116,7 +117,7 @@ impl WorkflowService for Services {
     }
 
     async fn list_limits(&self, _: Request<pb::ListLimitsRequest>) -> Result<Response<pb::ListLimitsResponse>, Status> {
-        let cmd = |reply| Command::Schedule(ScheduleCommand::ListLimits { reply });
+        let cmd = |reply| Command::Config(ConfigCommand::ListLimits { reply });
         let limits = metered("ListLimits", self.handle()?.ask(cmd).await.map(Response::new))?.into_inner();
         Ok(Response::new(pb::ListLimitsResponse { limits }))
     }
@@ -149,7 +150,7 @@ impl Services {
         };
         let limit = weft_model::gates::LimitSpec { concurrency: limit.concurrency, rate };
         weft_model::validate::validate_limit(&name, &limit).map_err(|e| invalid(&e))?;
-        let cmd = |reply| Command::Schedule(ScheduleCommand::SetLimit { name, limit, reply });
+        let cmd = |reply| Command::Config(ConfigCommand::SetLimit { name, limit, reply });
         self.handle()?.ask(cmd).await.map(Response::new)
     }
 
@@ -158,8 +159,8 @@ impl Services {
         req: Request<pb::DeleteLimitRequest>,
     ) -> Result<Response<pb::DeleteLimitResponse>, Status> {
         let name = req.into_inner().name;
-        schedule_name(&name)?;
-        let cmd = |reply| Command::Schedule(ScheduleCommand::DeleteLimit { name, reply });
+        checked_name(&name)?;
+        let cmd = |reply| Command::Config(ConfigCommand::DeleteLimit { name, reply });
         self.handle()?.ask(cmd).await?;
         Ok(Response::new(pb::DeleteLimitResponse {}))
     }
@@ -169,7 +170,7 @@ impl Services {
         let spec = crate::convert::schedule_from_pb(&spec).map_err(|e| invalid(&e))?;
         // Checked here too (the engine checks again): a bad pattern costs the driver nothing.
         weft_model::schedule::validate_schedule(&spec).map_err(|e| invalid(&e.prefixed("spec")))?;
-        let cmd = |reply| Command::Schedule(ScheduleCommand::Put { spec, reply });
+        let cmd = |reply| Command::Config(ConfigCommand::Put { spec, reply });
         self.handle()?.ask(cmd).await.map(Response::new)
     }
 
@@ -184,7 +185,7 @@ impl Services {
             _ => return Err(invalid(&ValidationError::single("page_token", "is not a token this server gave out"))),
         };
         let limit = page_size(req.page_size);
-        let cmd = |reply| Command::Schedule(ScheduleCommand::List { after, limit, reply });
+        let cmd = |reply| Command::Config(ConfigCommand::List { after, limit, reply });
         let (schedules, next_page_token) = self.handle()?.ask(cmd).await?;
         Ok(Response::new(pb::ListSchedulesResponse { schedules, next_page_token }))
     }
@@ -194,8 +195,8 @@ impl Services {
         req: Request<pb::SetSchedulePausedRequest>,
     ) -> Result<Response<pb::Schedule>, Status> {
         let pb::SetSchedulePausedRequest { name, paused } = req.into_inner();
-        schedule_name(&name)?;
-        let cmd = |reply| Command::Schedule(ScheduleCommand::SetPaused { name, paused, reply });
+        checked_name(&name)?;
+        let cmd = |reply| Command::Config(ConfigCommand::SetPaused { name, paused, reply });
         self.handle()?.ask(cmd).await.map(Response::new)
     }
 
@@ -204,8 +205,8 @@ impl Services {
         req: Request<pb::DeleteScheduleRequest>,
     ) -> Result<Response<pb::DeleteScheduleResponse>, Status> {
         let name = req.into_inner().name;
-        schedule_name(&name)?;
-        let cmd = |reply| Command::Schedule(ScheduleCommand::Delete { name, reply });
+        checked_name(&name)?;
+        let cmd = |reply| Command::Config(ConfigCommand::Delete { name, reply });
         self.handle()?.ask(cmd).await?;
         Ok(Response::new(pb::DeleteScheduleResponse {}))
     }

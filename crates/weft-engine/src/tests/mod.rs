@@ -93,14 +93,7 @@ pub(crate) fn chain(name: &str, steps: &[&str]) -> WorkflowSpec {
 }
 
 pub(crate) fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec {
-        name: "p".into(),
-        workflows,
-        failure_policy: Default::default(),
-        default_retry: None,
-        deadline: None,
-        limits: Default::default(),
-    }
+    ProcessSpec::new("p", workflows)
 }
 
 fn names(xs: &[(WorkerId, Assignment)]) -> Vec<String> {

@@ -10,14 +10,7 @@ fn wf(name: &str, tasks: Vec<TaskSpec>) -> WorkflowSpec {
 }
 
 fn process(workflows: Vec<WorkflowSpec>) -> ProcessSpec {
-    ProcessSpec {
-        name: "p".into(),
-        workflows,
-        failure_policy: Default::default(),
-        default_retry: None,
-        deadline: None,
-        limits: Default::default(),
-    }
+    ProcessSpec::new("p", workflows)
 }
 
 fn dep(name: &str, deps: &[&str]) -> TaskSpec {

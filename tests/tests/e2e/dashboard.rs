@@ -180,6 +180,27 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
     .await;
     client.cancel_run(hurried.run_id, "done looking").await.expect("cancel");
 
+    // Tasks waiting at a full limit say so in their rows, and the overview lists the limit.
+    let limited = spec(
+        "name: dashboard-limited\nlimits: { one-at-a-time: { concurrency: 1 } }\ntasks:\n  - { name: first, kind: sleep, uses: [one-at-a-time], params: { duration: 1h } }\n  - { name: second, kind: sleep, uses: [one-at-a-time], params: { duration: 1h } }\n",
+    );
+    let limited = client.start_run(RunSource::Inline(&limited), StartOptions::default()).await.expect("start");
+    page.goto(&format!("{http}/#/runs/{}", limited.run_id)).await.expect("open the limited run");
+    until(
+        &page,
+        "a task waiting at the limit",
+        "return [...document.querySelectorAll('.task-error')].some(e => e.textContent.includes('waiting: limit one-at-a-time 1/1'))",
+    )
+    .await;
+    page.goto(&format!("{http}/")).await.expect("open the overview");
+    until(
+        &page,
+        "the limit on the overview",
+        "return [...document.querySelectorAll('.at-limit')].some(e => e.textContent.includes('1 task(s) of dashboard-limited at limit one-at-a-time 1/1'))",
+    )
+    .await;
+    client.cancel_run(limited.run_id, "done looking").await.expect("cancel");
+
     // A worker's page: its heartbeats charted.
     let worker_id = cluster.worker_id(1);
     page.goto(&format!("{http}/#/workers/{worker_id}")).await.expect("open a worker");

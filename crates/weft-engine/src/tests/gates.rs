@@ -171,3 +171,19 @@ fn a_cluster_limit_is_shared_by_every_process_using_it_and_must_exist_at_start()
     assert_eq!(env.assignments().len(), 1, "the last one");
     assert!(env.engine.set_limit("bad name", LimitSpec { concurrency: Some(1), rate: None }).is_err());
 }
+
+#[test]
+fn a_task_waiting_at_a_limit_past_its_queue_timeout_fails_saying_where_it_waited() {
+    let mut env = Env::new();
+    env.worker(1, 8, &["default"], &["noop"]);
+    let mut spec = charges(2, LimitSpec { concurrency: Some(1), rate: None }, None, &[]);
+    for t in &mut spec.workflows[0].tasks {
+        t.queue_timeout = Some(500);
+    }
+    let (run, _) = env.start(spec, None).unwrap();
+    assert_eq!(env.assignments().len(), 1, "the other waits at the limit");
+    env.advance(500);
+    let r = env.engine.run(run).unwrap();
+    let failed = r.tasks.iter().find(|t| t.state == TaskState::Failed).expect("the waiting one timed out");
+    assert_eq!(failed.error.as_ref().unwrap().message, "waited 500 ms at its limits (queue_timeout)");
+}

@@ -528,6 +528,9 @@ pub struct BenchArgs {
     /// (these machines are shared and noisy: runs minutes apart differ by up to 15 %).
     #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = parse_margin)]
     pub margin: f64,
+    /// Where the scale-* scenarios draw their charts (SCENARIO.png, one per scenario).
+    #[arg(long, value_name = "DIR", default_value = "target/bench/charts")]
+    pub charts: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -549,6 +552,20 @@ pub enum BenchScenario {
     /// S4's fan-out declared in the spec beside the same tasks as a `for_each`'s instances.
     #[value(name = "fan-out")]
     FanOut,
+    /// How cost grows as tasks grow (S1 at several sizes).
+    #[value(name = "scale-tasks")]
+    ScaleTasks,
+    /// How cost grows as one-task runs grow (s1-runs at several sizes).
+    #[value(name = "scale-runs")]
+    ScaleRuns,
+    /// How dispatch keeps up as one-slot workers grow (10 ms sleep tasks).
+    #[value(name = "scale-workers")]
+    ScaleWorkers,
+    /// Store size and restart time as the finished history retention holds grows.
+    #[value(name = "scale-history")]
+    ScaleHistory,
+    /// The four scale-* scenarios (not part of `all`: at the full size they take minutes).
+    Scaling,
     All,
 }
 

@@ -133,6 +133,80 @@ async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
     }
 }
 
+/// The scale-* scenarios at the small size: every point of every axis measured on its own
+/// cluster, the history restart counting every finished run, and one PNG chart per axis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_scaling_measures_every_point_and_draws_a_chart_per_axis() {
+    let bin_dir = ensure_built().to_str().expect("utf-8 path").to_string();
+    let charts = tempfile::Builder::new().prefix("weft-charts-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let charts_dir = charts.path().to_str().unwrap().to_string();
+    let args = [
+        "bench",
+        "--start-cluster",
+        "--size",
+        "small",
+        "--repeat",
+        "1",
+        "--scenarios",
+        "scaling",
+        "-o",
+        "json",
+        "--bin-dir",
+        &bin_dir,
+        "--charts",
+        &charts_dir,
+    ];
+    let out = weftctl(&args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let scenarios: HashMap<String, serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
+        .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
+        .collect();
+    let mut ids: Vec<&str> = scenarios.keys().map(String::as_str).collect();
+    ids.sort();
+    assert_eq!(ids, ["scale-history", "scale-runs", "scale-tasks", "scale-workers"], "{stderr}");
+    for (id, s) in &scenarios {
+        assert!(s["errors"].as_array().unwrap().is_empty() && s["skipped"].is_null(), "{s}");
+        assert_eq!(s["env"]["durable"], true, "{id}");
+    }
+    let s = |id: &str| &scenarios[id];
+    for (id, axis, points) in [
+        ("scale-tasks", "tasks", [100, 500]),
+        ("scale-runs", "runs", [50, 200]),
+        ("scale-workers", "workers", [1, 4]),
+        ("scale-history", "finished_tasks", [500, 2_000]),
+    ] {
+        assert_eq!(s(id)["params"][axis], serde_json::json!(points), "{}", s(id));
+        for x in points {
+            let metrics: &[&str] = match id {
+                "scale-history" => {
+                    &["store_mib", "restart_to_ready_s", "restart_to_first_rpc_s", "coordinator_rss_mib"]
+                }
+                _ => &["tasks_per_s", "coordinator_cpu_us_per_task", "coordinator_peak_rss_mib"],
+            };
+            for metric in metrics {
+                assert!(median(s(id), &format!("{metric}@{x}")) > 0.0, "{id} {metric}@{x}: {}", s(id));
+            }
+        }
+        let png = std::fs::read(charts.path().join(format!("{id}.png"))).unwrap_or_else(|e| panic!("{id}.png: {e}"));
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{id}.png is a PNG");
+    }
+    // Workers run 10 ms sleeps: four slots do more than one, and none beats its ideal.
+    assert!(median(s("scale-workers"), "tasks_per_s@4") > median(s("scale-workers"), "tasks_per_s@1"));
+    for x in [1, 4] {
+        let share = median(s("scale-workers"), &format!("of_ideal_pct@{x}"));
+        assert!(share > 0.0 && share <= 100.0, "{share}");
+    }
+    // More finished history is more store on disk, and restarting still ends in a run.
+    assert!(median(s("scale-history"), "store_mib@2000") > median(s("scale-history"), "store_mib@500"));
+    for x in [500, 2_000] {
+        let (rpc, run) = (format!("restart_to_first_rpc_s@{x}"), format!("restart_to_first_run_done_s@{x}"));
+        assert!(median(s("scale-history"), &run) >= median(s("scale-history"), &rpc));
+    }
+}
+
 /// The lines of a text report that speak of the store.
 fn store_lines(stdout: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stdout).lines().filter(|l| l.contains("store: ")).map(String::from).collect()

@@ -144,7 +144,7 @@ mod tests {
         for _ in 0..3 {
             let mut trial = Trial::default();
             for (name, value, unit) in metrics {
-                trial.metric(name, *value, unit);
+                trial.metric(*name, *value, unit);
             }
             r.trials.push(trial);
         }

@@ -9,6 +9,7 @@
 //! - [`store`]: the store each trial ran on, as the coordinator reports it, and whether
 //!   that is durable.
 //! - [`baseline`]: `--save-baseline` and `--baseline`, the regression guard.
+//! - [`scaling`]: how cost grows with work (the scale-* scenarios), drawn by [`chart`].
 //!
 //! With `--start-cluster` every repeat gets a fresh cluster, so repeats do not see each
 //! other's leftovers and peak memory belongs to one repeat; start-up is reported, not timed.
@@ -17,6 +18,7 @@
 //! coordinator for its store; the report calls the numbers durable only if it said
 //! `durability: full` (on a filesystem that is not in memory), and `restart` fails otherwise.
 mod baseline;
+mod chart;
 mod cluster;
 mod dags;
 mod estimate;
@@ -25,6 +27,7 @@ mod latency;
 mod memory;
 mod report;
 mod restart;
+mod scaling;
 mod store;
 mod throughput;
 mod workload;
@@ -50,7 +53,7 @@ const S2_WARMUP: usize = 10;
 const BULK_RUN_SIZE: usize = 10_000;
 
 /// The sizes of every scenario.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Sizes {
     s1_tasks: usize,
     s2_trips: usize,
@@ -66,6 +69,8 @@ struct Sizes {
     /// `estimate`: runs of the mixed process per repeat, and the scale of its sleeps.
     estimate_runs: usize,
     estimate_scale: f64,
+    /// The points of the scale-* scenarios.
+    scaling: scaling::Points,
     /// Longest any one repeat may take.
     trial_limit: Duration,
 }
@@ -86,6 +91,13 @@ impl Sizes {
                 restart_tasks: 100_000,
                 estimate_runs: 6,
                 estimate_scale: 1.0,
+                scaling: scaling::Points {
+                    tasks: vec![2_000, 20_000, 200_000],
+                    runs: vec![1_000, 10_000, 100_000],
+                    workers: vec![2, 8, 32],
+                    tasks_per_worker: 200,
+                    history: vec![10_000, 100_000, 1_000_000],
+                },
                 trial_limit: Duration::from_secs(15 * 60),
             },
             BenchSize::Small => Sizes {
@@ -101,6 +113,13 @@ impl Sizes {
                 restart_tasks: 2_000,
                 estimate_runs: 2,
                 estimate_scale: 0.2,
+                scaling: scaling::Points {
+                    tasks: vec![100, 500],
+                    runs: vec![50, 200],
+                    workers: vec![1, 4],
+                    tasks_per_worker: 20,
+                    history: vec![500, 2_000],
+                },
                 trial_limit: Duration::from_secs(120),
             },
         }
@@ -112,10 +131,10 @@ fn selected(asked: &[BenchScenario]) -> Vec<BenchScenario> {
     use BenchScenario::*;
     let mut out = Vec::new();
     for s in asked {
-        let expanded: &[BenchScenario] = if *s == All {
-            &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate, FanOut]
-        } else {
-            std::slice::from_ref(s)
+        let expanded: &[BenchScenario] = match s {
+            All => &[S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate, FanOut],
+            Scaling => &[ScaleTasks, ScaleRuns, ScaleWorkers, ScaleHistory],
+            _ => std::slice::from_ref(s),
         };
         for s in expanded {
             if !out.contains(s) {
@@ -222,6 +241,11 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
         if ctx.output == OutputFormat::Json {
             print_json_line(&report.to_json())?;
         }
+        match chart::draw_report(&report, &args.charts) {
+            Ok(Some(path)) => eprintln!("{}: chart drawn to {}", report.id, path.display()),
+            Ok(None) => {}
+            Err(e) => eprintln!("{}: no chart: {e:#}", report.id),
+        }
         reports.push(report);
     }
     if ctx.output == OutputFormat::Table {
@@ -289,7 +313,14 @@ async fn run_scenario(
     let mut report = ScenarioReport::new(id, title, params, serde_json::Value::Null);
     let needs_cluster = matches!(
         scenario,
-        BenchScenario::S5 | BenchScenario::Memory | BenchScenario::Restart | BenchScenario::Estimate
+        BenchScenario::S5
+            | BenchScenario::Memory
+            | BenchScenario::Restart
+            | BenchScenario::Estimate
+            | BenchScenario::ScaleTasks
+            | BenchScenario::ScaleRuns
+            | BenchScenario::ScaleWorkers
+            | BenchScenario::ScaleHistory
     );
     if needs_cluster && launcher.is_none() {
         report.skipped = Some("needs --start-cluster: it kills or restarts processes it started".into());
@@ -339,6 +370,13 @@ async fn run_scenario(
                     "started per repeat on 127.0.0.1: 1 coordinator, no worker; after its restart 1 worker x 1 slot"
                 }
                 BenchScenario::Estimate => "started per repeat on 127.0.0.1: 1 coordinator + a 2-slot and a 1-slot worker",
+                BenchScenario::ScaleWorkers => "started per point on 127.0.0.1: 1 coordinator + N workers x 1 slot",
+                BenchScenario::ScaleHistory => {
+                    "started per point on 127.0.0.1: 1 coordinator + 2 workers x 1 slot; after its restart 1 new worker"
+                }
+                BenchScenario::ScaleTasks | BenchScenario::ScaleRuns => {
+                    "started per point on 127.0.0.1: 1 coordinator + 2 workers x 1 slot"
+                }
                 _ => "started per repeat on 127.0.0.1: 1 coordinator + 2 workers x 1 slot",
             }
             .to_string(),
@@ -417,6 +455,28 @@ fn describe(scenario: BenchScenario, args: &BenchArgs, s: &Sizes) -> (&'static s
             json!({"runs": s.estimate_runs, "sleep_scale": s.estimate_scale, "workers_slots": [2, 1],
                    "tasks_per_run": 16, "checkpoints_pct": [0, 25, 50, 75]}),
         ),
+        BenchScenario::ScaleTasks => (
+            "scale-tasks",
+            "S1 as the tasks grow, a fresh cluster per point",
+            json!({"tasks": s.scaling.tasks, "tasks_per_run": args.s1_run_size}),
+        ),
+        BenchScenario::ScaleRuns => (
+            "scale-runs",
+            "s1-runs as the one-task runs grow, a fresh cluster per point",
+            json!({"runs": s.scaling.runs, "tasks_per_run": 1}),
+        ),
+        BenchScenario::ScaleWorkers => (
+            "scale-workers",
+            "sleep tasks on more and more one-slot workers, a fresh cluster per point",
+            json!({"workers": s.scaling.workers, "tasks_per_worker": s.scaling.tasks_per_worker,
+                   "sleep_ms": scaling::SLEEP_MS}),
+        ),
+        BenchScenario::ScaleHistory => (
+            "scale-history",
+            "store size and restart time as the finished history held grows",
+            json!({"finished_tasks": s.scaling.history, "tasks_per_run": 10_000, "retention": "the default (7d)"}),
+        ),
+        BenchScenario::Scaling => ("scaling", "every scale-* scenario", serde_json::Value::Null),
         BenchScenario::All => ("all", "every scenario", serde_json::Value::Null),
     }
 }
@@ -435,6 +495,14 @@ async fn trial(
         BenchScenario::Memory => return memory::memory(launcher()?, s.memory_tasks, BULK_RUN_SIZE).await,
         BenchScenario::Restart => return restart::restart(launcher()?, s.restart_tasks, BULK_RUN_SIZE).await,
         BenchScenario::Estimate => return estimate::estimate(launcher()?, s.estimate_runs, s.estimate_scale).await,
+        BenchScenario::ScaleTasks => {
+            return scaling::tasks(launcher()?, &s.scaling.tasks, args.s1_run_size as usize).await;
+        }
+        BenchScenario::ScaleRuns => return scaling::runs(launcher()?, &s.scaling.runs).await,
+        BenchScenario::ScaleWorkers => {
+            return scaling::workers(launcher()?, &s.scaling.workers, s.scaling.tasks_per_worker).await;
+        }
+        BenchScenario::ScaleHistory => return scaling::history(launcher()?, &s.scaling.history).await,
         _ => Session::open(site).await?,
     };
     let client = session.client.clone();
@@ -478,6 +546,7 @@ mod tests {
         assert_eq!(selected(&[All]), [S1, S1Runs, S2, S3, S4, S5, Memory, Restart, Estimate, FanOut]);
         assert_eq!(selected(&[S2, All, S2]), [S2, S1, S1Runs, S3, S4, S5, Memory, Restart, Estimate, FanOut]);
         assert_eq!(selected(&[Restart, S1]), [Restart, S1]);
+        assert_eq!(selected(&[Scaling, ScaleRuns]), [ScaleTasks, ScaleRuns, ScaleWorkers, ScaleHistory]);
     }
 
     #[test]

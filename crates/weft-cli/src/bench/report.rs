@@ -6,11 +6,14 @@ use super::store::Store;
 use crate::output::Table;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// One metric of one repeat.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metric {
-    pub name: &'static str,
+    /// A fixed name (`tasks_per_s`), or one made per point of a scaling axis
+    /// (`tasks_per_s@20000`).
+    pub name: Cow<'static, str>,
     pub value: f64,
     pub unit: &'static str,
 }
@@ -28,8 +31,8 @@ pub struct Trial {
 }
 
 impl Trial {
-    pub fn metric(&mut self, name: &'static str, value: f64, unit: &'static str) -> &mut Self {
-        self.metrics.push(Metric { name, value, unit });
+    pub fn metric(&mut self, name: impl Into<Cow<'static, str>>, value: f64, unit: &'static str) -> &mut Self {
+        self.metrics.push(Metric { name: name.into(), value, unit });
         self
     }
 
@@ -128,11 +131,11 @@ impl ScenarioReport {
     }
 
     /// Stats per metric, in the order the first trial that has it lists it.
-    pub fn stats(&self) -> Vec<(&'static str, Stats)> {
-        let mut names: Vec<(&'static str, &'static str)> = Vec::new();
+    pub fn stats(&self) -> Vec<(&str, Stats)> {
+        let mut names: Vec<(&str, &'static str)> = Vec::new();
         for m in self.trials.iter().flat_map(|t| &t.metrics) {
             if !names.iter().any(|(n, _)| *n == m.name) {
-                names.push((m.name, m.unit));
+                names.push((&m.name, m.unit));
             }
         }
         names

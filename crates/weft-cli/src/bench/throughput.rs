@@ -11,13 +11,20 @@ use super::workload::{check, follow, independent, split, start};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
-use weft_client::Client;
+use weft_client::{Client, ProcessSpec};
 
 pub async fn s1(client: &Client, tasks: usize, per_run: usize) -> anyhow::Result<Trial> {
     let sizes = split(tasks, per_run);
     // Specs are built before the clock starts: that is the caller's data, not the API.
-    let specs: Vec<_> =
-        sizes.iter().enumerate().map(|(i, n)| (Arc::new(independent(&format!("bench-s1-{i}"), *n)), *n)).collect();
+    let specs = sizes.iter().enumerate().map(|(i, n)| (independent(&format!("bench-s1-{i}"), *n), *n)).collect();
+    all_at_once(client, specs).await
+}
+
+/// Starts every spec at once and watches each run to its end; `specs` pairs each spec with
+/// its number of tasks (the results to expect). Reports tasks/s over all of them.
+pub async fn all_at_once(client: &Client, specs: Vec<(ProcessSpec, usize)>) -> anyhow::Result<Trial> {
+    let tasks: usize = specs.iter().map(|(_, n)| n).sum();
+    let specs: Vec<_> = specs.into_iter().map(|(spec, n)| (Arc::new(spec), n)).collect();
     let begun = Instant::now();
     let mut runs = JoinSet::new();
     for (spec, n) in specs {

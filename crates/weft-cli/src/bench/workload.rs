@@ -23,6 +23,18 @@ pub fn independent(name: &str, n: usize) -> ProcessSpec {
     process(name, vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }])
 }
 
+/// One workflow of `n` independent `sleep` tasks of `ms` milliseconds each.
+pub fn independent_sleeps(name: &str, n: usize, ms: u64) -> ProcessSpec {
+    let tasks = (0..n)
+        .map(|i| {
+            let mut task = TaskSpec::new(format!("t{i}"), weft_model::builtin::SLEEP);
+            task.params = serde_json::json!({ "duration": ms });
+            task
+        })
+        .collect();
+    process(name, vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }])
+}
+
 /// One workflow: a chain of `len` no-op tasks, each after the one before.
 pub fn chain(name: &str, len: usize) -> ProcessSpec {
     let tasks = (0..len).map(|i| noop(format!("step{i}"))).collect();

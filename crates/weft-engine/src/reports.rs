@@ -127,7 +127,7 @@ impl Engine {
     /// `immediate` skips the backoff (an attempt lost with its worker was not the task's fault).
     pub(crate) fn retry_or_fail(&mut self, r: TaskRef, error: TaskError, immediate: bool, now: Millis) {
         let Some(run) = self.runs.get_mut(&r.run) else { return };
-        let policy = run.plan.tasks[r.task as usize].retry;
+        let policy = *run.plan.tasks[r.task as usize].retry;
         let running = run.status == RunStatus::Running;
         let t = &mut run.tasks[r.task as usize];
         if t.state.is_final() {

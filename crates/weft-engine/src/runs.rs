@@ -192,7 +192,9 @@ impl Engine {
                 finished_at: None,
                 tasks,
                 workflows,
-                events: Vec::new(),
+                // Room for the start and each root's TASK_READY, no more: a run of many
+                // queued tasks would otherwise hold up to twice their events' memory.
+                events: Vec::with_capacity(roots.len() + 1),
                 compensations: Default::default(),
                 compensated: false,
                 predictions: Vec::new(),
@@ -345,7 +347,8 @@ impl Engine {
             return;
         }
         if let Some(ticket) = t.ticket.take() {
-            self.sched.queues.remove(&ticket);
+            let plan = &run.plan.tasks[r.task as usize];
+            self.sched.queues.remove(&plan.queue, &plan.kind, ticket);
         }
         // A pending retry timer finds `retry_at` cleared and does nothing.
         t.retry_at = None;

@@ -74,8 +74,9 @@ impl Engine {
         }
         let place = match t.ticket.take() {
             Some(ticket) => {
-                self.sched.queues.remove(&ticket);
-                format!("in queue `{}` without a free slot", ticket.queue)
+                let plan = &run.plan.tasks[r.task as usize];
+                self.sched.queues.remove(&plan.queue, &plan.kind, ticket);
+                format!("in queue `{}` without a free slot", plan.queue)
             }
             // Parked at a limit (see `gates`); a retry's backoff does not count.
             None if t.retry_at.is_none() => "at its limits".to_string(),

@@ -74,7 +74,8 @@ pub struct TaskPlan {
     pub deps: Vec<u32>,
     /// Tasks that wait for this one.
     pub dependents: Vec<u32>,
-    pub retry: RetryPolicy,
+    /// Shared by the tasks of a plan that have the same policy.
+    pub retry: Arc<RetryPolicy>,
     pub timeout_ms: Option<u64>,
     pub cost_seconds: Option<f64>,
     /// How long its executor says it takes (a sleep's duration), for the cost model.

@@ -143,18 +143,37 @@ pub fn check_json(text: &str, max: usize) -> Result<(), String> {
     crate::json::check_text(text, max)
 }
 
-/// Shares one `Arc<str>` among equal strings.
+/// Shares one `Arc<str>` among equal strings, and one `Arc<RetryPolicy>` among equal
+/// policies (most tasks of a process share theirs).
 #[derive(Default)]
-struct Interner(HashMap<String, Arc<str>>);
+struct Interner {
+    strings: HashMap<String, Arc<str>>,
+    /// The distinct policies seen, up to [`Interner::MAX_RETRIES`]; past that each new one
+    /// gets its own allocation (looking it up is linear: policies hold floats, not hashed).
+    retries: Vec<Arc<crate::spec::RetryPolicy>>,
+}
 
 impl Interner {
+    const MAX_RETRIES: usize = 16;
+
     fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
+        if let Some(a) = self.strings.get(s) {
             return a.clone();
         }
         let a: Arc<str> = Arc::from(s);
-        self.0.insert(s.to_string(), a.clone());
+        self.strings.insert(s.to_string(), a.clone());
         a
+    }
+
+    fn retry(&mut self, policy: crate::spec::RetryPolicy) -> Arc<crate::spec::RetryPolicy> {
+        if let Some(shared) = self.retries.iter().find(|p| ***p == policy) {
+            return shared.clone();
+        }
+        let shared = Arc::new(policy);
+        if self.retries.len() < Self::MAX_RETRIES {
+            self.retries.push(shared.clone());
+        }
+        shared
     }
 }
 
@@ -637,7 +656,7 @@ pub fn validate_process(
                 queue: interned.get(&t.queue),
                 deps: deps.into_iter().map(|d| d + base).collect(),
                 dependents: Vec::new(),
-                retry,
+                retry: interned.retry(retry),
                 timeout_ms: t.timeout,
                 cost_seconds: t.cost,
                 hint_ms: hint.exact_ms,
@@ -672,7 +691,7 @@ pub fn validate_process(
                 queue: interned.get(queue),
                 deps: Vec::new(),
                 dependents: Vec::new(),
-                retry,
+                retry: interned.retry(retry),
                 timeout_ms: comp.timeout,
                 cost_seconds: None,
                 hint_ms: None,

@@ -180,7 +180,7 @@ fn explicit_zeros_are_refused_and_unset_means_the_default() {
     assert_eq!(plan.tasks[0].cost_seconds, Some(0.0));
     // Unset: the defaults.
     let plan = accept(&one_workflow(vec![task("a", "noop")])).unwrap();
-    assert_eq!(plan.tasks[0].retry, weft_model::spec::RetryPolicy::ENGINE_DEFAULT);
+    assert_eq!(*plan.tasks[0].retry, weft_model::spec::RetryPolicy::ENGINE_DEFAULT);
     assert_eq!((plan.tasks[0].timeout_ms, plan.deadline_ms), (None, None));
 }
 

@@ -19,11 +19,11 @@ pub struct OrderKey {
     seq: u64,
 }
 
-/// Where a task sits in the queues, kept by the caller to remove it (on cancel).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where a task sits in its (queue, kind) sub-queue, kept by the caller to remove it (on
+/// cancel). It does not repeat the queue and kind: the caller has them (a task's plan names
+/// both) and a million queued tasks would hold a million copies of each pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ticket {
-    pub queue: Arc<str>,
-    pub kind: Arc<str>,
     key: OrderKey,
 }
 
@@ -60,18 +60,18 @@ impl<T: Clone> ReadyQueues<T> {
         self.subqueues.entry((queue.clone(), kind.clone())).or_default().insert(key, (task, priority));
         *self.by_priority.entry((queue.clone(), priority)).or_default() += 1;
         self.len += 1;
-        Ticket { queue: queue.clone(), kind: kind.clone(), key }
+        Ticket { key }
     }
 
-    /// Removes a task that is still queued.
-    pub fn remove(&mut self, ticket: &Ticket) -> Option<T> {
-        let sub_key = (ticket.queue.clone(), ticket.kind.clone());
+    /// Removes a task that is still queued in (`queue`, `kind`), where it was pushed.
+    pub fn remove(&mut self, queue: &Arc<str>, kind: &Arc<str>, ticket: Ticket) -> Option<T> {
+        let sub_key = (queue.clone(), kind.clone());
         let sub = self.subqueues.get_mut(&sub_key)?;
         let (task, priority) = sub.remove(&ticket.key)?;
         if sub.is_empty() {
             self.subqueues.remove(&sub_key);
         }
-        self.taken(&ticket.queue, priority);
+        self.taken(queue, priority);
         Some(task)
     }
 

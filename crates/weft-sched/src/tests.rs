@@ -56,8 +56,9 @@ fn removed_tasks_are_not_dispatched() {
     let mut sched = Scheduler::new(10);
     let t = sched.queues.push(&s("default"), &s("noop"), 5, "gone");
     sched.queues.push(&s("default"), &s("noop"), 0, "kept");
-    assert_eq!(sched.queues.remove(&t), Some("gone"));
-    assert_eq!(sched.queues.remove(&t), None);
+    assert_eq!(sched.queues.remove(&s("default"), &s("noop"), t), Some("gone"));
+    assert_eq!(sched.queues.remove(&s("default"), &s("noop"), t), None);
+    assert_eq!(sched.queues.remove(&s("other"), &s("noop"), t), None, "not in that queue");
     let pool = one_worker(5);
     let got: Vec<_> = sched.dispatch(&mut pool.candidates()).into_iter().map(|p| p.task).collect();
     assert_eq!(got, vec!["kept"]);

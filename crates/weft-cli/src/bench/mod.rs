@@ -210,7 +210,10 @@ impl Session {
 }
 
 pub async fn run(args: BenchArgs, ctx: &Context) -> anyhow::Result<u8> {
-    let sizes = Sizes::of(args.size);
+    let mut sizes = Sizes::of(args.size);
+    if let Some(n) = args.restart_tasks {
+        sizes.restart_tasks = n as usize;
+    }
     let launcher = match args.start_cluster {
         true => {
             let binaries = Binaries::locate(args.bin_dir.as_deref())?;

@@ -5,6 +5,7 @@ mod children;
 mod estimates;
 mod fanout;
 mod faults;
+mod footprint;
 mod gates;
 mod hostile;
 mod monitoring;

@@ -185,8 +185,8 @@ impl TaskSpec {
 }
 
 /// A DAG of tasks. With `chain`, each task depends on the one before it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawWorkflow", into = "RawWorkflow")]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "RawWorkflow")]
 pub struct WorkflowSpec {
     pub name: String,
     pub tasks: Vec<TaskSpec>,
@@ -196,7 +196,7 @@ pub struct WorkflowSpec {
 }
 
 /// The file form of a workflow: exactly one of `steps` (a chain) or `tasks` (a DAG).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkflow {
     name: String,
@@ -224,10 +224,25 @@ impl TryFrom<RawWorkflow> for WorkflowSpec {
     }
 }
 
-impl From<WorkflowSpec> for RawWorkflow {
-    fn from(w: WorkflowSpec) -> Self {
-        let (steps, tasks) = if w.chain { (Some(w.tasks), None) } else { (None, Some(w.tasks)) };
-        RawWorkflow { name: w.name, steps, tasks, default_retry: w.default_retry }
+/// What a workflow serializes as: [`RawWorkflow`]'s fields in its order, borrowed (see
+/// [`RawProcessRef`]).
+#[derive(Serialize)]
+struct RawWorkflowRef<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<&'a [TaskSpec]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<&'a [TaskSpec]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_retry: Option<&'a RetrySpec>,
+}
+
+impl Serialize for WorkflowSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let tasks = Some(self.tasks.as_slice());
+        let (steps, tasks) = if self.chain { (tasks, None) } else { (None, tasks) };
+        RawWorkflowRef { name: &self.name, steps, tasks, default_retry: self.default_retry.as_ref() }
+            .serialize(serializer)
     }
 }
 
@@ -243,8 +258,8 @@ pub enum FailurePolicy {
 }
 
 /// A business process: workflows that run in parallel and finish together.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawProcess", into = "RawProcess")]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "RawProcess")]
 pub struct ProcessSpec {
     pub name: String,
     pub workflows: Vec<WorkflowSpec>,
@@ -272,7 +287,7 @@ impl ProcessSpec {
 }
 
 /// The file form of a process: `workflows`, or a single workflow's `steps` or `tasks`.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProcess {
     name: String,
@@ -313,18 +328,36 @@ impl TryFrom<RawProcess> for ProcessSpec {
     }
 }
 
-impl From<ProcessSpec> for RawProcess {
-    fn from(p: ProcessSpec) -> Self {
-        RawProcess {
-            name: p.name,
-            workflows: Some(p.workflows),
-            steps: None,
-            tasks: None,
-            failure_policy: p.failure_policy,
-            default_retry: p.default_retry,
-            deadline: p.deadline,
-            limits: p.limits,
+/// What a spec serializes as: [`RawProcess`]'s fields in its order, borrowed, so that
+/// encoding a spec (every accepted run's, and every restored one's) does not copy it first.
+#[derive(Serialize)]
+struct RawProcessRef<'a> {
+    name: &'a str,
+    workflows: &'a [WorkflowSpec],
+    failure_policy: &'a FailurePolicy,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_retry: Option<&'a RetrySpec>,
+    #[serde(with = "duration_ms", skip_serializing_if = "Option::is_none")]
+    deadline: Option<u64>,
+    #[serde(skip_serializing_if = "no_limits")]
+    limits: &'a std::collections::BTreeMap<String, crate::gates::LimitSpec>,
+}
+
+fn no_limits(limits: &&std::collections::BTreeMap<String, crate::gates::LimitSpec>) -> bool {
+    limits.is_empty()
+}
+
+impl Serialize for ProcessSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawProcessRef {
+            name: &self.name,
+            workflows: &self.workflows,
+            failure_policy: &self.failure_policy,
+            default_retry: self.default_retry.as_ref(),
+            deadline: self.deadline,
+            limits: &self.limits,
         }
+        .serialize(serializer)
     }
 }
 
@@ -384,5 +417,43 @@ pub mod duration_ms {
             Some(Raw::Millis(ms)) => Ok(Some(ms)),
             Some(Raw::Text(t)) => parse(&t).map(Some).map_err(serde::de::Error::custom),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> ProcessSpec {
+        let mut a = TaskSpec::new("a", "noop");
+        a.queue = "fast".into();
+        a.priority = 2;
+        let mut b = TaskSpec::new("b", "noop");
+        b.depends_on = vec!["a".into()];
+        let dag = WorkflowSpec { name: "dag".into(), tasks: vec![a, b], chain: false, default_retry: None };
+        let steps = vec![TaskSpec::new("one", "noop"), TaskSpec::new("two", "noop")];
+        let retry = RetrySpec { max_attempts: Some(5), ..Default::default() };
+        let chain =
+            WorkflowSpec { name: "chain".into(), tasks: steps, chain: true, default_retry: Some(retry.clone()) };
+        let mut p = ProcessSpec::new("p", vec![dag, chain]);
+        p.failure_policy = FailurePolicy::LetSiblingsFinish;
+        p.default_retry = Some(retry);
+        p.deadline = Some(60_000);
+        p
+    }
+
+    #[test]
+    fn a_spec_encodes_in_its_file_form_and_reads_back_the_same() {
+        let p = spec();
+        let text = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<ProcessSpec>(&text).unwrap(), p);
+        // The file form: a DAG's `tasks`, a chain's `steps`; the default queue left out.
+        assert!(text.starts_with(r#"{"name":"p","workflows":[{"name":"dag","tasks":[{"name":"a","kind":"noop","#));
+        assert!(text.contains(r#"{"name":"b","kind":"noop","depends_on":["a"]}"#), "{text}");
+        assert!(text.contains(r#"{"name":"chain","steps":[{"name":"one","kind":"noop"}"#), "{text}");
+        assert!(text.contains(r#""failure_policy":"let_siblings_finish""#), "{text}");
+        assert!(!text.contains("limits"), "no limits, no key: {text}");
+        let bare = serde_json::to_string(&ProcessSpec::new("q", vec![])).unwrap();
+        assert_eq!(bare, r#"{"name":"q","workflows":[],"failure_policy":"fail_fast"}"#);
     }
 }

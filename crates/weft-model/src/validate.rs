@@ -200,9 +200,9 @@ impl Checker {
         ValidationError::with_omitted(self.violations, self.omitted)
     }
 
-    fn name(&mut self, field: String, name: &str) {
+    fn name(&mut self, field: impl FnOnce() -> String, name: &str) {
         if let Err(e) = check_name(name) {
-            self.fail(field, e);
+            self.fail(field(), e);
         }
     }
 
@@ -218,7 +218,7 @@ impl Checker {
         let mut index = HashMap::new();
         for (name, l) in limits.iter().take(MAX_LIMITS) {
             let field = format!("limits.{}", echo(name));
-            self.name(field.clone(), name);
+            self.name(|| field.clone(), name);
             if l.concurrency.is_none() && l.rate.is_none() {
                 self.fail(field.clone(), "give `concurrency`, `rate` or both");
             }
@@ -409,41 +409,43 @@ impl Checker {
         }
     }
 
-    fn kind(&mut self, field: String, kind: &str, is_known_kind: &dyn Fn(&str) -> bool) {
+    fn kind(&mut self, field: impl FnOnce() -> String, kind: &str, is_known_kind: &dyn Fn(&str) -> bool) {
         if let Err(e) = check_name(kind) {
-            self.fail(field, e);
+            self.fail(field(), e);
         } else if !(builtin::KINDS.contains(&kind) || kind == builtin::PROCESS || is_known_kind(kind)) {
             self.fail(
-                field,
+                field(),
                 format!("unknown kind `{}`: no built-in executor or connected worker serves it", echo(kind)),
             );
         }
     }
 
-    fn params(&mut self, field: String, kind: &str, params: &serde_json::Value) -> String {
+    /// Checks a task's parameters and returns them as JSON text (what the plan keeps).
+    fn params(&mut self, field: impl Fn() -> String, kind: &str, params: &serde_json::Value) -> String {
         if !params.is_object() {
-            self.fail(field.clone(), "must be a JSON object");
+            self.fail(field(), "must be a JSON object");
         } else if let Err(e) = crate::json::check_value_depth(params) {
-            self.fail(field.clone(), e);
+            self.fail(field(), e);
         } else if let bad @ [_, ..] = &crate::secret::check_references(params)[..] {
+            let field = field();
             for (path, problem) in bad {
                 self.fail(format!("{field}{path}"), problem.clone());
             }
         } else if let Err(e) = builtin::check_params(kind, params) {
-            self.fail(field.clone(), format!("bad parameters for kind `{}`: {e}", echo(kind)));
+            self.fail(field(), format!("bad parameters for kind `{}`: {e}", echo(kind)));
         }
         let json = params.to_string();
         if json.len() > MAX_PARAMS_BYTES {
-            self.fail(field, format!("is {} bytes, at most {MAX_PARAMS_BYTES} allowed", json.len()));
+            self.fail(field(), format!("is {} bytes, at most {MAX_PARAMS_BYTES} allowed", json.len()));
         }
         json
     }
 
-    fn timeout(&mut self, field: String, ms: Option<u64>) {
+    fn timeout(&mut self, field: impl FnOnce() -> String, ms: Option<u64>) {
         if let Some(ms) = ms
             && !(1..=MAX_TIMEOUT_MS).contains(&ms)
         {
-            self.fail(field, format!("is {ms} ms, must be 1 ms to {MAX_TIMEOUT_MS} ms"));
+            self.fail(field(), format!("is {ms} ms, must be 1 ms to {MAX_TIMEOUT_MS} ms"));
         }
     }
 }
@@ -462,7 +464,7 @@ pub fn check_plan_kinds(plan: &ProcessPlan, is_known_kind: &dyn Fn(&str) -> bool
             Some(original) => format!("{}.compensate.kind", task_field(plan, original)),
             None => format!("{}.kind", task_field(plan, i as u32)),
         };
-        c.kind(field, &t.kind, is_known_kind);
+        c.kind(|| field, &t.kind, is_known_kind);
     }
     if c.violations.is_empty() && c.omitted == 0 {
         Ok(())
@@ -493,11 +495,11 @@ pub fn validate_process(
     is_known_kind: &dyn Fn(&str) -> bool,
 ) -> Result<ProcessPlan, ValidationError> {
     let mut c = Checker { violations: Vec::new(), omitted: 0 };
-    c.name("name".into(), &spec.name);
+    c.name(|| "name".into(), &spec.name);
     if let Some(r) = &spec.default_retry {
         c.retry("default_retry", r);
     }
-    c.timeout("deadline".into(), spec.deadline);
+    c.timeout(|| "deadline".into(), spec.deadline);
     if spec.workflows.is_empty() {
         c.fail("workflows", "a process needs at least one workflow");
     }
@@ -527,7 +529,7 @@ pub fn validate_process(
     let mut interned = Interner::default();
     for (wi, w) in spec.workflows.iter().enumerate() {
         let wf = format!("workflows[{wi}]");
-        c.name(format!("{wf}.name"), &w.name);
+        c.name(|| format!("{wf}.name"), &w.name);
         if let Some(r) = &w.default_retry {
             c.retry(&format!("{wf}.default_retry"), r);
         }
@@ -541,64 +543,71 @@ pub fn validate_process(
         let base = tasks.len() as u32;
         let mut names: HashMap<&str, u32> = HashMap::new();
         for (ti, t) in w.tasks.iter().enumerate() {
-            let tf = format!("{wf}.tasks[{ti}]");
-            c.name(format!("{tf}.name"), &t.name);
+            // Field names are made only for a failing check: building them for every task
+            // cost more than the checks (and a restart re-checks every stored run).
+            let tf = || format!("{wf}.tasks[{ti}]");
+            c.name(|| format!("{}.name", tf()), &t.name);
             if let Some(prev) = names.insert(&t.name, ti as u32) {
                 c.fail(
-                    format!("{tf}.name"),
+                    format!("{}.name", tf()),
                     format!("`{}` is also the name of tasks[{prev}] of workflow `{}`", echo(&t.name), echo(&w.name)),
                 );
             }
         }
         let mut local_deps: Vec<Vec<u32>> = Vec::with_capacity(w.tasks.len());
+        // Each task's parameters as the JSON text the plan keeps, encoded once.
+        let mut local_params: Vec<String> = Vec::with_capacity(w.tasks.len());
         // `listed[j] == ti` once task ti lists j: finds repeats in one pass, however long the list.
         let mut listed: Vec<u32> = vec![u32::MAX; w.tasks.len()];
         for (ti, t) in w.tasks.iter().enumerate() {
-            let tf = format!("{wf}.tasks[{ti}]");
-            c.kind(format!("{tf}.kind"), &t.kind, is_known_kind);
-            c.name(format!("{tf}.queue"), &t.queue);
-            let params_json = c.params(format!("{tf}.params"), &t.kind, &t.params);
+            let tf = || format!("{wf}.tasks[{ti}]");
+            c.kind(|| format!("{}.kind", tf()), &t.kind, is_known_kind);
+            c.name(|| format!("{}.queue", tf()), &t.queue);
+            let params_json = c.params(|| format!("{}.params", tf()), &t.kind, &t.params);
             spec_bytes += params_json.len() + t.name.len() + t.kind.len() + t.queue.len();
+            local_params.push(params_json);
             // A range check, not `abs()`: i32::MIN has no absolute value.
             if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&t.priority) {
                 c.fail(
-                    format!("{tf}.priority"),
+                    format!("{}.priority", tf()),
                     format!("is {}, must be -{MAX_PRIORITY} to {MAX_PRIORITY}", t.priority),
                 );
             }
             if let Some(r) = &t.retry {
-                c.retry(&format!("{tf}.retry"), r);
+                c.retry(&format!("{}.retry", tf()), r);
             }
-            c.timeout(format!("{tf}.timeout"), t.timeout);
-            c.timeout(format!("{tf}.queue_timeout"), t.queue_timeout);
+            c.timeout(|| format!("{}.timeout", tf()), t.timeout);
+            c.timeout(|| format!("{}.queue_timeout", tf()), t.queue_timeout);
             if let Some(comp) = &t.compensate {
-                let cf = format!("{tf}.compensate");
-                c.kind(format!("{cf}.kind"), &comp.kind, is_known_kind);
-                spec_bytes += c.params(format!("{cf}.params"), &comp.kind, &comp.params).len();
+                let cf = || format!("{}.compensate", tf());
+                c.kind(|| format!("{}.kind", cf()), &comp.kind, is_known_kind);
+                spec_bytes += c.params(|| format!("{}.params", cf()), &comp.kind, &comp.params).len();
                 if let Some(q) = &comp.queue {
-                    c.name(format!("{cf}.queue"), q);
+                    c.name(|| format!("{}.queue", cf()), q);
                 }
                 if let Some(r) = &comp.retry {
-                    c.retry(&format!("{cf}.retry"), r);
+                    c.retry(&format!("{}.retry", cf()), r);
                 }
-                c.timeout(format!("{cf}.timeout"), comp.timeout);
+                c.timeout(|| format!("{}.timeout", cf()), comp.timeout);
             }
             if let Some(cost) = t.cost
                 && !(cost.is_finite() && cost >= 0.0)
             {
-                c.fail(format!("{tf}.cost"), format!("is {cost}, must be a finite number of seconds >= 0"));
+                c.fail(format!("{}.cost", tf()), format!("is {cost}, must be a finite number of seconds >= 0"));
             }
             if t.depends_on.len() > MAX_DEPENDENCIES {
                 c.fail(
-                    format!("{tf}.depends_on"),
+                    format!("{}.depends_on", tf()),
                     format!("has {} entries, at most {MAX_DEPENDENCIES} allowed", t.depends_on.len()),
                 );
             }
-            let mut deps = Vec::with_capacity(t.depends_on.len() + 1);
+            // Exactly the room needed: the plan keeps this vector, and a task with no
+            // dependency should hold no allocation (a million queued tasks, 32 MB).
+            let mut deps = Vec::with_capacity(t.depends_on.len() + usize::from(w.chain && ti > 0));
             if w.chain {
                 if !t.depends_on.is_empty() {
                     c.fail(
-                        format!("{tf}.depends_on"),
+                        format!("{}.depends_on", tf()),
                         "steps of a chain take their order from the list; remove depends_on or use `tasks`",
                     );
                 }
@@ -607,7 +616,7 @@ pub fn validate_process(
                 }
             }
             for (di, d) in t.depends_on.iter().enumerate() {
-                let df = || format!("{tf}.depends_on[{di}]");
+                let df = || format!("{}.depends_on[{di}]", tf());
                 match names.get(d.as_str()) {
                     None => c.fail(df(), format!("unknown task `{}` in workflow `{}`", echo(d), echo(&w.name))),
                     Some(&j) if j as usize == ti => c.fail(df(), format!("task `{}` depends on itself", echo(d))),
@@ -630,7 +639,7 @@ pub fn validate_process(
             let more = if cycle.len() > path.len() { " -> …" } else { "" };
             c.fail(format!("{wf}.tasks"), format!("dependency cycle: {}{more}", path.join(" -> ")));
         }
-        for (ti, (t, deps)) in w.tasks.iter().zip(local_deps).enumerate() {
+        for (ti, ((t, deps), params_json)) in w.tasks.iter().zip(local_deps).zip(local_params).enumerate() {
             let retry = t.retry.clone().unwrap_or_default().or(&workflow_retry).resolve();
             if retry.initial_backoff_ms > retry.max_backoff_ms {
                 c.fail(
@@ -651,7 +660,7 @@ pub fn validate_process(
                 workflow: wi as u32,
                 name: Arc::from(t.name.as_str()),
                 kind: interned.get(&t.kind),
-                params_json: interned.get(&t.params.to_string()),
+                params_json: interned.get(&params_json),
                 priority: t.priority,
                 queue: interned.get(&t.queue),
                 deps: deps.into_iter().map(|d| d + base).collect(),

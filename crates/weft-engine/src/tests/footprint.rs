@@ -38,6 +38,7 @@ fn a_started_run_holds_its_events_without_slack_and_shares_one_retry_policy() {
     assert_eq!(run.events.capacity(), 1_001);
     let first = &run.plan.tasks[0].retry;
     assert!(run.plan.tasks.iter().all(|t| Arc::ptr_eq(&t.retry, first)), "one policy, one allocation");
+    assert!(run.plan.tasks.iter().all(|t| t.deps.capacity() == 0), "no dependencies, no allocation");
     assert_eq!(env.engine.sched.queues.len(), 1_000);
 }
 

@@ -51,6 +51,20 @@ async fn weftctl(args: &[&str]) -> std::process::Output {
     }
 }
 
+/// Runs `weftctl ARGS` (with `-o json`), requires exit 0, and returns its reports by scenario
+/// id, with its stderr for messages.
+async fn json_reports(args: &[&str]) -> (HashMap<String, serde_json::Value>, String) {
+    let out = weftctl(args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let scenarios = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
+        .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
+        .collect();
+    (scenarios, stderr)
+}
+
 fn median(scenario: &serde_json::Value, metric: &str) -> f64 {
     scenario["summary"][metric]["median"]
         .as_f64()
@@ -61,14 +75,7 @@ fn median(scenario: &serde_json::Value, metric: &str) -> f64 {
 async fn bench_small_runs_every_scenario_and_reports_sane_numbers() {
     let bin_dir = ensure_built().to_str().expect("utf-8 path").to_string();
     let args = ["bench", "--start-cluster", "--size", "small", "--repeat", "1", "-o", "json", "--bin-dir", &bin_dir];
-    let out = weftctl(&args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let scenarios: HashMap<String, serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
-        .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
-        .collect();
+    let (scenarios, stderr) = json_reports(&args).await;
     for id in ["s1", "s1-runs", "s2", "s3", "s4", "s5", "memory", "restart", "estimate", "fan-out"] {
         let s = scenarios.get(id).unwrap_or_else(|| panic!("no JSON object for {id}; stderr:\n{stderr}"));
         assert!(s["skipped"].is_null() && s["errors"].as_array().unwrap().is_empty(), "{s}");
@@ -156,14 +163,7 @@ async fn bench_scaling_measures_every_point_and_draws_a_chart_per_axis() {
         "--charts",
         &charts_dir,
     ];
-    let out = weftctl(&args).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let scenarios: HashMap<String, serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("each line is one JSON object"))
-        .map(|s| (s["scenario"].as_str().expect("scenario id").to_string(), s))
-        .collect();
+    let (scenarios, stderr) = json_reports(&args).await;
     let mut ids: Vec<&str> = scenarios.keys().map(String::as_str).collect();
     ids.sort();
     assert_eq!(ids, ["scale-history", "scale-runs", "scale-tasks", "scale-workers"], "{stderr}");

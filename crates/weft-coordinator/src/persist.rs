@@ -5,8 +5,9 @@
 //! back (a spec that no longer parses or validates, a task index past its run's plan) is
 //! skipped and named in [`Restored::quarantine`], for the caller to log and move into the
 //! store's quarantine. The rest is restored.
+use std::collections::HashMap;
 use std::sync::Arc;
-use weft_engine::{Definition, Engine, RestoredRun};
+use weft_engine::{Definition, Engine, EventKind, RestoredRun};
 use weft_model::{Millis, ProcessPlan, ProcessSpec, validate_process};
 use weft_store::{Quarantine, RecordKey, Snapshot};
 
@@ -55,13 +56,19 @@ pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
     let refused_limits = engine.restore_limits(snap.limits);
     let set_aside = |key: RecordKey, reason: String| Quarantine { key, reason, at: now };
     let mut quarantine = Vec::new();
+    // Runs of one definition, or of one inline spec, store the same text: it is checked once
+    // and its plan shared, as those runs shared it before the restart (a for_each's
+    // expansion copies it first, see `fanout`). Keyed by the stored text.
+    let mut checked: HashMap<Arc<str>, Arc<ProcessPlan>> = HashMap::new();
     for d in snap.definitions {
         match plan_of(&d.spec_json) {
             Ok(plan) => {
+                let plan = Arc::new(plan);
+                checked.insert(d.spec_json.clone(), plan.clone());
                 engine.restore_definition(Definition {
                     name: d.name.clone(),
                     version: d.version,
-                    plan: Arc::new(plan),
+                    plan,
                     created_at: d.created_at,
                 });
                 counts.definitions += 1;
@@ -83,14 +90,24 @@ pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
         }
         let run_tasks: Vec<_> = std::iter::from_fn(|| tasks.next_if(|t| t.run == r.id)).collect();
         let history: Vec<_> = std::iter::from_fn(|| events.next_if(|e| e.run == r.id)).collect();
-        // The for_each expansions its history records, replayed in order.
-        let plan = plan_of(&r.spec_json).and_then(|mut plan| {
-            weft_engine::fanout::replay_expansions(&mut plan, &history, &run_tasks, &r.input_json)
-                .map_err(|e| format!("replaying its for_each expansions: {e}"))?;
-            Ok(plan)
-        });
+        let expanded = history.iter().any(|e| e.kind == EventKind::TaskExpanded);
+        let plan = match checked.get(&r.spec_json) {
+            Some(plan) if !expanded => Ok(plan.clone()),
+            // The for_each expansions its history records, replayed in order, into a plan
+            // of its own.
+            _ if expanded => plan_of(&r.spec_json).and_then(|mut plan| {
+                weft_engine::fanout::replay_expansions(&mut plan, &history, &run_tasks, &r.input_json)
+                    .map_err(|e| format!("replaying its for_each expansions: {e}"))?;
+                Ok(Arc::new(plan))
+            }),
+            _ => plan_of(&r.spec_json).map(|plan| {
+                let plan = Arc::new(plan);
+                checked.insert(r.spec_json.clone(), plan.clone());
+                plan
+            }),
+        };
         let plan = match plan {
-            Ok(plan) => Arc::new(plan),
+            Ok(plan) => plan,
             Err(reason) => {
                 // Its tasks and events stay in the store with it, under its id.
                 counts.orphans += run_tasks.len() + history.len();
@@ -176,5 +193,45 @@ mod tests {
         assert_eq!(restored.orphans, 1, "the task of the quarantined run");
         assert!(engine.definition("good", None).is_ok());
         assert!(engine.definition("bad", None).is_err());
+    }
+
+    #[test]
+    fn runs_of_one_spec_share_one_checked_plan_and_an_expanded_run_gets_its_own() {
+        let expanding = r#"{"name":"f","workflows":[{"name":"w","tasks":[
+            {"name":"list","kind":"noop","params":{"result":{"items":[1,2]}}},
+            {"name":"each","kind":"noop","depends_on":["list"],"for_each":"list.items"}]}]}"#;
+        let e1 = RunId::from_u128(4);
+        let expanded = weft_engine::RunEvent {
+            run: e1,
+            seq: 1,
+            at: 1,
+            kind: EventKind::TaskExpanded,
+            workflow: "w".into(),
+            task: "each".into(),
+            attempt: 0,
+            worker: None,
+            detail: "2 items".into(),
+        };
+        let list_done = StoredTask {
+            state: TaskState::Succeeded,
+            result: Some(r#"{"items":[1,2]}"#.into()),
+            ..StoredTask::pending(e1, 0)
+        };
+        let snap = Snapshot {
+            definitions: vec![def("good", SPEC)],
+            runs: vec![run(1, SPEC), run(2, SPEC), run(3, SPEC), run(4, expanding), run(5, expanding)],
+            tasks: vec![list_done],
+            events: vec![expanded],
+            ..Default::default()
+        };
+        let mut engine = Engine::new(Config::default());
+        let restored = restore(&mut engine, snap, 10);
+        assert!(restored.quarantine.is_empty(), "{:?}", restored.quarantine);
+        let plan = |n: u128| engine.run(RunId::from_u128(n)).unwrap().plan.clone();
+        let def = engine.definition("good", None).unwrap().plan.clone();
+        assert!(Arc::ptr_eq(&plan(1), &def) && Arc::ptr_eq(&plan(2), &def) && Arc::ptr_eq(&plan(3), &def));
+        // Run 4's history expanded its for_each: its plan has the two instances; run 5's not.
+        assert_eq!((plan(4).tasks.len(), plan(5).tasks.len()), (4, 2));
+        assert!(!Arc::ptr_eq(&plan(4), &plan(5)));
     }
 }

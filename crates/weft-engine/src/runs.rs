@@ -551,6 +551,12 @@ impl Engine {
             (false, false) => format!("{reason} · {measured}"),
         };
         self.record(id, None, kind, detail, now);
+        // Its history is complete and retention keeps it for days: give back the room the
+        // vector's doubling left (up to half of it).
+        if let Some(run) = self.runs.get_mut(&id) {
+            run.events.shrink_to_fit();
+            run.predictions.shrink_to_fit();
+        }
         self.schedule_run_ended(id, now);
         self.child_run_ended(id, now);
     }

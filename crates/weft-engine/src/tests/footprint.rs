@@ -49,3 +49,17 @@ fn a_cancelled_run_leaves_nothing_queued() {
     env.engine.cancel_run(id, "", env.now).unwrap();
     assert_eq!(env.engine.sched.queues.len(), 0, "every ticket found its task in the plan's queue and kind");
 }
+
+#[test]
+fn a_finished_run_gives_back_the_room_its_history_grew_into() {
+    let mut env = Env::new();
+    let w = env.worker(1, 4, &["default"], &["noop"]);
+    let (id, _) = env.start(independent(3), None).unwrap();
+    for (_, a) in env.assignments() {
+        env.succeed(w, &a, "{}");
+    }
+    let run = &env.engine.runs[&id];
+    assert_eq!(run.status, RunStatus::Succeeded);
+    // Retention keeps it for days: no slack left from the vector's doubling.
+    assert_eq!(run.events.capacity(), run.events.len(), "{} events", run.events.len());
+}

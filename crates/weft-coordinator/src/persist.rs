@@ -90,21 +90,22 @@ pub fn restore(engine: &mut Engine, snap: Snapshot, now: Millis) -> Restored {
         }
         let run_tasks: Vec<_> = std::iter::from_fn(|| tasks.next_if(|t| t.run == r.id)).collect();
         let history: Vec<_> = std::iter::from_fn(|| events.next_if(|e| e.run == r.id)).collect();
-        let expanded = history.iter().any(|e| e.kind == EventKind::TaskExpanded);
-        let plan = match checked.get(&r.spec_json) {
-            Some(plan) if !expanded => Ok(plan.clone()),
+        let plan = if history.iter().any(|e| e.kind == EventKind::TaskExpanded) {
             // The for_each expansions its history records, replayed in order, into a plan
             // of its own.
-            _ if expanded => plan_of(&r.spec_json).and_then(|mut plan| {
+            plan_of(&r.spec_json).and_then(|mut plan| {
                 weft_engine::fanout::replay_expansions(&mut plan, &history, &run_tasks, &r.input_json)
                     .map_err(|e| format!("replaying its for_each expansions: {e}"))?;
                 Ok(Arc::new(plan))
-            }),
-            _ => plan_of(&r.spec_json).map(|plan| {
+            })
+        } else if let Some(plan) = checked.get(&r.spec_json) {
+            Ok(plan.clone())
+        } else {
+            plan_of(&r.spec_json).map(|plan| {
                 let plan = Arc::new(plan);
                 checked.insert(r.spec_json.clone(), plan.clone());
                 plan
-            }),
+            })
         };
         let plan = match plan {
             Ok(plan) => plan,

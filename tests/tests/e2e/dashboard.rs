@@ -41,6 +41,13 @@ async fn chromedriver() -> Driver {
     Driver { _child: child, url: format!("http://127.0.0.1:{port}") }
 }
 
+/// Starts `yaml` as an inline run and opens its page in the browser; returns its id.
+async fn start_and_open(client: &weft_client::Client, page: &WebDriver, http: &str, yaml: &str) -> weft_client::RunId {
+    let started = client.start_run(RunSource::Inline(&spec(yaml)), StartOptions::default()).await.expect("start");
+    page.goto(&format!("{http}/#/runs/{}", started.run_id)).await.expect("open the run");
+    started.run_id
+}
+
 async fn browser(driver: &Driver) -> WebDriver {
     // The WebDriver client's reqwest may have been built without a provider of its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -99,11 +106,8 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
 
     // A process whose DAG appears, then turns succeeded without a reload.
     let client = cluster.client().await;
-    let process = spec(
-        "name: dashboard-demo\nworkflows:\n  - name: shipping\n    steps:\n      - { name: reserve, kind: sleep, params: { duration: 600ms } }\n      - { name: pack, kind: sleep, params: { duration: 300ms } }\n      - { name: ship, kind: noop }\n  - name: billing\n    tasks:\n      - { name: invoice, kind: sleep, params: { duration: 600ms } }\n      - { name: charge, kind: noop, depends_on: [invoice] }\n      - { name: receipt, kind: noop, depends_on: [invoice] }\n",
-    );
-    let started = client.start_run(RunSource::Inline(&process), StartOptions::default()).await.expect("start");
-    page.goto(&format!("{http}/#/runs/{}", started.run_id)).await.expect("open the run");
+    let yaml = "name: dashboard-demo\nworkflows:\n  - name: shipping\n    steps:\n      - { name: reserve, kind: sleep, params: { duration: 600ms } }\n      - { name: pack, kind: sleep, params: { duration: 300ms } }\n      - { name: ship, kind: noop }\n  - name: billing\n    tasks:\n      - { name: invoice, kind: sleep, params: { duration: 600ms } }\n      - { name: charge, kind: noop, depends_on: [invoice] }\n      - { name: receipt, kind: noop, depends_on: [invoice] }\n";
+    let started = start_and_open(&client, &page, &http, yaml).await;
     until(&page, "the DAG's six nodes", "return document.querySelectorAll('#dag .node').length === 6").await;
     let first: serde_json::Value = page
         .execute("return [...document.querySelectorAll('#dag .node')].map(n => n.dataset.state)", vec![])
@@ -131,11 +135,8 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
     assert!(history.as_u64().unwrap() > 10, "the history is listed: {history}");
 
     // A failed task shows its error.
-    let failing = spec(
-        "name: dashboard-fails\nsteps:\n  - name: boom\n    kind: shell\n    retry: { max_attempts: 1 }\n    params: { argv: [sh, -c, 'echo the warehouse is on fire >&2; exit 3'] }\n",
-    );
-    let failed = client.start_run(RunSource::Inline(&failing), StartOptions::default()).await.expect("start");
-    page.goto(&format!("{http}/#/runs/{}", failed.run_id)).await.expect("open the failed run");
+    let yaml = "name: dashboard-fails\nsteps:\n  - name: boom\n    kind: shell\n    retry: { max_attempts: 1 }\n    params: { argv: [sh, -c, 'echo the warehouse is on fire >&2; exit 3'] }\n";
+    start_and_open(&client, &page, &http, yaml).await;
     until(
         &page,
         "the failed task's error",
@@ -148,11 +149,8 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
     assert_eq!(state, "failed");
 
     // Unservable work is said out loud; cancelling it from the page works.
-    let stuck = spec(
-        "name: dashboard-stuck\nsteps:\n  - { name: upload, kind: http, queue: nowhere, params: { url: 'http://127.0.0.1:9/' } }\n",
-    );
-    let stuck = client.start_run(RunSource::Inline(&stuck), StartOptions::default()).await.expect("start");
-    page.goto(&format!("{http}/#/runs/{}", stuck.run_id)).await.expect("open the stuck run");
+    let yaml = "name: dashboard-stuck\nsteps:\n  - { name: upload, kind: http, queue: nowhere, params: { url: 'http://127.0.0.1:9/' } }\n";
+    start_and_open(&client, &page, &http, yaml).await;
     until(
         &page,
         "the unservable note",
@@ -167,25 +165,24 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
 
     // A run predicted to miss its deadline says so under its deadline (20 s of sleep, 10 s
     // to do it in).
-    let hurried = spec(
+    let hurried = start_and_open(
+        &client,
+        &page,
+        &http,
         "name: dashboard-hurried\ndeadline: 10s\nsteps:\n  - { name: nap, kind: sleep, params: { duration: 20s } }\n",
-    );
-    let hurried = client.start_run(RunSource::Inline(&hurried), StartOptions::default()).await.expect("start");
-    page.goto(&format!("{http}/#/runs/{}", hurried.run_id)).await.expect("open the hurried run");
+    )
+    .await;
     until(
         &page,
         "the deadline at risk",
         "const d = document.getElementById('deadline'); return !!d && /at risk: predicted \\d/.test(d.textContent)",
     )
     .await;
-    client.cancel_run(hurried.run_id, "done looking").await.expect("cancel");
+    client.cancel_run(hurried, "done looking").await.expect("cancel");
 
     // Tasks waiting at a full limit say so in their rows, and the overview lists the limit.
-    let limited = spec(
-        "name: dashboard-limited\nlimits: { one-at-a-time: { concurrency: 1 } }\ntasks:\n  - { name: first, kind: sleep, uses: [one-at-a-time], params: { duration: 1h } }\n  - { name: second, kind: sleep, uses: [one-at-a-time], params: { duration: 1h } }\n",
-    );
-    let limited = client.start_run(RunSource::Inline(&limited), StartOptions::default()).await.expect("start");
-    page.goto(&format!("{http}/#/runs/{}", limited.run_id)).await.expect("open the limited run");
+    let yaml = "name: dashboard-limited\nlimits: { one-at-a-time: { concurrency: 1 } }\ntasks:\n  - { name: first, kind: sleep, uses: [one-at-a-time], params: { duration: 1h } }\n  - { name: second, kind: sleep, uses: [one-at-a-time], params: { duration: 1h } }\n";
+    let limited = start_and_open(&client, &page, &http, yaml).await;
     until(
         &page,
         "a task waiting at the limit",
@@ -199,7 +196,7 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
         "return [...document.querySelectorAll('.at-limit')].some(e => e.textContent.includes('1 task(s) of dashboard-limited at limit one-at-a-time 1/1'))",
     )
     .await;
-    client.cancel_run(limited.run_id, "done looking").await.expect("cancel");
+    client.cancel_run(limited, "done looking").await.expect("cancel");
 
     // A worker's page: its heartbeats charted.
     let worker_id = cluster.worker_id(1);
@@ -225,7 +222,7 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
 
     // A phone-sized screen: the page fits its width (wide tables scroll inside their box).
     page.set_window_rect(0, 0, 390, 844).await.expect("resize");
-    page.goto(&format!("{http}/#/runs/{}", started.run_id)).await.expect("open the run");
+    page.goto(&format!("{http}/#/runs/{}", started)).await.expect("open the run");
     until(&page, "the run on a small screen", "return document.querySelectorAll('#dag .node').length === 6").await;
     until(&page, "no sideways scrolling", "return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
     page.screenshot(&shots.join("run-phone.png")).await.expect("screenshot");

@@ -152,7 +152,7 @@ enum Site<'a> {
 }
 
 /// A client on the site, and the cluster if this repeat started one.
-struct Session {
+pub(super) struct Session {
     client: Client,
     cluster: Option<Cluster>,
     /// The store the coordinator reported when the session opened.
@@ -163,21 +163,31 @@ struct Session {
 
 impl Session {
     async fn open(site: &Site<'_>) -> anyhow::Result<Session> {
-        let (client, mut cluster) = match site {
-            Site::Running(ctx) => (ctx.connect().await?, None),
-            Site::Start(launcher) => {
-                let cluster = launcher.start(2).await?;
-                (cluster.client().await?, Some(cluster))
-            }
-        };
+        match site {
+            Site::Running(ctx) => Session::on(ctx.connect().await?, None).await,
+            Site::Start(launcher) => Session::start(launcher, 2).await,
+        }
+    }
+
+    /// A fresh cluster of `workers` one-slot workers.
+    pub(super) async fn start(launcher: &Launcher, workers: u32) -> anyhow::Result<Session> {
+        let cluster = launcher.start(workers).await?;
+        Session::on(cluster.client().await?, Some(cluster)).await
+    }
+
+    async fn on(client: Client, mut cluster: Option<Cluster>) -> anyhow::Result<Session> {
         let store = store::read(&client).await?;
         let (coordinator, workers) = cluster.as_mut().map_or((None, 0.0), Cluster::cpu);
         let cpu_before = (cluster::cpu_seconds(std::process::id()), coordinator, workers);
         Ok(Session { client, cluster, store, cpu_before })
     }
 
+    pub(super) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     /// The coordinator's resident memory now, if this session started it.
-    fn coordinator_rss(&mut self) -> Option<u64> {
+    pub(super) fn coordinator_rss(&mut self) -> Option<u64> {
         self.cluster.as_mut()?.coordinator_rss()
     }
 
@@ -206,6 +216,21 @@ impl Session {
             }
         }
         cluster.stop().await;
+    }
+
+    /// Closes the session after a trial's work (see [`Session::close`]), whether the work
+    /// succeeded or not.
+    pub(super) async fn finish(self, work: anyhow::Result<Trial>, with_memory: bool) -> anyhow::Result<Trial> {
+        match work {
+            Ok(mut trial) => {
+                self.close(&mut trial, with_memory).await;
+                Ok(trial)
+            }
+            Err(e) => {
+                self.close(&mut Trial::default(), false).await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -526,17 +551,7 @@ async fn trial(
         BenchScenario::FanOut => dags::dynamic_fan_out(&client, s.fan_out_width).await,
         _ => unreachable!("handled above"),
     };
-    match result {
-        Ok(mut trial) => {
-            let with_memory = matches!(scenario, BenchScenario::S1 | BenchScenario::S1Runs);
-            session.close(&mut trial, with_memory).await;
-            Ok(trial)
-        }
-        Err(e) => {
-            session.close(&mut Trial::default(), false).await;
-            Err(e)
-        }
-    }
+    session.finish(result, matches!(scenario, BenchScenario::S1 | BenchScenario::S1Runs)).await
 }
 
 #[cfg(test)]

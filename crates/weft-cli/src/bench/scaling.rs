@@ -10,9 +10,9 @@
 //!
 //! A point's metrics are named `METRIC@X` (`tasks_per_s@20000`): one table row each, and
 //! [`super::chart`] draws each axis from them.
+use super::Session;
 use super::cluster::{Cluster, Launcher, dir_bytes};
 use super::report::Trial;
-use super::store::Store;
 use super::throughput::{all_at_once, s1};
 use super::workload::{check, follow, independent, independent_sleeps, split, start};
 use anyhow::{Context as _, bail};
@@ -53,65 +53,50 @@ pub fn split_point(name: &str) -> Option<(&str, u64)> {
     Some((metric, x.parse().ok()?))
 }
 
-/// What a fresh cluster's coordinator spent around some work.
-struct Measured<T> {
-    value: T,
-    coordinator_cpu_s: Option<f64>,
-    coordinator_peak_rss: Option<u64>,
-    /// Resident memory after the work less before it.
-    coordinator_rss_growth: Option<u64>,
-    store: Store,
-}
-
-/// Starts a cluster of `workers` one-slot workers, runs `work` on it and stops it.
-async fn on_fresh_cluster<T, F, Fut>(launcher: &Launcher, workers: u32, work: F) -> anyhow::Result<Measured<T>>
+/// Runs `work` on a fresh cluster of `workers` one-slot workers: its trial, with the
+/// session's CPU and peak memory added, and how much the coordinator's resident memory grew
+/// during the work.
+async fn on_fresh_cluster<F, Fut>(launcher: &Launcher, workers: u32, work: F) -> anyhow::Result<(Trial, Option<u64>)>
 where
     F: FnOnce(Client) -> Fut,
-    Fut: Future<Output = anyhow::Result<T>>,
+    Fut: Future<Output = anyhow::Result<Trial>>,
 {
-    let mut cluster = launcher.start(workers).await?;
-    let result = async {
-        let client = cluster.client().await?;
-        let store = cluster.store().await?;
-        let (cpu_before, rss_before) = (cluster.cpu().0, cluster.coordinator_rss());
-        let value = work(client).await?;
-        let cpu_after = cluster.cpu().0;
-        let memory = cluster.coordinator_memory();
-        Ok(Measured {
-            value,
-            coordinator_cpu_s: cpu_before.zip(cpu_after).map(|(b, a)| a - b),
-            coordinator_peak_rss: memory.map(|m| m.peak),
-            coordinator_rss_growth: rss_before.zip(memory).map(|(b, m)| m.rss.saturating_sub(b)),
-            store,
-        })
-    }
-    .await;
-    cluster.stop().await;
-    result
+    let mut session = Session::start(launcher, workers).await?;
+    let rss_before = session.coordinator_rss();
+    let result = work(session.client()).await;
+    let growth = rss_before.zip(session.coordinator_rss()).map(|(before, after)| after.saturating_sub(before));
+    Ok((session.finish(result, true).await?, growth))
+}
+
+/// A metric of a point's own trial.
+fn value(trial: &Trial, name: &str) -> Option<f64> {
+    trial.metrics.iter().find(|m| m.name == name).map(|m| m.value)
 }
 
 /// Adds one point's throughput, coordinator CPU per task and peak memory to `trial`.
-fn record(trial: &mut Trial, x: usize, tasks: usize, measured: &Measured<Trial>) {
-    if let Some(m) = measured.value.metrics.iter().find(|m| m.name == "tasks_per_s") {
-        trial.metric(at("tasks_per_s", x), m.value, "tasks/s");
+fn record(trial: &mut Trial, x: usize, tasks: usize, point: &Trial) {
+    if let Some(v) = value(point, "tasks_per_s") {
+        trial.metric(at("tasks_per_s", x), v, "tasks/s");
     }
-    if let Some(cpu) = measured.coordinator_cpu_s {
+    if let Some(cpu) = value(point, "coordinator_cpu_s") {
         trial.metric(at("coordinator_cpu_us_per_task", x), cpu * 1e6 / tasks as f64, "µs");
     }
-    if let Some(peak) = measured.coordinator_peak_rss {
-        trial.metric(at("coordinator_peak_rss_mib", x), peak as f64 / MIB, "MiB");
+    if let Some(peak) = value(point, "coordinator_peak_rss_mib") {
+        trial.metric(at("coordinator_peak_rss_mib", x), peak, "MiB");
     }
-    trial.store.get_or_insert_with(|| measured.store.clone());
+    if trial.store.is_none() {
+        trial.store = point.store.clone();
+    }
 }
 
 /// scale-tasks: S1 at each size, runs of `per_run` tasks.
 pub async fn tasks(launcher: &Launcher, points: &[usize], per_run: usize) -> anyhow::Result<Trial> {
     let mut trial = Trial::default();
     for &n in points {
-        let measured = on_fresh_cluster(launcher, 2, |client| async move { s1(&client, n, per_run).await })
+        let (point, _) = on_fresh_cluster(launcher, 2, |client| async move { s1(&client, n, per_run).await })
             .await
             .with_context(|| format!("{n} tasks"))?;
-        record(&mut trial, n, n, &measured);
+        record(&mut trial, n, n, &point);
     }
     Ok(trial)
 }
@@ -120,11 +105,11 @@ pub async fn tasks(launcher: &Launcher, points: &[usize], per_run: usize) -> any
 pub async fn runs(launcher: &Launcher, points: &[usize]) -> anyhow::Result<Trial> {
     let mut trial = Trial::default();
     for &n in points {
-        let measured = on_fresh_cluster(launcher, 2, |client| async move { s1(&client, n, 1).await })
+        let (point, growth) = on_fresh_cluster(launcher, 2, |client| async move { s1(&client, n, 1).await })
             .await
             .with_context(|| format!("{n} runs"))?;
-        record(&mut trial, n, n, &measured);
-        if let Some(growth) = measured.coordinator_rss_growth {
+        record(&mut trial, n, n, &point);
+        if let Some(growth) = growth {
             trial.metric(at("coordinator_bytes_per_run", n), growth as f64 / n as f64, "B");
         }
     }
@@ -141,14 +126,14 @@ pub async fn workers(launcher: &Launcher, points: &[u32], tasks_per_worker: usiz
             .enumerate()
             .map(|(i, n)| (independent_sleeps(&format!("bench-scale-workers-{i}"), n, SLEEP_MS), n))
             .collect();
-        let measured = on_fresh_cluster(launcher, workers, |client| async move { all_at_once(&client, specs).await })
+        let (point, _) = on_fresh_cluster(launcher, workers, |client| async move { all_at_once(&client, specs).await })
             .await
             .with_context(|| format!("{workers} workers"))?;
-        record(&mut trial, workers as usize, tasks, &measured);
-        if let Some(m) = measured.value.metrics.iter().find(|m| m.name == "tasks_per_s") {
+        record(&mut trial, workers as usize, tasks, &point);
+        if let Some(rate) = value(&point, "tasks_per_s") {
             // Each slot finishes at most 1000 / SLEEP_MS tasks a second.
             let ideal = f64::from(workers) * 1_000.0 / SLEEP_MS as f64;
-            trial.metric(at("of_ideal_pct", workers), 100.0 * m.value / ideal, "%");
+            trial.metric(at("of_ideal_pct", workers), 100.0 * rate / ideal, "%");
         }
     }
     Ok(trial)

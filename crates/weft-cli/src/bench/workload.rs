@@ -17,6 +17,13 @@ fn noop(name: String) -> TaskSpec {
     TaskSpec::new(name, weft_model::builtin::NOOP)
 }
 
+/// A `sleep` task of `ms` milliseconds.
+fn sleep(name: String, ms: u64) -> TaskSpec {
+    let mut task = TaskSpec::new(name, weft_model::builtin::SLEEP);
+    task.params = serde_json::json!({ "duration": ms });
+    task
+}
+
 /// One workflow of `n` independent no-op tasks.
 pub fn independent(name: &str, n: usize) -> ProcessSpec {
     let tasks = (0..n).map(|i| noop(format!("t{i}"))).collect();
@@ -25,13 +32,7 @@ pub fn independent(name: &str, n: usize) -> ProcessSpec {
 
 /// One workflow of `n` independent `sleep` tasks of `ms` milliseconds each.
 pub fn independent_sleeps(name: &str, n: usize, ms: u64) -> ProcessSpec {
-    let tasks = (0..n)
-        .map(|i| {
-            let mut task = TaskSpec::new(format!("t{i}"), weft_model::builtin::SLEEP);
-            task.params = serde_json::json!({ "duration": ms });
-            task
-        })
-        .collect();
+    let tasks = (0..n).map(|i| sleep(format!("t{i}"), ms)).collect();
     process(name, vec![WorkflowSpec { name: "w".into(), tasks, chain: false, default_retry: None }])
 }
 
@@ -76,9 +77,15 @@ pub fn for_each_fan_out(name: &str, width: usize) -> ProcessSpec {
 
 /// One `sleep` task of `ms` milliseconds, with the default retry policy (3 attempts).
 pub fn sleeper(name: &str, ms: u64) -> ProcessSpec {
-    let mut task = TaskSpec::new("nap", weft_model::builtin::SLEEP);
-    task.params = serde_json::json!({ "duration": ms });
-    process(name, vec![WorkflowSpec { name: "w".into(), tasks: vec![task], chain: false, default_retry: None }])
+    process(
+        name,
+        vec![WorkflowSpec {
+            name: "w".into(),
+            tasks: vec![sleep("nap".into(), ms)],
+            chain: false,
+            default_retry: None,
+        }],
+    )
 }
 
 /// `total` split into runs of at most `per_run`: `[per_run, per_run, ..., rest]`.

@@ -104,9 +104,10 @@ async fn the_dashboard_shows_workers_a_live_dag_errors_and_a_dead_worker_in_a_re
     .await;
     page.screenshot(&shots.join("overview.png")).await.expect("screenshot");
 
-    // A process whose DAG appears, then turns succeeded without a reload.
+    // A process whose DAG appears, then turns succeeded without a reload. Its first step
+    // sleeps 3 s so that the page, opened on a busy machine, still finds it running.
     let client = cluster.client().await;
-    let yaml = "name: dashboard-demo\nworkflows:\n  - name: shipping\n    steps:\n      - { name: reserve, kind: sleep, params: { duration: 600ms } }\n      - { name: pack, kind: sleep, params: { duration: 300ms } }\n      - { name: ship, kind: noop }\n  - name: billing\n    tasks:\n      - { name: invoice, kind: sleep, params: { duration: 600ms } }\n      - { name: charge, kind: noop, depends_on: [invoice] }\n      - { name: receipt, kind: noop, depends_on: [invoice] }\n";
+    let yaml = "name: dashboard-demo\nworkflows:\n  - name: shipping\n    steps:\n      - { name: reserve, kind: sleep, params: { duration: 3s } }\n      - { name: pack, kind: sleep, params: { duration: 300ms } }\n      - { name: ship, kind: noop }\n  - name: billing\n    tasks:\n      - { name: invoice, kind: sleep, params: { duration: 600ms } }\n      - { name: charge, kind: noop, depends_on: [invoice] }\n      - { name: receipt, kind: noop, depends_on: [invoice] }\n";
     let started = start_and_open(&client, &page, &http, yaml).await;
     until(&page, "the DAG's six nodes", "return document.querySelectorAll('#dag .node').length === 6").await;
     let first: serde_json::Value = page
